@@ -1,0 +1,72 @@
+"""Teams Number Sync — the Azure Functions entry points (Python v2 programming model).
+
+Table of contents:
+
+* ``sync_scheduled`` — timer: read the voice group, enqueue one message per member.
+* ``assign_user``    — queue ``number-assignments``: validate, claim, assign, record one member.
+* ``sync_now``       — HTTP POST /api/sync (function key): the same run now; ``?dryRun=true``
+                        answers what would be enqueued without enqueueing.
+
+Each trigger only translates between the host and ``shared.runtime``; the rules live in ``shared``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import azure.functions as func
+
+from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE
+from shared.config import ConfigError, sync_schedule_from_environ
+from shared.errors import PermanentError, TemporaryError
+from shared.runtime import RuntimeHolder
+
+app = func.FunctionApp()
+runtime = RuntimeHolder(os.environ)
+log = logging.getLogger("teams_number_sync")
+
+
+@app.timer_trigger(
+    schedule=sync_schedule_from_environ(os.environ),
+    arg_name="timer",
+    run_on_startup=False,
+    use_monitor=True,
+)
+async def sync_scheduled(timer: func.TimerRequest) -> None:
+    """Scheduled full sync of the tenant's voice group."""
+    if timer.past_due:
+        log.warning("sync timer is past due; running now")
+    await (await runtime.get()).sync()
+
+
+@app.queue_trigger(arg_name="msg", queue_name=ASSIGNMENT_QUEUE, connection="AzureWebJobsStorage")
+async def assign_user(msg: func.QueueMessage) -> None:
+    """One member: validate the number, claim it, assign it in Teams, record the outcome."""
+    dequeue_count = getattr(msg, "dequeue_count", None) or 1
+    await (await runtime.get()).assign(msg.get_body(), dequeue_count)
+
+
+@app.route(route="sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
+    """Manual trigger from the portal or a script; answers the run's summary as JSON."""
+    dry_run = req.params.get("dryRun", "false").lower() in {"1", "true", "yes"}
+    try:
+        summary = await (await runtime.get()).sync(dry_run=dry_run)
+    except ConfigError as error:
+        return _json({"error": "configuration", "message": str(error)}, 500)
+    except TemporaryError as error:
+        headers = {"Retry-After": str(int(error.retry_after_seconds or 60))}
+        return _json({"error": "temporary", "message": error.message}, 503, headers)
+    except PermanentError as error:
+        return _json({"error": error.reason.value, "message": error.message}, 502)
+    return _json(summary.to_json(), 200)
+
+
+def _json(
+    body: object, status: int, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/json", headers=headers
+    )

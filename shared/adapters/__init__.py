@@ -1,0 +1,1 @@
+"""Thin, typed adapters that implement ``shared.ports`` against msgraph-sdk and Azure Storage."""

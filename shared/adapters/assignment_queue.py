@@ -1,0 +1,42 @@
+"""The ``number-assignments`` queue on Azure Queue Storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue.aio import QueueClient
+
+from shared.messages import AssignmentMessage
+
+ASSIGNMENT_QUEUE = "number-assignments"
+POISON_QUEUE = f"{ASSIGNMENT_QUEUE}-poison"
+
+
+class StorageAssignmentQueue:
+    """Implements ``AssignmentQueue`` with azure-storage-queue."""
+
+    def __init__(self, client: QueueClient, *, concurrency: int) -> None:
+        self._client = client
+        self._concurrency = concurrency
+
+    async def ensure_exists(self) -> None:
+        """Create the queue when it does not exist yet (idempotent)."""
+        with contextlib.suppress(ResourceExistsError):
+            await self._client.create_queue()
+
+    async def send_raw(self, body: str) -> None:
+        """Enqueue a body as it is (used to set an unreadable message aside)."""
+        await self._client.send_message(body)
+
+    async def send(self, messages: Sequence[AssignmentMessage]) -> None:
+        """Enqueue every message; a few at a time so a 10,000-member run stays quick."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def send_one(message: AssignmentMessage) -> None:
+            async with limit:
+                await self._client.send_message(message.to_json())
+
+        await asyncio.gather(*(send_one(message) for message in messages))

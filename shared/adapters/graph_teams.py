@@ -1,0 +1,144 @@
+"""Teams telephone number management through msgraph-sdk (Graph v1.0).
+
+``assignNumber`` answers ``202 Accepted`` with a ``Location`` header that points at a
+``telephoneNumberLongRunningOperation``; the SDK's ``post()`` returns None, so the header is
+captured with ``HeadersInspectionHandlerOption``. The operation is read raw
+(``NativeResponseHandler``) because its documented body wraps the entity in ``value`` while the SDK
+expects it at the root; both shapes are accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.native_response_handler import NativeResponseHandler
+from kiota_http.middleware.options import HeadersInspectionHandlerOption, ResponseHandlerOption
+from msgraph.generated.admin.teams.telephone_number_management.number_assignments.microsoft_graph_teams_administration_assign_number.assign_number_post_request_body import (  # noqa: E501
+    AssignNumberPostRequestBody,
+)
+from msgraph.generated.admin.teams.telephone_number_management.number_assignments.number_assignments_request_builder import (  # noqa: E501
+    NumberAssignmentsRequestBuilder,
+)
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.teams_administration.assignment_category import AssignmentCategory
+from msgraph.generated.models.teams_administration.number_type import NumberType as GraphNumberType
+from msgraph.graph_service_client import GraphServiceClient
+
+from shared.adapters.graph_failures import raise_classified, retry_after
+from shared.config import NumberType
+from shared.errors import TemporaryError
+from shared.graph_errors import GraphFailure, classify, classify_operation_failure
+from shared.ports import TeamsNumber
+
+_GRAPH_NUMBER_TYPES = {
+    NumberType.DIRECT_ROUTING: GraphNumberType.DirectRouting,
+    NumberType.CALLING_PLAN: GraphNumberType.CallingPlan,
+    NumberType.OPERATOR_CONNECT: GraphNumberType.OperatorConnect,
+}
+_MAX_POLL_INTERVAL_SECONDS = 10.0
+
+
+class GraphTeamsNumbers:
+    """Implements ``TeamsNumbers`` with msgraph-sdk."""
+
+    def __init__(
+        self,
+        client: GraphServiceClient,
+        *,
+        poll_interval_seconds: float,
+        operation_timeout_seconds: float,
+    ) -> None:
+        self._client = client
+        self._poll_interval = poll_interval_seconds
+        self._timeout = operation_timeout_seconds
+
+    @property
+    def _numbers(self) -> Any:
+        return self._client.admin.teams.telephone_number_management.number_assignments
+
+    async def find_number(self, number: str) -> TeamsNumber | None:
+        """The number's Teams record (``$filter=telephoneNumber eq '…'``), or None."""
+        query = NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters(
+            filter=f"telephoneNumber eq '{number}'", top=1
+        )
+        try:
+            page = await self._numbers.get(RequestConfiguration(query_parameters=query))
+        except ODataError as error:
+            raise_classified(error)
+        for item in (page.value if page else None) or []:
+            state = item.activation_state
+            return TeamsNumber(
+                number=item.telephone_number or number,
+                target_id=item.assignment_target_id or None,
+                activation_state=state.value if state is not None else None,
+            )
+        return None
+
+    async def assign_number(self, number: str, user_id: str, number_type: NumberType) -> None:
+        """Assign the number as the user's primary number and wait for the operation."""
+        body = AssignNumberPostRequestBody(
+            telephone_number=number,
+            assignment_target_id=user_id,
+            number_type=_GRAPH_NUMBER_TYPES[number_type],
+            assignment_category=AssignmentCategory.Primary,
+        )
+        headers = HeadersInspectionHandlerOption(inspect_response_headers=True)
+        try:
+            await self._numbers.microsoft_graph_teams_administration_assign_number.post(
+                body, request_configuration=RequestConfiguration(options=[headers])
+            )
+        except ODataError as error:
+            raise_classified(error)
+        location = next(iter(headers.response_headers.get("location") or []), None)
+        if not location:
+            raise TemporaryError(f"assignNumber for {number} was accepted without a Location")
+        await self._wait_for_operation(location, number)
+
+    async def _wait_for_operation(self, location: str, number: str) -> None:
+        deadline = time.monotonic() + self._timeout
+        interval = self._poll_interval
+        operations = self._client.admin.teams.telephone_number_management.operations
+        builder = operations.by_telephone_number_long_running_operation_id("_").with_url(location)
+        while True:
+            config = RequestConfiguration(options=[ResponseHandlerOption(NativeResponseHandler())])
+            response = await builder.get(config)
+            status, detail = _operation_state(response)
+            if status == "succeeded":
+                return
+            if status in {"failed", "skipped"}:
+                raise classify_operation_failure(detail or f"assignment of {number} failed")
+            if time.monotonic() + interval > deadline:
+                raise TemporaryError(
+                    f"assignment of {number} is still {status} after {self._timeout:.0f}s "
+                    f"({location}); it will be checked again"
+                )
+            await asyncio.sleep(interval)
+            interval = min(interval * 1.5, _MAX_POLL_INTERVAL_SECONDS)
+
+
+def _operation_state(response: Any) -> tuple[str, str]:
+    """(status, statusDetail) of a raw operation response, at the root or inside ``value``."""
+    if response.status_code >= 400:
+        try:
+            error = response.json().get("error", {})
+        except ValueError:
+            error = {}
+        raise classify(GraphFailure(
+            status=response.status_code,
+            code=str(error.get("code", "")),
+            message=str(error.get("message", response.text)),
+            retry_after_seconds=retry_after(dict(response.headers)),
+        ))
+    body = response.json()
+    entity = body.get("value", body) if isinstance(body, dict) else {}
+    if not isinstance(entity, dict):
+        entity = {}
+    details = [
+        str(item.get("statusDetail") or "")
+        for item in entity.get("numbers") or []
+        if isinstance(item, dict)
+    ]
+    return str(entity.get("status") or "unknown"), "; ".join(d for d in details if d)

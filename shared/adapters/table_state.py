@@ -1,0 +1,131 @@
+"""Claims and user statuses in Azure Table Storage, one partition per tenant.
+
+``numberclaims``: PartitionKey = tenant id, RowKey = the E.164 number. Created insert-if-absent, so
+of two concurrent claims exactly one is stored and the other reads it back.
+``userstatus``: PartitionKey = tenant id, RowKey = the Entra user id; the user's latest outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from shared.directory import Claim
+from shared.outcomes import Outcome, Reason
+from shared.ports import UserStatus
+
+CLAIMS_TABLE = "numberclaims"
+STATUS_TABLE = "userstatus"
+
+
+async def ensure_tables(service: TableServiceClient) -> None:
+    """Create the app's tables when they do not exist yet (idempotent)."""
+    for name in (CLAIMS_TABLE, STATUS_TABLE):
+        await service.create_table_if_not_exists(name)
+
+
+class TableClaimStore:
+    """Implements ``ClaimStore`` on the ``numberclaims`` table."""
+
+    def __init__(self, service: TableServiceClient) -> None:
+        self._table: TableClient = service.get_table_client(CLAIMS_TABLE)
+
+    async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
+        """Every claim of the tenant, by number."""
+        entities = self._table.query_entities(
+            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+        )
+        return {entity["RowKey"]: _claim(entity) async for entity in entities}
+
+    async def claim(self, tenant_id: str, claim: Claim) -> Claim:
+        """Insert-if-absent; the stored claim (this one or an earlier one) is returned."""
+        try:
+            await self._table.create_entity({
+                "PartitionKey": tenant_id,
+                "RowKey": claim.number,
+                "HolderUserId": claim.holder_user_id,
+                "HolderUpn": claim.holder_upn,
+                "RunId": claim.run_id,
+                "ReadPosition": claim.read_position,
+                "ClaimedAt": datetime.now(UTC),
+            })
+        except ResourceExistsError:
+            return _claim(await self._table.get_entity(tenant_id, claim.number))
+        return claim
+
+
+class TableStatusStore:
+    """Implements ``StatusStore`` on the ``userstatus`` table."""
+
+    def __init__(self, service: TableServiceClient) -> None:
+        self._table: TableClient = service.get_table_client(STATUS_TABLE)
+
+    async def record(self, tenant_id: str, status: UserStatus) -> None:
+        """Store the user's latest outcome; a newer run's row is never overwritten by an older."""
+        entity = {
+            "PartitionKey": tenant_id,
+            "RowKey": status.user_id,
+            "UserPrincipalName": status.user_principal_name,
+            "Outcome": status.outcome.value,
+            "Reason": status.reason.value,
+            "Number": status.number or "",
+            "Message": status.message,
+            "RunId": status.run_id,
+            "ReadPosition": status.read_position,
+            "UpdatedAt": status.updated_at,
+        }
+        try:
+            existing = await self._table.get_entity(tenant_id, status.user_id)
+        except ResourceNotFoundError:
+            try:
+                await self._table.create_entity(entity)
+            except ResourceExistsError:
+                # Another delivery of a message for this user wrote first; read it and compare.
+                existing = await self._table.get_entity(tenant_id, status.user_id)
+            else:
+                return
+        if str(existing.get("RunId", "")) > status.run_id:
+            return  # run ids sort by start time: a stale redelivery must not hide a newer outcome
+        await self._table.update_entity(
+            entity,
+            mode=UpdateMode.REPLACE,
+            etag=existing.metadata["etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+
+    async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
+        """Every user's latest outcome in the tenant."""
+        entities = self._table.query_entities(
+            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+        )
+        return [_status(entity) async for entity in entities]
+
+
+def _claim(entity: Any) -> Claim:
+    return Claim(
+        number=str(entity["RowKey"]),
+        holder_user_id=str(entity["HolderUserId"]),
+        holder_upn=str(entity.get("HolderUpn", "")),
+        run_id=str(entity.get("RunId", "")),
+        read_position=int(entity.get("ReadPosition", 0)),
+    )
+
+
+def _status(entity: Any) -> UserStatus:
+    updated = entity.get("UpdatedAt")
+    return UserStatus(
+        user_id=str(entity["RowKey"]),
+        user_principal_name=str(entity.get("UserPrincipalName", "")),
+        outcome=Outcome(entity["Outcome"]),
+        reason=Reason(entity["Reason"]),
+        number=str(entity.get("Number") or "") or None,
+        message=str(entity.get("Message", "")),
+        run_id=str(entity.get("RunId", "")),
+        read_position=int(entity.get("ReadPosition", 0)),
+        updated_at=updated if isinstance(updated, datetime) else datetime.fromtimestamp(0, UTC),
+    )

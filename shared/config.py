@@ -1,0 +1,256 @@
+"""App settings, read once from the environment and validated with pydantic.
+
+Everything the app needs to know about the tenant it serves, how it reaches Microsoft Graph and
+where its state lives comes from app settings (``local.settings.json`` locally, the Function App's
+configuration in Azure). Nothing below this module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Annotated, Self
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
+GRAPH_PRODUCTION_BASE_URL = "https://graph.microsoft.com/v1.0"
+
+# NCRONTAB as the Functions host reads it: six fields, seconds first.
+_NCRONTAB = re.compile(r"^\s*(\S+\s+){5}\S+\s*$")
+
+
+class ConfigError(Exception):
+    """The app settings cannot run the app; the message lists every problem and how to fix it."""
+
+
+class NumberType(StrEnum):
+    """How the tenant's numbers reach Teams (Graph's ``numberType``, camelCase on the wire)."""
+
+    DIRECT_ROUTING = "directRouting"
+    CALLING_PLAN = "callingPlan"
+    OPERATOR_CONNECT = "operatorConnect"
+
+
+class GraphAuth(StrEnum):
+    """Where the Graph access token comes from."""
+
+    MANAGED_IDENTITY = "managedIdentity"
+    CERTIFICATE = "certificate"
+    STATIC_TOKEN = "staticToken"  # noqa: S105 - a mode name; the token is for the simulator only
+
+
+_Frozen = ConfigDict(frozen=True, extra="forbid")
+
+
+class TenantSettings(BaseModel):
+    """The customer tenant this app instance serves."""
+
+    model_config = _Frozen
+
+    tenant_id: UUID
+    voice_group_id: UUID
+    number_type: NumberType = NumberType.DIRECT_ROUTING
+
+    @property
+    def key(self) -> str:
+        """The tenant id as it appears in table keys and messages."""
+        return str(self.tenant_id)
+
+
+class GraphSettings(BaseModel):
+    """How the app reaches Microsoft Graph."""
+
+    model_config = _Frozen
+
+    base_url: str = GRAPH_PRODUCTION_BASE_URL
+    auth: GraphAuth = GraphAuth.MANAGED_IDENTITY
+    client_id: str | None = None
+    certificate_path: str | None = None
+    static_token: str | None = None
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    operation_poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    operation_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_has_no_trailing_slash(cls, value: str) -> str:
+        # The SDK's templates are "{+baseurl}/admin/..."; a trailing slash would send "v1.0//admin".
+        parts = urlsplit(value)
+        if parts.scheme not in {"https", "http"} or not parts.netloc:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _auth_has_what_it_needs(self) -> Self:
+        if self.auth is GraphAuth.CERTIFICATE and not (self.client_id and self.certificate_path):
+            raise ValueError(
+                "GRAPH_AUTH=certificate needs GRAPH_CLIENT_ID and GRAPH_CERTIFICATE_PATH"
+            )
+        if self.auth is GraphAuth.STATIC_TOKEN:
+            if not self.static_token:
+                raise ValueError("GRAPH_AUTH=staticToken needs GRAPH_STATIC_TOKEN")
+            if not _is_loopback(self.base_url):
+                # A static token is for the local simulator; never send one to a real service.
+                raise ValueError(
+                    f"GRAPH_AUTH=staticToken is only allowed with a loopback GRAPH_BASE_URL, "
+                    f"got {self.base_url!r}"
+                )
+        if self.auth is not GraphAuth.STATIC_TOKEN and urlsplit(self.base_url).scheme != "https":
+            raise ValueError(f"GRAPH_BASE_URL must use https, got {self.base_url!r}")
+        return self
+
+
+class StorageSettings(BaseModel):
+    """Where queues and tables live: a connection string, or service URIs + managed identity."""
+
+    model_config = _Frozen
+
+    connection_string: str | None = None
+    queue_service_uri: str | None = None
+    table_service_uri: str | None = None
+    client_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_connect(self) -> Self:
+        if not self.connection_string and not (self.queue_service_uri and self.table_service_uri):
+            raise ValueError(
+                "set AzureWebJobsStorage (a connection string) or both "
+                "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri"
+            )
+        return self
+
+
+class AppSettings(BaseModel):
+    """Every setting the app reads, validated together so one start-up error lists them all."""
+
+    model_config = _Frozen
+
+    tenant: TenantSettings
+    graph: GraphSettings
+    storage: StorageSettings
+    sync_schedule: str = DEFAULT_SYNC_SCHEDULE
+    enqueue_concurrency: Annotated[int, Field(ge=1, le=256)] = 32
+
+    @field_validator("sync_schedule")
+    @classmethod
+    def _is_ncrontab(cls, value: str) -> str:
+        if not _NCRONTAB.match(value):
+            raise ValueError(
+                f"must be an NCRONTAB expression with six fields (seconds first), got {value!r}"
+            )
+        return value.strip()
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AppSettings:
+        """Read and validate the app settings.
+
+        Raises:
+            ConfigError: naming each app setting that is missing or wrong, with its value.
+        """
+        raw = {
+            "tenant": _pick(environ, _TENANT_KEYS),
+            "graph": _pick(environ, _GRAPH_KEYS),
+            "storage": _pick(environ, _STORAGE_KEYS),
+            **_pick(environ, _APP_KEYS),
+        }
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise ConfigError(_explain(error)) from None
+
+
+def sync_schedule_from_environ(environ: Mapping[str, str]) -> str:
+    """The timer's NCRONTAB schedule (``SYNC_SCHEDULE``), read where the binding is declared."""
+    return environ.get("SYNC_SCHEDULE", "").strip() or DEFAULT_SYNC_SCHEDULE
+
+
+# App setting name → field name, per section. The names are what an operator types in the portal.
+_TENANT_KEYS = {
+    "TENANT_ID": "tenant_id",
+    "VOICE_GROUP_ID": "voice_group_id",
+    "NUMBER_TYPE": "number_type",
+}
+_GRAPH_KEYS = {
+    "GRAPH_BASE_URL": "base_url",
+    "GRAPH_AUTH": "auth",
+    "GRAPH_CLIENT_ID": "client_id",
+    "GRAPH_CERTIFICATE_PATH": "certificate_path",
+    "GRAPH_STATIC_TOKEN": "static_token",
+    "GRAPH_MAX_RETRIES": "max_retries",
+    "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "operation_poll_interval_seconds",
+    "GRAPH_OPERATION_TIMEOUT_SECONDS": "operation_timeout_seconds",
+}
+_STORAGE_KEYS = {
+    "AzureWebJobsStorage": "connection_string",
+    "AzureWebJobsStorage__queueServiceUri": "queue_service_uri",
+    "AzureWebJobsStorage__tableServiceUri": "table_service_uri",
+    "AzureWebJobsStorage__clientId": "client_id",
+}
+_APP_KEYS = {
+    "SYNC_SCHEDULE": "sync_schedule",
+    "ENQUEUE_CONCURRENCY": "enqueue_concurrency",
+}
+_SECTIONS: dict[str, dict[str, str]] = {
+    "tenant": _TENANT_KEYS,
+    "graph": _GRAPH_KEYS,
+    "storage": _STORAGE_KEYS,
+}
+_SECRET_FIELDS = {"static_token", "connection_string"}
+
+
+def _pick(environ: Mapping[str, str], keys: Mapping[str, str]) -> dict[str, str]:
+    # An empty app setting means "not set": the portal cannot store an absent value otherwise.
+    return {
+        field: environ[name].strip()
+        for name, field in keys.items()
+        if environ.get(name, "").strip()
+    }
+
+
+def _setting_name(location: tuple[str | int, ...]) -> str:
+    """Map a pydantic error location back to the app setting an operator must change."""
+    if not location:
+        return "settings"
+    head = str(location[0])
+    if head in _SECTIONS and len(location) > 1:
+        field = str(location[1])
+        names = [name for name, f in _SECTIONS[head].items() if f == field]
+        return names[0] if names else field
+    if head in _SECTIONS:
+        return f"{head} settings"
+    names = [name for name, f in _APP_KEYS.items() if f == head]
+    return names[0] if names else head
+
+
+def _explain(error: ValidationError) -> str:
+    lines = ["The app settings are not valid:"]
+    for problem in error.errors():
+        location = problem["loc"]
+        name = _setting_name(location)
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "missing":
+            lines.append(f"  - {name}: missing (set this app setting)")
+            continue
+        value = problem.get("input")
+        field = str(location[-1]) if location else ""
+        if field in _SECRET_FIELDS or isinstance(value, dict):
+            lines.append(f"  - {name}: {message}")
+        else:
+            lines.append(f"  - {name}={value!r}: {message}")
+    return "\n".join(lines)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+

@@ -1,0 +1,36 @@
+"""Directory facts the rules work on: voice-group members as Graph returns them, in read order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A user who is (transitively) a member of the tenant's voice group.
+
+    ``read_position`` is the 0-based order in which the directory returned the user in this run;
+    the customer's duplicate rule ("the one read later is not assigned") is defined on it.
+    """
+
+    user_id: str
+    user_principal_name: str
+    business_phones: tuple[str, ...]
+    account_enabled: bool
+    read_position: int
+
+    @property
+    def telephone_number(self) -> str | None:
+        """AD ``telephoneNumber``: Entra ID holds it as the only entry of ``businessPhones``."""
+        return self.business_phones[0] if self.business_phones else None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who a personal number belongs to, as recorded in Table Storage (first claim wins)."""
+
+    number: str
+    holder_user_id: str
+    holder_upn: str
+    run_id: str
+    read_position: int

@@ -1,0 +1,68 @@
+"""The ``number-assignments`` queue message: one per voice-group member per run.
+
+Versioned JSON (``schema``), camelCase keys. The queue function refuses a body it cannot read with
+an error that names the field and the value; the body itself is kept in the poison queue.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
+
+SCHEMA_V1 = "number-assignment/1"
+
+
+class MessageError(Exception):
+    """A queue message that cannot be processed, whatever the retry: a permanent error."""
+
+
+class AssignmentMessage(BaseModel):
+    """Work for the queue function: assign this member the number the directory gave them."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
+    )
+
+    schema_: Annotated[Literal["number-assignment/1"], Field(alias="schema")] = (
+        "number-assignment/1"
+    )
+    tenant_id: Annotated[str, Field(min_length=1)]
+    run_id: Annotated[str, Field(min_length=1)]
+    user_id: Annotated[str, Field(min_length=1)]
+    user_principal_name: str
+    telephone_number: str | None
+    read_position: Annotated[int, Field(ge=0)]
+
+    def to_json(self) -> str:
+        """The wire form: compact JSON with camelCase keys."""
+        return self.model_dump_json(by_alias=True)
+
+    @classmethod
+    def from_body(cls, body: bytes | str) -> AssignmentMessage:
+        """Parse a queue message body.
+
+        Raises:
+            MessageError: naming the field and value that are wrong.
+        """
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise MessageError(f"queue message is not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise MessageError(f"queue message must be a JSON object, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(_describe(problem) for problem in error.errors())
+            raise MessageError(f"queue message is not a valid {SCHEMA_V1}: {problems}") from None
+
+
+def _describe(problem: ErrorDetails) -> str:
+    field = ".".join(str(part) for part in problem["loc"]) or "body"
+    if problem["type"] == "missing":
+        return f"{field}: missing"
+    return f"{field}={problem.get('input')!r}: {problem['msg']}"

@@ -1,0 +1,99 @@
+"""The interfaces between the service and the world: Graph, Table Storage, the queue.
+
+The adapters in ``shared.adapters`` implement them against msgraph-sdk and Azure Storage; the
+in-memory fakes in ``tests/fakes.py`` implement them for fast unit tests, and one set of contract
+tests runs against both so the fakes cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from shared.config import NumberType
+from shared.directory import Claim, Member
+from shared.messages import AssignmentMessage
+from shared.outcomes import Outcome, Reason
+
+
+class VoiceGroupDirectory(Protocol):
+    """Reads the voice group's members from the directory."""
+
+    async def read_members(self, group_id: str) -> list[Member]:
+        """All transitive user members, in the order the directory returned them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsNumber:
+    """A telephone number as Teams knows it."""
+
+    number: str
+    target_id: str | None
+    activation_state: str | None
+
+
+class TeamsNumbers(Protocol):
+    """Teams' telephone number management."""
+
+    async def find_number(self, number: str) -> TeamsNumber | None:
+        """The number's Teams record, or None when Teams has no record of it."""
+        ...
+
+    async def assign_number(self, number: str, user_id: str, number_type: NumberType) -> None:
+        """Assign and wait for the asynchronous operation to finish.
+
+        Raises:
+            TemporaryError: throttled, unavailable, or the operation is still running.
+            PermanentError: Teams refused; the reason code says why.
+        """
+        ...
+
+
+class ClaimStore(Protocol):
+    """Who each personal number belongs to (one partition per tenant)."""
+
+    async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
+        """Every claim of the tenant, by number."""
+        ...
+
+    async def claim(self, tenant_id: str, claim: Claim) -> Claim:
+        """Insert the claim if the number is unclaimed; return the claim that holds the number."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserStatus:
+    """A user's last outcome as stored: what the report shows."""
+
+    user_id: str
+    user_principal_name: str
+    outcome: Outcome
+    reason: Reason
+    number: str | None
+    message: str
+    run_id: str
+    read_position: int
+    updated_at: datetime
+
+
+class StatusStore(Protocol):
+    """Each user's latest outcome (one partition per tenant)."""
+
+    async def record(self, tenant_id: str, status: UserStatus) -> None:
+        """Store the user's latest outcome."""
+        ...
+
+    async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
+        """Every user's latest outcome in the tenant."""
+        ...
+
+
+class AssignmentQueue(Protocol):
+    """The ``number-assignments`` queue."""
+
+    async def send(self, messages: Sequence[AssignmentMessage]) -> None:
+        """Enqueue the messages (order is not guaranteed by the queue)."""
+        ...

@@ -1,0 +1,134 @@
+"""The composition root: settings → adapters → the service, built once per worker process.
+
+``function_app.py`` and the local runner both go through ``AppRuntime``, so what runs locally is
+exactly what runs in Azure. It is built lazily on first use, so a bad app setting is reported by
+the first invocation with the full list of problems rather than crashing the host's indexing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE, StorageAssignmentQueue
+from shared.adapters.graph_client import build_graph_client
+from shared.adapters.graph_directory import GraphVoiceGroupDirectory
+from shared.adapters.graph_teams import GraphTeamsNumbers
+from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
+from shared.config import AppSettings
+from shared.host_settings import QueueHostSettings, read_queue_settings
+from shared.messages import AssignmentMessage, MessageError
+from shared.outcomes import UserResult
+from shared.ports import UserStatus
+from shared.sync_service import SyncSummary, process_assignment, run_sync
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC (the only clock the app reads)."""
+    return datetime.now(UTC)
+
+
+def new_run_id(now: datetime) -> str:
+    """A run id that sorts by start time: ``20261129T020304Z-1a2b3c4d``."""
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class AppRuntime:
+    """Everything one worker needs, wired once."""
+
+    settings: AppSettings
+    host: QueueHostSettings
+    directory: GraphVoiceGroupDirectory
+    teams: GraphTeamsNumbers
+    claims: TableClaimStore
+    statuses: TableStatusStore
+    queue: StorageAssignmentQueue
+    poison: StorageAssignmentQueue
+
+    @classmethod
+    async def create(cls, settings: AppSettings) -> AppRuntime:
+        """Wire the adapters and make sure the tables and queues exist."""
+        graph = build_graph_client(settings.graph, settings.tenant.key)
+        tables = table_service(settings.storage)
+        await ensure_tables(tables)
+        queue = StorageAssignmentQueue(
+            queue_client(settings.storage, ASSIGNMENT_QUEUE),
+            concurrency=settings.enqueue_concurrency,
+        )
+        poison = StorageAssignmentQueue(queue_client(settings.storage, POISON_QUEUE), concurrency=1)
+        await queue.ensure_exists()
+        await poison.ensure_exists()
+        return cls(
+            settings=settings,
+            host=read_queue_settings(),
+            directory=GraphVoiceGroupDirectory(graph),
+            teams=GraphTeamsNumbers(
+                graph,
+                poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
+                operation_timeout_seconds=settings.graph.operation_timeout_seconds,
+            ),
+            claims=TableClaimStore(tables),
+            statuses=TableStatusStore(tables),
+            queue=queue,
+            poison=poison,
+        )
+
+    async def sync(self, *, dry_run: bool = False) -> SyncSummary:
+        """Enumerate the voice group and enqueue one message per member."""
+        return await run_sync(
+            tenant=self.settings.tenant,
+            run_id=new_run_id(utc_now()),
+            directory=self.directory,
+            claims=self.claims,
+            queue=self.queue,
+            dry_run=dry_run,
+        )
+
+    async def assign(self, body: bytes, dequeue_count: int) -> UserResult | None:
+        """Process one queue message; None when the message was unreadable and set aside."""
+        try:
+            message = AssignmentMessage.from_body(body)
+        except MessageError as error:
+            # Retrying cannot fix a body; keep it for a person instead of failing it five times.
+            log.error("queue message set aside in %s: %s", POISON_QUEUE, error)  # noqa: TRY400
+            await self.poison.send_raw(body.decode("utf-8", errors="replace"))
+            return None
+        return await process_assignment(
+            message,
+            tenant=self.settings.tenant,
+            claims=self.claims,
+            teams=self.teams,
+            statuses=self.statuses,
+            clock=utc_now,
+            final_attempt=dequeue_count >= self.host.max_dequeue_count,
+        )
+
+    async def report(self) -> list[UserStatus]:
+        """Every user's latest outcome, in read order."""
+        statuses = await self.statuses.list_statuses(self.settings.tenant.key)
+        return sorted(statuses, key=lambda s: (s.read_position, s.user_principal_name))
+
+
+class RuntimeHolder:
+    """Builds the ``AppRuntime`` from the environment on first use and keeps it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._runtime: AppRuntime | None = None
+
+    async def get(self) -> AppRuntime:
+        """The runtime; raises ``ConfigError`` with every problem when settings are wrong."""
+        if self._runtime is None:
+            self._runtime = await AppRuntime.create(AppSettings.from_environ(self._environ))
+        return self._runtime
+
+    def reset(self) -> None:
+        """Forget the runtime, so the next use reads the settings again (tests, local runner)."""
+        self._runtime = None
