@@ -75,13 +75,16 @@ def classify(failure: GraphFailure) -> TemporaryError | PermanentError:
     inner_code, text = unwrap_message(failure.message)
     lowered = text.lower()
     detail = f"Graph answered {failure.status or 'an error'} {failure.code or inner_code}: {text}"
-    if failure.status in _RETRYABLE_STATUS or any(part in lowered for part in _TEMPORARY_TEXT):
-        return TemporaryError(detail, retry_after_seconds=failure.retry_after_seconds)
+    # Most specific first: a nested Forbidden is a consent problem whatever status carried it.
     if failure.status in {401, 403} or inner_code.lower() == "forbidden":
         return _permanent(Reason.GRAPH_FORBIDDEN, detail)
+    if failure.status in _RETRYABLE_STATUS:
+        return TemporaryError(detail, retry_after_seconds=failure.retry_after_seconds)
     for fragment, reason in _TEXT_REASONS:
         if fragment in lowered:
             return _permanent(reason, detail)
+    if any(part in lowered for part in _TEMPORARY_TEXT):
+        return TemporaryError(detail, retry_after_seconds=failure.retry_after_seconds)
     if failure.status == 404:
         return _permanent(Reason.USER_NOT_FOUND, detail)
     return _permanent(Reason.ASSIGNMENT_FAILED, detail)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
@@ -35,7 +35,7 @@ class AssignmentMessage(BaseModel):
     user_id: Annotated[str, Field(min_length=1)]
     user_principal_name: str
     telephone_number: str | None
-    read_position: Annotated[int, Field(ge=0)]
+    read_position: Annotated[StrictInt, Field(ge=0)]
 
     def to_json(self) -> str:
         """The wire form: compact JSON with camelCase keys."""
@@ -54,6 +54,9 @@ class AssignmentMessage(BaseModel):
             raise MessageError(f"queue message is not JSON: {error}") from None
         if not isinstance(data, dict):
             raise MessageError(f"queue message must be a JSON object, got {type(data).__name__}")
+        if "schema" not in data:
+            # A body without a version is not ours to guess at.
+            raise MessageError(f"queue message is not a valid {SCHEMA_V1}: schema: missing")
         try:
             return cls.model_validate(data)
         except ValidationError as error:

@@ -14,7 +14,7 @@ import phonenumbers
 from shared.outcomes import Reason
 
 # E.164: "+", a country code that does not start with 0, at most 15 digits in all.
-_E164 = re.compile(r"\+[1-9]\d{1,14}")
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")  # [0-9], not \d: \d also matches non-ASCII digits
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from azure.data.tables.aio import TableServiceClient
+
 from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE, StorageAssignmentQueue
-from shared.adapters.graph_client import build_graph_client
+from shared.adapters.graph_client import (
+    GraphTransport,
+    build_graph_client,
+    close_graph_transport,
+    graph_http_client,
+)
 from shared.adapters.graph_directory import GraphVoiceGroupDirectory
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.storage_accounts import queue_client, table_service
@@ -51,11 +58,14 @@ class AppRuntime:
     statuses: TableStatusStore
     queue: StorageAssignmentQueue
     poison: StorageAssignmentQueue
+    _tables: TableServiceClient
+    _graph_transport: GraphTransport
 
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
         """Wire the adapters and make sure the tables and queues exist."""
-        graph = build_graph_client(settings.graph, settings.tenant.key)
+        graph_transport = graph_http_client(settings.graph)
+        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         tables = table_service(settings.storage)
         await ensure_tables(tables)
         queue = StorageAssignmentQueue(
@@ -78,6 +88,8 @@ class AppRuntime:
             statuses=TableStatusStore(tables),
             queue=queue,
             poison=poison,
+            _tables=tables,
+            _graph_transport=graph_transport,
         )
 
     async def sync(self, *, dry_run: bool = False) -> SyncSummary:
@@ -110,6 +122,13 @@ class AppRuntime:
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
         )
 
+    async def close(self) -> None:
+        """Close every client's connections (the Functions host never needs this; runners do)."""
+        await close_graph_transport(self._graph_transport)
+        await self._tables.close()
+        await self.queue.close()
+        await self.poison.close()
+
     async def report(self) -> list[UserStatus]:
         """Every user's latest outcome, in read order."""
         statuses = await self.statuses.list_statuses(self.settings.tenant.key)
@@ -129,6 +148,8 @@ class RuntimeHolder:
             self._runtime = await AppRuntime.create(AppSettings.from_environ(self._environ))
         return self._runtime
 
-    def reset(self) -> None:
-        """Forget the runtime, so the next use reads the settings again (tests, local runner)."""
+    async def close(self) -> None:
+        """Close and forget the runtime, so the next use reads the settings again."""
+        if self._runtime is not None:
+            await self._runtime.close()
         self._runtime = None

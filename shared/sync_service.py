@@ -190,7 +190,7 @@ async def _decide_and_assign(
         )
     if current is not None and current.target_id not in {None, message.user_id}:
         return UserResult(
-            Outcome.FAILED, Reason.ASSIGNED_ELSEWHERE,
+            Outcome.SKIPPED, Reason.ASSIGNED_ELSEWHERE,
             f"Teams has {number} on another target ({current.target_id}) that this app did not "
             "put there; it is never taken away. Remove it there or correct the telephoneNumber.",
             number,

@@ -22,6 +22,10 @@ class StorageAssignmentQueue:
         self._client = client
         self._concurrency = concurrency
 
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self._client.close()
+
     async def ensure_exists(self) -> None:
         """Create the queue when it does not exist yet (idempotent)."""
         with contextlib.suppress(ResourceExistsError):

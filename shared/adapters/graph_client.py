@@ -7,7 +7,7 @@ comes from a static token (allowed only for loopback URLs; ``shared.config`` enf
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from azure.identity.aio import CertificateCredential, ManagedIdentityCredential
@@ -49,11 +49,38 @@ class StaticTokenProvider(AccessTokenProvider):  # type: ignore[misc]  # kiota b
         return self._hosts
 
 
-def build_graph_client(settings: GraphSettings, tenant_id: str) -> GraphServiceClient:
-    """A Graph client with the SDK's retry middleware, pointed at ``settings.base_url``."""
-    http_client = GraphClientFactory.create_with_default_middleware(
+class GraphTransport(Protocol):
+    """The SDK's HTTP client, as far as the app needs to know it: it must be closed."""
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        ...
+
+
+def graph_http_client(settings: GraphSettings) -> GraphTransport:
+    """The SDK's HTTP client with its default middleware (retry honours ``Retry-After``)."""
+    transport: GraphTransport = GraphClientFactory.create_with_default_middleware(
         options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=settings.max_retries)}
     )
+    return transport
+
+
+async def close_graph_transport(transport: GraphTransport) -> None:
+    """Close the SDK's HTTP client and the connection pool underneath its middleware.
+
+    kiota-http's ``AsyncKiotaTransport`` wraps the real transport but defines no ``aclose``, so
+    closing the client alone leaves the pooled sockets open (kiota-http 1.16).
+    """
+    inner = getattr(getattr(transport, "_transport", None), "transport", None)
+    await transport.aclose()
+    if inner is not None and hasattr(inner, "aclose"):
+        await inner.aclose()
+
+
+def build_graph_client(
+    settings: GraphSettings, tenant_id: str, http_client: GraphTransport
+) -> GraphServiceClient:
+    """A Graph client over ``http_client``, pointed at ``settings.base_url``."""
     adapter = GraphRequestAdapter(_auth_provider(settings, tenant_id), client=http_client)
     # Explicit, without a trailing slash: the SDK's default base gives "v1.0//admin/...".
     adapter.base_url = settings.base_url

@@ -1,0 +1,51 @@
+# Teams Number Sync — the two commands a newcomer needs:
+#   make demo   one full sync of the demo tenant on Azurite + the Graph simulator, with a report
+#   make test   every check: ruff, mypy, import layers, unit + contract + integration tests
+# Both install what they need (a venv from the pinned requirements, Azurite from package-lock.json).
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY_STAMP   := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: demo demo-reset test lint typecheck layers pytest install clean
+
+install: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements.txt -r requirements-dev.txt
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The demo keeps its Azurite and Teams state in .demo/, so a second run shows nothing to change.
+demo: install
+	$(BIN)/python -m local_runner scenarios/demo.json --state-dir .demo
+
+demo-reset:
+	rm -rf .demo
+
+test: install lint typecheck layers pytest
+
+lint:
+	$(BIN)/ruff check .
+
+typecheck:
+	$(BIN)/mypy
+
+layers:
+	$(BIN)/lint-imports
+
+# pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+pytest:
+	$(BIN)/python -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
+
+clean:
+	rm -rf $(VENV) node_modules .demo .mypy_cache .pytest_cache .ruff_cache .hypothesis

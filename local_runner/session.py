@@ -1,0 +1,121 @@
+"""One local sync: Azurite + the Graph simulator + the app's real entry points, as in Azure.
+
+``LocalStack`` starts what is missing and stops what it started. ``sync_and_drain`` runs the timer
+function, then drains ``number-assignments`` into the queue function with the host's semantics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from azure.functions.timer import TimerRequest
+
+import function_app
+from graph_simulator import Scenario, SimulatorServer
+from local_runner.azurite import Azurite
+from local_runner.functions import user_functions
+from local_runner.queue_host import DrainStats, QueueHost
+from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
+from shared.adapters.storage_accounts import queue_client
+from shared.config import AppSettings
+from shared.host_settings import QueueHostSettings, read_queue_settings
+
+SIMULATOR_TOKEN = "simulator-token"  # noqa: S105 - the local simulator's fixed test token
+
+
+def app_settings_for(
+    scenario: Scenario, *, graph_base_url: str, storage_connection_string: str
+) -> dict[str, str]:
+    """The app settings that point the app at a local simulator and Azurite."""
+    return {
+        "TENANT_ID": scenario.tenant.id,
+        "VOICE_GROUP_ID": scenario.tenant.voice_group_id,
+        "NUMBER_TYPE": "directRouting",
+        "GRAPH_BASE_URL": graph_base_url,
+        "GRAPH_AUTH": "staticToken",
+        "GRAPH_STATIC_TOKEN": SIMULATOR_TOKEN,
+        "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "0.05",
+        "AzureWebJobsStorage": storage_connection_string,
+    }
+
+
+@dataclass
+class LocalStack:
+    """A running Azurite and Graph simulator, and the app settings that reach them."""
+
+    azurite: Azurite
+    simulator: SimulatorServer
+    settings: dict[str, str]
+
+
+@contextmanager
+def local_stack(scenario: Scenario, *, state_dir: Path | None = None) -> Iterator[LocalStack]:
+    """Start Azurite and the simulator; with ``state_dir`` both keep their state between runs."""
+    azurite = Azurite(location=state_dir / "azurite" if state_dir else None)
+    state_file = state_dir / "teams-state.json" if state_dir else None
+    with azurite, SimulatorServer(scenario, token=SIMULATOR_TOKEN, state_file=state_file) as sim:
+        yield LocalStack(
+            azurite=azurite,
+            simulator=sim,
+            settings=app_settings_for(
+                scenario,
+                graph_base_url=sim.base_url,
+                storage_connection_string=azurite.connection_string,
+            ),
+        )
+
+
+@asynccontextmanager
+async def app_environment(
+    settings: dict[str, str], environ: MutableMapping[str, str] | None = None
+) -> AsyncIterator[None]:
+    """Set the app settings in the environment for the app's runtime, and restore it afterwards."""
+    target = os.environ if environ is None else environ
+    saved = {key: target.get(key) for key in settings}
+    target.update(settings)
+    await function_app.runtime.close()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+        await function_app.runtime.close()
+
+
+async def run_timer(*, past_due: bool = False) -> None:
+    """Invoke ``sync_scheduled`` as the host does when the schedule fires."""
+    await user_functions()["sync_scheduled"](TimerRequest(past_due=past_due))
+
+
+async def drain_queue(
+    settings: dict[str, str],
+    *,
+    host: QueueHostSettings | None = None,
+    timeout_seconds: float = 600.0,
+) -> DrainStats:
+    """Feed ``number-assignments`` into ``assign_user`` until the queue is empty."""
+    storage = AppSettings.from_environ(settings).storage
+    async with (
+        queue_client(storage, ASSIGNMENT_QUEUE) as queue,
+        queue_client(storage, POISON_QUEUE) as poison,
+    ):
+        queue_host = QueueHost(
+            queue, poison, user_functions()["assign_user"], host or read_queue_settings()
+        )
+        return await queue_host.drain(timeout_seconds=timeout_seconds)
+
+
+async def sync_and_drain(
+    settings: dict[str, str], *, host: QueueHostSettings | None = None
+) -> DrainStats:
+    """One full sync: the timer function, then the queue drained into the queue function."""
+    await run_timer()
+    return await drain_queue(settings, host=host)
+

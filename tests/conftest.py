@@ -1,0 +1,3 @@
+"""Test-session fixtures shared by every folder."""
+
+pytest_plugins = ["tests.azurite_fixtures"]

@@ -1,0 +1,114 @@
+"""One set of assertions for the claim and status stores: the in-memory fakes and the Table
+Storage adapters on Azurite must behave the same, or the unit tests built on the fakes lie."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from azure.data.tables.aio import TableServiceClient
+
+from local_runner.azurite import Azurite
+from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
+from shared.directory import Claim
+from shared.outcomes import Outcome, Reason
+from shared.ports import ClaimStore, StatusStore, UserStatus
+from tests.fakes import FakeClaimStore, FakeStatusStore
+
+pytestmark = pytest.mark.integration
+
+Stores = tuple[ClaimStore, StatusStore]
+
+
+@pytest.fixture(params=["fake", "azurite"])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
+    if request.param == "fake":
+        yield FakeClaimStore(), FakeStatusStore()
+        return
+    azurite: Azurite = request.getfixturevalue("azurite")
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        await ensure_tables(service)
+        yield TableClaimStore(service), TableStatusStore(service)
+
+
+def _tenant() -> str:
+    return str(uuid.uuid4())
+
+
+def _claim(number: str, user: str, position: int = 0, run: str = "run-1") -> Claim:
+    return Claim(number, user, f"{user}@contoso.example", run, position)
+
+
+def _status(user: str, run: str, outcome: Outcome = Outcome.ASSIGNED) -> UserStatus:
+    return UserStatus(
+        user_id=user, user_principal_name=f"{user}@contoso.example", outcome=outcome,
+        reason=Reason.ASSIGNED, number="+31855363011", message="m", run_id=run,
+        read_position=3, updated_at=datetime(2026, 11, 29, 2, 0, tzinfo=UTC),
+    )
+
+
+async def test_first_claim_wins_and_later_claims_read_it_back(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    first = await claims.claim(tenant, _claim("+31855363011", "ann", 0))
+    second = await claims.claim(tenant, _claim("+31855363011", "bob", 1))
+    assert first.holder_user_id == "ann"
+    assert second.holder_user_id == "ann"
+    assert second.holder_upn == "ann@contoso.example"
+
+
+async def test_claiming_again_as_the_holder_is_idempotent(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    await claims.claim(tenant, _claim("+31855363011", "ann", 0, "run-1"))
+    again = await claims.claim(tenant, _claim("+31855363011", "ann", 5, "run-2"))
+    assert (again.holder_user_id, again.run_id, again.read_position) == ("ann", "run-1", 0)
+
+
+async def test_of_many_concurrent_claims_exactly_one_is_stored(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    results = await asyncio.gather(
+        *(claims.claim(tenant, _claim("+31855363099", f"user{i}", i)) for i in range(12))
+    )
+    assert len({result.holder_user_id for result in results}) == 1
+    assert (await claims.list_claims(tenant))["+31855363099"].holder_user_id == (
+        results[0].holder_user_id
+    )
+
+
+async def test_claims_are_partitioned_by_tenant(stores: Stores) -> None:
+    claims, _ = stores
+    tenant_a, tenant_b = _tenant(), _tenant()
+    await claims.claim(tenant_a, _claim("+31855363011", "ann"))
+    assert await claims.list_claims(tenant_b) == {}
+    held = await claims.claim(tenant_b, _claim("+31855363011", "bob"))
+    assert held.holder_user_id == "bob"
+    assert set(await claims.list_claims(tenant_a)) == {"+31855363011"}
+
+
+async def test_status_keeps_the_latest_run(stores: Stores) -> None:
+    _, statuses = stores
+    tenant = _tenant()
+    await statuses.record(tenant, _status("ann", "20261129T020000Z-aaaa", Outcome.ASSIGNED))
+    await statuses.record(tenant, _status("ann", "20261129T030000Z-bbbb", Outcome.KEPT))
+    await statuses.record(tenant, _status("ann", "20261129T010000Z-cccc", Outcome.FAILED))
+    (stored,) = await statuses.list_statuses(tenant)
+    assert stored.outcome is Outcome.KEPT
+    assert stored.run_id == "20261129T030000Z-bbbb"
+    assert stored.number == "+31855363011"
+    assert stored.read_position == 3
+    assert stored.updated_at == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+async def test_status_rows_are_per_user_and_per_tenant(stores: Stores) -> None:
+    _, statuses = stores
+    tenant_a, tenant_b = _tenant(), _tenant()
+    await statuses.record(tenant_a, _status("ann", "r1"))
+    await statuses.record(tenant_a, _status("bob", "r1"))
+    await statuses.record(tenant_b, _status("cy", "r1"))
+    assert {s.user_id for s in await statuses.list_statuses(tenant_a)} == {"ann", "bob"}
+    assert {s.user_id for s in await statuses.list_statuses(tenant_b)} == {"cy"}

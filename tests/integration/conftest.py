@@ -1,0 +1,116 @@
+"""Integration fixtures: Azurite and the Graph simulator, both started here and stopped after.
+
+Every test gets a fresh tenant id (so its table rows are its own), empty queues, and the app's
+runtime built from app settings that point at the two local services.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue.aio import QueueClient
+
+import function_app
+from graph_simulator import Scenario, SimulatorServer, load_scenario, parse_scenario
+from local_runner.azurite import Azurite
+from local_runner.queue_host import DrainStats
+from local_runner.session import SIMULATOR_TOKEN, app_environment, app_settings_for, drain_queue
+from local_runner.session import run_timer as invoke_timer
+from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
+from shared.host_settings import QueueHostSettings
+from shared.ports import UserStatus
+from shared.runtime import AppRuntime
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_SCENARIO = REPO / "scenarios" / "demo.json"
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorServer]:
+    with SimulatorServer(load_scenario(DEMO_SCENARIO), token=SIMULATOR_TOKEN) as running:
+        yield running
+
+
+@dataclass
+class LocalApp:
+    """The app wired to Azurite and the simulator for one test."""
+
+    scenario: Scenario
+    simulator: SimulatorServer
+    settings: dict[str, str]
+
+    async def runtime(self) -> AppRuntime:
+        return await function_app.runtime.get()
+
+    async def run_timer(self) -> None:
+        await invoke_timer()
+
+    async def drain(self, host: QueueHostSettings | None = None) -> DrainStats:
+        return await drain_queue(self.settings, host=host, timeout_seconds=120)
+
+    async def sync(self, host: QueueHostSettings | None = None) -> DrainStats:
+        await self.run_timer()
+        return await self.drain(host)
+
+    async def statuses(self) -> dict[str, UserStatus]:
+        report = await (await self.runtime()).report()
+        return {status.user_principal_name: status for status in report}
+
+    def teams_by_upn(self) -> dict[str, str]:
+        """number → UPN of the Teams target, for numbers that are assigned."""
+        upns = {user.id: user.user_principal_name for user in self.scenario.users}
+        return {
+            number: upns.get(target, target)
+            for number, target in self.simulator.number_assignments().items()
+            if target
+        }
+
+    def queue(self, name: str = ASSIGNMENT_QUEUE) -> QueueClient:
+        return QueueClient.from_connection_string(self.settings["AzureWebJobsStorage"], name)
+
+
+def with_fresh_tenant(scenario: Scenario) -> Scenario:
+    """The same scenario under a new tenant id, so table rows never collide between tests."""
+    data = scenario.model_dump(by_alias=True)
+    data["tenant"]["id"] = str(uuid.uuid4())
+    return parse_scenario(data)
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    """The scenario a test runs on; override in a test module to use another."""
+    return load_scenario(DEMO_SCENARIO)
+
+
+@pytest.fixture
+async def local_app(
+    azurite: Azurite, simulator: SimulatorServer, scenario: Scenario
+) -> AsyncIterator[LocalApp]:
+    fresh = with_fresh_tenant(scenario)
+    simulator.load_scenario(fresh)
+    simulator.clear_requests()
+    settings = app_settings_for(
+        fresh, graph_base_url=simulator.base_url,
+        storage_connection_string=azurite.connection_string,
+    )
+    for name in (ASSIGNMENT_QUEUE, POISON_QUEUE):
+        async with QueueClient.from_connection_string(azurite.connection_string, name) as queue:
+            if await _exists(queue):
+                await queue.clear_messages()
+    async with app_environment(settings):
+        yield LocalApp(fresh, simulator, settings)
+
+
+async def _exists(queue: QueueClient) -> bool:
+    try:
+        await queue.get_queue_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
