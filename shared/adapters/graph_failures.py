@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
@@ -19,6 +19,25 @@ def failure_from_odata(error: ODataError) -> GraphFailure:
         message=str(getattr(main, "message", "") or error.message or ""),
         retry_after_seconds=retry_after(headers),
     )
+
+
+def raise_for_status(response: Any) -> None:
+    """For raw (``NativeResponseHandler``) responses: raise the classified error of a non-2xx."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    if not isinstance(error, dict):
+        error = {}
+    raise classify(GraphFailure(
+        status=response.status_code,
+        code=str(error.get("code", "")),
+        message=str(error.get("message", "") or response.text),
+        retry_after_seconds=retry_after(dict(response.headers)),
+    ))
 
 
 def raise_classified(error: ODataError) -> NoReturn:

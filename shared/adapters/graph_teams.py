@@ -27,10 +27,10 @@ from msgraph.generated.models.teams_administration.assignment_category import As
 from msgraph.generated.models.teams_administration.number_type import NumberType as GraphNumberType
 from msgraph.graph_service_client import GraphServiceClient
 
-from shared.adapters.graph_failures import raise_classified, retry_after
+from shared.adapters.graph_failures import raise_classified, raise_for_status
 from shared.config import NumberType
 from shared.errors import TemporaryError
-from shared.graph_errors import GraphFailure, classify, classify_operation_failure
+from shared.graph_errors import classify_operation_failure
 from shared.ports import TeamsNumber
 
 _GRAPH_NUMBER_TYPES = {
@@ -121,17 +121,7 @@ class GraphTeamsNumbers:
 
 def _operation_state(response: Any) -> tuple[str, str]:
     """(status, statusDetail) of a raw operation response, at the root or inside ``value``."""
-    if response.status_code >= 400:
-        try:
-            error = response.json().get("error", {})
-        except ValueError:
-            error = {}
-        raise classify(GraphFailure(
-            status=response.status_code,
-            code=str(error.get("code", "")),
-            message=str(error.get("message", response.text)),
-            retry_after_seconds=retry_after(dict(response.headers)),
-        ))
+    raise_for_status(response)
     body = response.json()
     entity = body.get("value", body) if isinstance(body, dict) else {}
     if not isinstance(entity, dict):

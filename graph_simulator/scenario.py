@@ -1,0 +1,279 @@
+"""The scenario file: the directory, the Teams number inventory and the simulator's behaviour.
+
+A scenario is JSON (version 1) validated with pydantic. Anything wrong with it is reported as a
+`ScenarioError` whose message names the field path and the offending value, because the people
+reading it are editing a JSON file by hand and need to know where to look.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NumberType = Literal["directRouting", "callingPlan", "operatorConnect"]
+AssignmentCategory = Literal["primary", "private", "alternate"]
+
+# E.164 allows up to 15 digits after the country code's leading non-zero digit.
+_PHONE_RE = re.compile(r"^\+?[1-9][0-9]{3,14}$")
+
+
+class ScenarioError(ValueError):
+    """A scenario (or directory, or state file) that cannot be used, with a readable reason."""
+
+
+def normalise_number(value: str) -> str:
+    """Return `value` in the `+` form Graph displays, or raise ValueError if it is not a number.
+
+    Graph accepts numbers with or without the leading `+` and always shows them with it.
+    """
+    if not _PHONE_RE.fullmatch(value):
+        raise ValueError(f"not a telephone number in E.164 form: {value!r}")
+    return value if value.startswith("+") else f"+{value}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Tenant(_Model):
+    """The tenant the simulator pretends to be."""
+
+    id: Annotated[str, Field(min_length=1)]
+    voice_group_id: Annotated[str, Field(min_length=1)]
+    default_domain: Annotated[str, Field(min_length=1)]
+
+
+class User(_Model):
+    """A directory user, with the properties Graph can return for it."""
+
+    id: Annotated[str, Field(min_length=1)]
+    user_principal_name: Annotated[str, Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")]
+    display_name: str | None = None
+    business_phones: tuple[str, ...] = ()
+    account_enabled: bool = True
+    given_name: str | None = None
+    surname: str | None = None
+    mail: str | None = None
+    mobile_phone: str | None = None
+    job_title: str | None = None
+    office_location: str | None = None
+    preferred_language: str | None = None
+    on_premises_sync_enabled: bool | None = None
+
+
+class Group(_Model):
+    """A directory group; `members` are user ids or group ids, in membership order."""
+
+    id: Annotated[str, Field(min_length=1)]
+    display_name: str
+    members: tuple[str, ...] = ()
+
+
+class NumberAssignment(_Model):
+    """A Teams telephone number that exists before the simulation starts (inventory)."""
+
+    telephone_number: str
+    number_type: NumberType
+    assignment_target_id: str | None = None
+    assignment_category: AssignmentCategory = "primary"
+    location_id: str | None = None
+    operator_id: str | None = None
+    iso_country_code: str | None = None
+    city: str | None = None
+
+    @field_validator("telephone_number")
+    @classmethod
+    def _plus_form(cls, value: str) -> str:
+        return normalise_number(value)
+
+
+class Behaviour(_Model):
+    """Knobs for the parts of Graph's behaviour the documentation leaves open."""
+
+    operation_polls: Annotated[int, Field(ge=0, le=1000)] = 2
+    operation_body_shape: Literal["root", "value"] = "root"
+    assign_errors: Literal["async", "sync"] = "async"
+    default_page_size: Annotated[int, Field(ge=1, le=999)] = 100
+
+
+def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:
+    """Raise ValueError naming the first broken reference or duplicate in a directory."""
+    user_ids: set[str] = set()
+    upns: set[str] = set()
+    for index, user in enumerate(users):
+        if user.id in user_ids:
+            raise ValueError(f"users[{index}].id: duplicate user id {user.id!r}")
+        user_ids.add(user.id)
+        # Entra compares UPNs case-insensitively.
+        upn = user.user_principal_name.lower()
+        if upn in upns:
+            raise ValueError(
+                f"users[{index}].userPrincipalName: duplicate {user.user_principal_name!r}"
+            )
+        upns.add(upn)
+    group_ids: set[str] = set()
+    for index, group in enumerate(groups):
+        if group.id in group_ids or group.id in user_ids:
+            raise ValueError(f"groups[{index}].id: duplicate directory object id {group.id!r}")
+        group_ids.add(group.id)
+    known = user_ids | group_ids
+    for index, group in enumerate(groups):
+        for position, member in enumerate(group.members):
+            if member not in known:
+                raise ValueError(
+                    f"groups[{index}].members[{position}]: unknown user or group id {member!r}"
+                )
+
+
+class Directory(_Model):
+    """Users and groups only: what `/_simulator/directory` replaces between syncs."""
+
+    users: tuple[User, ...] = ()
+    groups: tuple[Group, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> Directory:
+        _check_directory(self.users, self.groups)
+        return self
+
+
+class Scenario(_Model):
+    """A whole simulated tenant: directory, Teams numbers and behaviour."""
+
+    version: Literal[1]
+    tenant: Tenant
+    users: tuple[User, ...] = ()
+    groups: tuple[Group, ...] = ()
+    number_assignments: tuple[NumberAssignment, ...] = ()
+    behaviour: Behaviour = Behaviour()
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        _check_directory(self.users, self.groups)
+        if not any(group.id == self.tenant.voice_group_id for group in self.groups):
+            raise ValueError(
+                f"tenant.voiceGroupId: no group with id {self.tenant.voice_group_id!r}"
+            )
+        user_ids = {user.id for user in self.users}
+        numbers: set[str] = set()
+        for index, number in enumerate(self.number_assignments):
+            if number.telephone_number in numbers:
+                raise ValueError(
+                    f"numberAssignments[{index}].telephoneNumber: duplicate "
+                    f"{number.telephone_number!r}"
+                )
+            numbers.add(number.telephone_number)
+            target = number.assignment_target_id
+            if target is not None and target not in user_ids:
+                raise ValueError(
+                    f"numberAssignments[{index}].assignmentTargetId: unknown user id {target!r}"
+                )
+        return self
+
+    @property
+    def directory(self) -> Directory:
+        """The users and groups of this scenario."""
+        return Directory(users=self.users, groups=self.groups)
+
+
+class Fault(_Model):
+    """An injected failure: the next `count` requests to `route` answer `status`."""
+
+    route: str
+    status: Annotated[int, Field(ge=400, le=599)]
+    count: Annotated[int, Field(ge=1)] = 1
+    retry_after_seconds: Annotated[int, Field(ge=0)] | None = None
+    code: str | None = None
+    message: str | None = None
+
+
+def _format_location(location: Sequence[int | str]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    """Render the first pydantic error as one line: `source: field.path: reason (got value)`."""
+    first = error.errors()[0]
+    # Model-level checks already name their path in the message; pydantic prefixes it.
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    location = _format_location(first["loc"])
+    where = f"{location}: " if location else ""
+    shown = ""
+    if location and first["type"] not in {"missing"}:
+        shown = f" (got {json.dumps(first.get('input'), default=str)[:120]})"
+    extra = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
+    return f"{source}: {where}{reason}{shown}{extra}"
+
+
+def _decode(data: str | bytes | Mapping[str, Any], source: str) -> Any:
+    if isinstance(data, Mapping):
+        return data
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as error:
+        raise ScenarioError(
+            f"{source}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+
+
+def parse_scenario(data: str | bytes | Mapping[str, Any], source: str = "scenario") -> Scenario:
+    """Validate scenario JSON (text or already decoded); raise ScenarioError on any problem."""
+    try:
+        return Scenario.model_validate(_decode(data, source))
+    except ValidationError as error:
+        raise ScenarioError(describe_validation_error(error, source)) from None
+
+
+def parse_directory(data: str | bytes | Mapping[str, Any], source: str = "directory") -> Directory:
+    """Validate `{"users": [...], "groups": [...]}`, or a whole scenario (its directory is used)."""
+    decoded = _decode(data, source)
+    if isinstance(decoded, Mapping) and "version" in decoded:
+        return parse_scenario(decoded, source).directory
+    try:
+        return Directory.model_validate(decoded)
+    except ValidationError as error:
+        raise ScenarioError(describe_validation_error(error, source)) from None
+
+
+def load_directory(path: str | Path) -> Directory:
+    """Read a directory file (users and groups) or a scenario file and return its directory."""
+    file = Path(path)
+    try:
+        text = file.read_bytes()
+    except OSError as error:
+        raise ScenarioError(f"{file}: cannot read directory file: {error.strerror}") from None
+    return parse_directory(text, str(file))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; the error message starts with the file name."""
+    file = Path(path)
+    try:
+        text = file.read_bytes()
+    except OSError as error:
+        raise ScenarioError(f"{file}: cannot read scenario file: {error.strerror}") from None
+    return parse_scenario(text, str(file))

@@ -1,0 +1,974 @@
+"""The HTTP face of the simulator: Graph v1.0 routes, `/_simulator/` control routes, a server.
+
+`Simulator` turns a request (method, raw path, raw query, headers, body) into a reply and is
+plain synchronous code guarded by one lock, so it can be driven from the aiohttp loop thread and
+from test code at the same time. `create_app` wraps it in an aiohttp application;
+`SimulatorServer` runs that application on 127.0.0.1 in a background thread.
+
+Routing is done here rather than by aiohttp's router because the simulator must see the path
+exactly as sent (a double slash is refused, not normalised away) and must accept the several
+spellings Graph clients really use (`graph.user` and `microsoft.graph.user`, short and fully
+qualified action names, `operations/{id}` and `operations('{id}')`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+import re
+import threading
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+from urllib.parse import parse_qsl, quote, unquote
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from graph_simulator.scenario import (
+    AssignmentCategory,
+    Directory,
+    Fault,
+    NumberType,
+    Scenario,
+    ScenarioError,
+    User,
+    describe_validation_error,
+    load_directory,
+    load_scenario,
+    normalise_number,
+    parse_directory,
+    parse_scenario,
+)
+from graph_simulator.world import (
+    TEAMS_STATE_ADAPTER,
+    NumberRecord,
+    Operation,
+    TeamsState,
+    World,
+    WorldError,
+    number_assignment_id,
+)
+
+DEFAULT_TOKEN: Final = "simulator-token"  # noqa: S105 -- a fixed test token, not a secret
+
+LIST_TRANSITIVE_MEMBER_USERS: Final = "listTransitiveMemberUsers"
+ASSIGN_NUMBER: Final = "assignNumber"
+UNASSIGN_NUMBER: Final = "unassignNumber"
+GET_OPERATION: Final = "getOperation"
+LIST_NUMBER_ASSIGNMENTS: Final = "listNumberAssignments"
+GET_NUMBER_ASSIGNMENT: Final = "getNumberAssignment"
+UNAUTHORIZED: Final = "unauthorized"
+UNKNOWN: Final = "unknown"
+
+#: Route names that requests are counted under and faults can target.
+ROUTE_NAMES: Final[tuple[str, ...]] = (
+    LIST_TRANSITIVE_MEMBER_USERS,
+    ASSIGN_NUMBER,
+    UNASSIGN_NUMBER,
+    GET_OPERATION,
+    LIST_NUMBER_ASSIGNMENTS,
+    GET_NUMBER_ASSIGNMENT,
+)
+
+_NUMBER_MANAGEMENT: Final = ("admin", "teams", "telephoneNumberManagement")
+_TEAMS_ADMIN_NS: Final = "microsoft.graph.teamsAdministration."
+_USER_CASTS: Final = frozenset({"graph.user", "microsoft.graph.user"})
+_ACTIONS: Final = {"assignNumber": ASSIGN_NUMBER, "unassignNumber": UNASSIGN_NUMBER}
+_OPERATION_KEY_RE: Final = re.compile(r"^operations\('(?P<key>(?:[^']|'')+)'\)$")
+# Graph answers with OData JSON; kiota picks its parser from the part before the first ';'.
+_ODATA_JSON: Final = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;"
+    "IEEE754Compatible=false;charset=utf-8"
+)
+
+# Returned for a user when the request has no $select (Graph's documented default set; note
+# that accountEnabled is not in it).
+_DEFAULT_USER_PROPERTIES: Final = (
+    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
+    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+)
+_USER_PROPERTIES: Final = frozenset(
+    field_info.alias or name for name, field_info in User.model_fields.items()
+)
+_OPERATION_TYPE: Final = "#microsoft.graph.teamsAdministration.telephoneNumberLongRunningOperation"
+_NUMBER_TYPES: Final = frozenset({"directRouting", "callingPlan", "operatorConnect"})
+_CATEGORIES: Final = frozenset({"primary", "private", "alternate"})
+_MAX_LOG_ENTRIES: Final = 100_000
+_MAX_DIRECTORY_PAGE: Final = 999
+_DEFAULT_NUMBER_PAGE: Final = 500
+_MAX_NUMBER_PAGE: Final = 1000
+_FILTER_CLAUSE_RE: Final = re.compile(
+    r"(?P<field>telephoneNumber|assignmentTargetId) eq '(?P<value>(?:[^']|'')*)'"
+)
+_FAULT_CODES: Final = {
+    429: "TooManyRequests",
+    500: "generalException",
+    502: "BadGateway",
+    503: "serviceNotAvailable",
+    504: "timeout",
+}
+
+
+class GraphHttpError(Exception):
+    """An error reply in Graph's shape; raised anywhere while handling a request."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def _bad_request(message: str, code: str = "BadRequest") -> GraphHttpError:
+    return GraphHttpError(400, code, message)
+
+
+@dataclass(frozen=True)
+class GraphRequest:
+    """An HTTP request as the simulator needs to see it: nothing normalised."""
+
+    method: str
+    raw_path: str
+    raw_query: str
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass
+class Reply:
+    """What to answer: status, JSON body (None for an empty body) and extra headers."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = _ODATA_JSON
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str
+    method: str
+    key: str = ""
+
+
+class _RoutedError(GraphHttpError):
+    """An error for a request that did match a route (so it is counted under that route)."""
+
+    def __init__(self, route: _Route, error: GraphHttpError) -> None:
+        super().__init__(error.status, error.code, error.message, error.headers)
+        self.route = route
+
+
+@dataclass
+class _ActiveFault:
+    status: int
+    remaining: int
+    retry_after_seconds: int | None
+    code: str | None
+    message: str | None
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _match_route(segments: list[str]) -> _Route | None:
+    """Map decoded path segments after `/v1.0` to a route, or None."""
+    route: _Route | None = None
+    match segments:
+        case ["groups", group_id, "transitiveMembers", cast] if cast in _USER_CASTS:
+            route = _Route(LIST_TRANSITIVE_MEMBER_USERS, "GET", group_id)
+        case [*prefix, "numberAssignments"] if tuple(prefix) == _NUMBER_MANAGEMENT:
+            route = _Route(LIST_NUMBER_ASSIGNMENTS, "GET")
+        case [*prefix, "numberAssignments", item] if tuple(prefix) == _NUMBER_MANAGEMENT:
+            action = item.removeprefix(_TEAMS_ADMIN_NS)
+            if action in _ACTIONS:
+                route = _Route(_ACTIONS[action], "POST")
+            elif "." not in item and action != "updateNumber":
+                # Other actions and functions (updateNumber, ...) are not simulated.
+                route = _Route(GET_NUMBER_ASSIGNMENT, "GET", item)
+        case [*prefix, "operations", op_id] if tuple(prefix) == _NUMBER_MANAGEMENT:
+            route = _Route(GET_OPERATION, "GET", op_id)
+        case [*prefix, item] if tuple(prefix) == _NUMBER_MANAGEMENT:
+            key = _OPERATION_KEY_RE.fullmatch(item)
+            if key:
+                route = _Route(GET_OPERATION, "GET", key["key"].replace("''", "'"))
+    return route
+
+
+def _parse_query(raw_query: str) -> dict[str, str]:
+    # parse_qsl decodes '+' as a space, exactly as a server must: clients that want a plus sign
+    # in a value have to send %2B.
+    options: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        if name in options:
+            raise _bad_request(f"Query option '{name}' was specified more than once, but it "
+                               "must be specified at most once.")
+        options[name] = value
+    return options
+
+
+def _reject_unsupported_options(options: Mapping[str, str], allowed: frozenset[str]) -> None:
+    for name in options:
+        if name.startswith("$") and name not in allowed:
+            raise _bad_request(
+                f"The query option '{name}' is not supported by the Graph simulator on this "
+                f"route (supported: {', '.join(sorted(allowed))})."
+            )
+
+
+def _int_option(options: Mapping[str, str], name: str, *, default: int, low: int, high: int,
+                code: str = "BadRequest") -> int:
+    raw = options.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise _bad_request(f"Invalid value '{raw}' for query option '{name}'.", code)
+    value = int(raw)
+    if not low <= value <= high:
+        if name == "$top":
+            raise _bad_request(f"Invalid page size specified: '{value}'. Must be between "
+                               f"{low} and {high} inclusive.", code)
+        raise _bad_request(f"Invalid value '{value}' for query option '{name}'.", code)
+    return value
+
+
+def _query_string(options: Mapping[str, str]) -> str:
+    return "&".join(f"{name}={quote(value, safe=',')}" for name, value in options.items())
+
+
+def _user_json(user: User, properties: tuple[str, ...]) -> dict[str, Any]:
+    everything = user.model_dump(mode="json", by_alias=True)
+    return {name: everything[name] for name in properties}
+
+
+def _parse_filter(expression: str) -> list[tuple[str, str]]:
+    clauses = expression.split(" and ")
+    parsed: list[tuple[str, str]] = []
+    for clause in clauses:
+        match = _FILTER_CLAUSE_RE.fullmatch(clause)
+        if match is None or len(clauses) > 2:
+            raise _bad_request(
+                f"Unsupported $filter '{expression}': the Graph simulator supports only "
+                "telephoneNumber eq '...' and assignmentTargetId eq '...', optionally joined "
+                "by 'and'."
+            )
+        parsed.append((match["field"], match["value"].replace("''", "'")))
+    return parsed
+
+
+def number_assignment_json(record: NumberRecord) -> dict[str, Any]:
+    """A numberAssignment resource with exactly the documented v1.0 properties."""
+    assigned = record.assignment_target_id is not None
+    online = record.number_type != "directRouting"
+    return {
+        "id": record.id,
+        "telephoneNumber": record.telephone_number,
+        "operatorId": record.operator_id,
+        "numberType": record.number_type,
+        "activationState": record.activation_state,
+        "capabilities": ["userAssignment"],
+        "locationId": record.location_id,
+        "civicAddressId": None,
+        "networkSiteId": None,
+        "assignmentTargetId": record.assignment_target_id,
+        "assignmentCategory": record.assignment_category if assigned else None,
+        "portInStatus": None,
+        "assignmentStatus": "userAssigned" if assigned else "unassigned",
+        "isoCountryCode": record.iso_country_code,
+        "city": record.city,
+        "numberSource": "online" if online else "onPremises",
+        "supportedCustomerActions": ["locationUpdate", "release"] if online else [],
+        "reverseNumberLookupOptions": [],
+    }
+
+
+class Simulator:
+    """The simulated Graph service behind the HTTP server: thread-safe, synchronous."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        token: str = DEFAULT_TOKEN,
+        state_file: Path | None = None,
+        base_url: str = "http://127.0.0.1/v1.0",
+    ) -> None:
+        """Build the world; with a `state_file` that exists, Teams numbers come from it.
+
+        Raises ScenarioError if the state file cannot be read or validated.
+        """
+        self._lock = threading.RLock()
+        self._token = token
+        self._state_file = state_file
+        self.base_url = base_url
+        self._counts: Counter[str] = Counter()
+        # Bounded so a long demo run cannot grow without limit; counts are never trimmed.
+        self._log: deque[dict[str, Any]] = deque(maxlen=_MAX_LOG_ENTRIES)
+        self._faults: dict[str, _ActiveFault] = {}
+        self._world = self._new_world(scenario, self._read_state_file())
+        self._save_state()
+
+    # -- world and persistence ---------------------------------------------------------------
+
+    @staticmethod
+    def _new_world(scenario: Scenario, teams_state: TeamsState | None) -> World:
+        return World(scenario, clock=_now_iso, new_id=lambda: str(uuid.uuid4()),
+                     teams_state=teams_state)
+
+    def _read_state_file(self) -> TeamsState | None:
+        if self._state_file is None or not self._state_file.exists():
+            return None
+        try:
+            return TEAMS_STATE_ADAPTER.validate_json(self._state_file.read_bytes())
+        except ValidationError as error:
+            raise ScenarioError(describe_validation_error(error, str(self._state_file))) from None
+        except OSError as error:
+            raise ScenarioError(f"{self._state_file}: cannot read: {error.strerror}") from None
+
+    def _save_state(self) -> None:
+        if self._state_file is None:
+            return
+        data = TEAMS_STATE_ADAPTER.dump_json(self._world.teams_state(), by_alias=True, indent=2)
+        # Write-then-rename so a demo killed mid-write never leaves a truncated state file.
+        temporary = self._state_file.with_name(self._state_file.name + ".tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, self._state_file)
+
+    def load_scenario(self, scenario: Scenario) -> None:
+        """Replace the whole world (directory, numbers, operations) and clear faults."""
+        with self._lock:
+            self._world = self._new_world(scenario, None)
+            self._faults.clear()
+            self._save_state()
+
+    def replace_directory(self, directory: Directory) -> None:
+        """Replace users and groups only; Teams numbers and operations stay."""
+        with self._lock:
+            self._world.replace_directory(directory)
+
+    def inject_fault(self, fault: Fault) -> None:
+        """Make the next `fault.count` requests to `fault.route` fail with `fault.status`."""
+        if fault.route not in ROUTE_NAMES:
+            raise ScenarioError(f"fault: route: unknown route {fault.route!r} "
+                                f"(known: {', '.join(ROUTE_NAMES)})")
+        with self._lock:
+            self._faults[fault.route] = _ActiveFault(
+                fault.status, fault.count, fault.retry_after_seconds, fault.code, fault.message
+            )
+
+    # -- observability -----------------------------------------------------------------------
+
+    def request_counts(self) -> dict[str, int]:
+        """Graph requests answered so far, per route name (plus `unauthorized`, `unknown`)."""
+        with self._lock:
+            return dict(self._counts)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """One entry per Graph request, oldest first."""
+        with self._lock:
+            return [dict(entry) for entry in self._log]
+
+    def clear_requests(self) -> None:
+        """Forget counts and log."""
+        with self._lock:
+            self._counts.clear()
+            self._log.clear()
+
+    def number_assignment_resources(self) -> list[dict[str, Any]]:
+        """Every number as Graph's list would show it."""
+        with self._lock:
+            return [number_assignment_json(r) for r in self._world.number_assignments()]
+
+    def number_assignments(self) -> dict[str, str | None]:
+        """Number → `assignmentTargetId` as Graph lists it (a pending assignment included)."""
+        with self._lock:
+            return {r.telephone_number: r.assignment_target_id
+                    for r in self._world.number_assignments()}
+
+    # -- Graph requests ----------------------------------------------------------------------
+
+    def handle(self, request: GraphRequest) -> Reply:
+        """Answer one Graph request, counting and logging it."""
+        client_request_id = request.headers.get("client-request-id") or str(uuid.uuid4())
+        request_id = str(uuid.uuid4())
+        route_name = UNKNOWN
+        with self._lock:
+            try:
+                route = self._authorise_and_route(request)
+                route_name = route.name
+                self._apply_fault(route.name)
+                reply = self._dispatch(route, request)
+            except GraphHttpError as error:
+                if isinstance(error, _RoutedError):
+                    route_name = error.route.name
+                elif error.status == 401:
+                    route_name = UNAUTHORIZED
+                reply = self._error_reply(error, request_id, client_request_id)
+            except WorldError as error:
+                reply = self._error_reply(
+                    GraphHttpError(error.status, error.code, error.message),
+                    request_id, client_request_id,
+                )
+            reply.headers["request-id"] = request_id
+            reply.headers["client-request-id"] = client_request_id
+            self._counts[route_name] += 1
+            self._log.append({
+                "method": request.method,
+                "route": route_name,
+                "path": request.raw_path,
+                "query": request.raw_query,
+                "status": reply.status,
+                "consistencyLevel": request.headers.get("ConsistencyLevel"),
+                "authorization": "Authorization" in request.headers,
+            })
+        return reply
+
+    @staticmethod
+    def _error_reply(error: GraphHttpError, request_id: str, client_request_id: str) -> Reply:
+        body = {"error": {
+            "code": error.code,
+            "message": error.message,
+            "innerError": {
+                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "request-id": request_id,
+                "client-request-id": client_request_id,
+            },
+        }}
+        return Reply(error.status, body, dict(error.headers), "application/json")
+
+    def _authorise_and_route(self, request: GraphRequest) -> _Route:
+        authorization = request.headers.get("Authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if not authorization:
+            raise GraphHttpError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        if scheme.lower() != "bearer" or token != self._token:
+            raise GraphHttpError(401, "InvalidAuthenticationToken",
+                                 "Access token validation failure. Invalid audience.")
+        if "//" in request.raw_path:
+            # The SDK's default base URL yields '/v1.0//admin/...'; whether Graph tolerates that
+            # is undocumented, so refuse it and make clients set a base URL without a slash.
+            raise _bad_request(f"Invalid request path '{request.raw_path}': empty path segment "
+                               "(double slash).")
+        segments = [unquote(part) for part in request.raw_path.split("/")[1:]]
+        route = _match_route(segments[1:]) if segments[:1] == ["v1.0"] else None
+        if route is None:
+            raise GraphHttpError(404, "NotFound",
+                                 f"Resource not found for the segment path '{request.raw_path}' "
+                                 "(the Graph simulator does not implement it).")
+        if request.method != route.method:
+            error = GraphHttpError(405, "Request_BadRequest",
+                                   f"The HTTP method '{request.method}' is not allowed for "
+                                   f"'{request.raw_path}'.", {"Allow": route.method})
+            # Still a request to a known route: count it there, not under 'unknown'.
+            raise _RoutedError(route, error)
+        return route
+
+    def _apply_fault(self, route_name: str) -> None:
+        fault = self._faults.get(route_name)
+        if fault is None:
+            return
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            del self._faults[route_name]
+        headers = {}
+        if fault.retry_after_seconds is not None:
+            headers["Retry-After"] = str(fault.retry_after_seconds)
+        raise GraphHttpError(
+            fault.status,
+            fault.code or _FAULT_CODES.get(fault.status, "UnknownError"),
+            fault.message or f"Injected fault: HTTP {fault.status}.",
+            headers,
+        )
+
+    def _dispatch(self, route: _Route, request: GraphRequest) -> Reply:
+        handlers: dict[str, Callable[[_Route, GraphRequest], Reply]] = {
+            LIST_TRANSITIVE_MEMBER_USERS: self._list_transitive_member_users,
+            ASSIGN_NUMBER: self._assign_number,
+            UNASSIGN_NUMBER: self._unassign_number,
+            GET_OPERATION: self._get_operation,
+            LIST_NUMBER_ASSIGNMENTS: self._list_number_assignments,
+            GET_NUMBER_ASSIGNMENT: self._get_number_assignment,
+        }
+        return handlers[route.name](route, request)
+
+    # -- directory ---------------------------------------------------------------------------
+
+    def _list_transitive_member_users(self, route: _Route, request: GraphRequest) -> Reply:
+        options = _parse_query(request.raw_query)
+        _reject_unsupported_options(options, frozenset({"$select", "$top", "$count",
+                                                        "$skiptoken"}))
+        if request.headers.get("ConsistencyLevel") != "eventual" or options.get("$count") != "true":
+            raise _bad_request(
+                "Casting transitiveMembers to microsoft.graph.user is an advanced query: every "
+                "request, @odata.nextLink pages included, needs the header 'ConsistencyLevel: "
+                "eventual' and $count=true.",
+                "Request_UnsupportedQuery",
+            )
+        top = _int_option(options, "$top", default=self._world.behaviour.default_page_size,
+                          low=1, high=_MAX_DIRECTORY_PAGE, code="Request_UnsupportedQuery")
+        properties = self._selected_user_properties(options.get("$select"))
+        offset = self._decode_skiptoken(options.get("$skiptoken"), route.key)
+        users = self._world.transitive_member_users(route.key)
+        body: dict[str, Any] = {"@odata.context": self._users_context(options.get("$select"))}
+        if offset == 0:
+            body["@odata.count"] = len(users)
+        if offset + top < len(users):
+            link_options: dict[str, str] = {
+                name: options[name] for name in ("$select", "$top", "$count") if name in options
+            }
+            link_options["$skiptoken"] = _encode_skiptoken(route.key, offset + top)
+            body["@odata.nextLink"] = self._next_link(request, link_options)
+        body["value"] = [_user_json(user, properties) for user in users[offset:offset + top]]
+        return Reply(200, body)
+
+    def _next_link(self, request: GraphRequest, options: Mapping[str, str]) -> str:
+        # Absolute, with the simulator's own origin: clients follow it as-is (with_url), so a
+        # relative or graph.microsoft.com link would escape the simulator.
+        path = request.raw_path.removeprefix("/v1.0")
+        return f"{self.base_url}{path}?{_query_string(options)}"
+
+    def _users_context(self, select: str | None) -> str:
+        selection = f"({select})" if select else ""
+        return f"{self.base_url}/$metadata#users{selection}"
+
+    @staticmethod
+    def _selected_user_properties(select: str | None) -> tuple[str, ...]:
+        if select is None:
+            return _DEFAULT_USER_PROPERTIES
+        names = [name.strip() for name in select.split(",")]
+        for name in names:
+            if name not in _USER_PROPERTIES:
+                raise _bad_request(f"Could not find a property named '{name}' on type "
+                                   "'microsoft.graph.user'.", "Request_BadRequest")
+        return tuple(dict.fromkeys(["id", *names]))
+
+    @staticmethod
+    def _decode_skiptoken(token: str | None, group_id: str) -> int:
+        if token is None:
+            return 0
+        decoded = _decode_skiptoken(token)
+        if decoded is None or decoded[0] != group_id:
+            raise _bad_request("Invalid $skiptoken.", "Request_BadRequest")
+        return decoded[1]
+
+    # -- Teams numbers -----------------------------------------------------------------------
+
+    def _list_number_assignments(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        options = _parse_query(request.raw_query)
+        _reject_unsupported_options(options, frozenset({"$filter", "$top", "$skip"}))
+        top = _int_option(options, "$top", default=_DEFAULT_NUMBER_PAGE, low=1,
+                          high=_MAX_NUMBER_PAGE)
+        skip = _int_option(options, "$skip", default=0, low=0, high=2**31)
+        clauses = _parse_filter(options["$filter"]) if "$filter" in options else []
+        items = [number_assignment_json(record) for record in self._world.number_assignments()]
+        items = [item for item in items
+                 if all(item[name] == value for name, value in clauses)]
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base_url}/$metadata#admin/teams/telephoneNumberManagement/"
+                              "numberAssignments",
+        }
+        if skip + top < len(items):
+            link_options: dict[str, str] = {
+                name: options[name] for name in ("$filter", "$top") if name in options
+            }
+            link_options["$skip"] = str(skip + top)
+            body["@odata.nextLink"] = self._next_link(request, link_options)
+        body["value"] = items[skip:skip + top]
+        return Reply(200, body)
+
+    def _get_number_assignment(self, route: _Route, request: GraphRequest) -> Reply:
+        del request
+        for record in self._world.number_assignments():
+            if record.id == route.key:
+                body = {
+                    "@odata.context": f"{self.base_url}/$metadata#admin/teams/"
+                                      "telephoneNumberManagement/numberAssignments/$entity",
+                    **number_assignment_json(record),
+                }
+                return Reply(200, body)
+        raise GraphHttpError(404, "NotFound", f"Number assignment '{route.key}' was not found.")
+
+    def _assign_number(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        body = _action_body(request.body, "assignNumber", required=(
+            "telephoneNumber", "assignmentTargetId", "numberType",
+        ), optional=("assignmentCategory", "locationId"))
+        number = _number_parameter(body)
+        target = _string_parameter(body, "assignmentTargetId")
+        category = body.get("assignmentCategory") or "primary"
+        if category not in _CATEGORIES:
+            raise _bad_request(f"Invalid value '{category}' for parameter 'assignmentCategory' "
+                               f"(expected one of {', '.join(sorted(_CATEGORIES))}).")
+        location = body.get("locationId")
+        if location is not None and not isinstance(location, str):
+            raise _bad_request("Parameter 'locationId' must be a string.")
+        operation = self._world.request_assign(number, _number_type_parameter(body), target,
+                                               _category(category), location)
+        return self._accepted(operation)
+
+    def _unassign_number(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        body = _action_body(request.body, "unassignNumber",
+                            required=("telephoneNumber", "numberType"), optional=())
+        operation = self._world.request_unassign(_number_parameter(body),
+                                                 _number_type_parameter(body))
+        return self._accepted(operation)
+
+    def _accepted(self, operation: Operation) -> Reply:
+        self._save_state()
+        location = (f"{self.base_url}/admin/teams/telephoneNumberManagement/"
+                    f"operations('{operation.id}')")
+        return Reply(202, None, {"Location": location})
+
+    def _get_operation(self, route: _Route, request: GraphRequest) -> Reply:
+        del request
+        operation = self._world.poll_operation(route.key)
+        self._save_state()
+        entity: dict[str, Any] = {
+            "@odata.type": _OPERATION_TYPE,
+            "id": operation.id,
+            "createdDateTime": operation.created_date_time,
+            "status": operation.status,
+            "numbers": [{
+                "resourceLocation": f"{self.base_url}/admin/teams/telephoneNumberManagement/"
+                                    f"numberAssignments/"
+                                    f"{quote(number_assignment_id(operation.telephone_number))}",
+                "status": operation.status,
+                "statusDetail": operation.status_detail,
+            }],
+        }
+        if self._world.behaviour.operation_body_shape == "value":
+            return Reply(200, {"value": entity})
+        context = (f"{self.base_url}/$metadata#admin/teams/telephoneNumberManagement/"
+                   "operations/$entity")
+        return Reply(200, {"@odata.context": context, **entity})
+
+
+def _encode_skiptoken(group_id: str, offset: int) -> str:
+    # Opaque to clients, like Graph's; it names the group so a token cannot be replayed
+    # against another one.
+    raw = json.dumps([group_id, offset], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_skiptoken(token: str) -> tuple[str, int] | None:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], str)
+            and isinstance(decoded[1], int) and decoded[1] >= 0):
+        return decoded[0], decoded[1]
+    return None
+
+
+def _action_body(raw: bytes, action: str, *, required: tuple[str, ...],
+                 optional: tuple[str, ...]) -> dict[str, Any]:
+    try:
+        body = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_request("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _bad_request(f"The request body of '{action}' must be a JSON object.")
+    for name in body:
+        if name not in required and name not in optional and not name.startswith("@odata."):
+            raise _bad_request(f"The parameter '{name}' in the request payload is not a valid "
+                               f"parameter for the operation '{action}'.")
+    for name in required:
+        if body.get(name) is None:
+            raise _bad_request(f"The parameter '{name}' of the operation '{action}' is "
+                               "required.")
+    return body
+
+
+def _string_parameter(body: Mapping[str, Any], name: str) -> str:
+    value = body[name]
+    if not isinstance(value, str) or not value:
+        raise _bad_request(f"Parameter '{name}' must be a non-empty string.")
+    return value
+
+
+def _number_parameter(body: Mapping[str, Any]) -> str:
+    try:
+        return normalise_number(_string_parameter(body, "telephoneNumber"))
+    except ValueError:
+        raise _bad_request(f"Invalid telephoneNumber '{body['telephoneNumber']}'.") from None
+
+
+def _number_type_parameter(body: Mapping[str, Any]) -> NumberType:
+    value = body["numberType"]
+    # Enum members are camelCase on the wire; PowerShell's PascalCase spellings are refused.
+    if value == "directRouting":
+        return "directRouting"
+    if value == "callingPlan":
+        return "callingPlan"
+    if value == "operatorConnect":
+        return "operatorConnect"
+    raise _bad_request(f"Invalid value '{value}' for parameter 'numberType' (expected one of "
+                       f"{', '.join(sorted(_NUMBER_TYPES))}).")
+
+
+def _category(value: str) -> AssignmentCategory:
+    if value == "private":
+        return "private"
+    if value == "alternate":
+        return "alternate"
+    return "primary"
+
+
+
+# -- aiohttp application ---------------------------------------------------------------------
+
+SIMULATOR_KEY: Final = web.AppKey("simulator", Simulator)
+_CONTROL_PREFIX: Final = "/_simulator/"
+
+
+def _web_response(reply: Reply) -> web.Response:
+    headers = dict(reply.headers)
+    if reply.body is None:
+        return web.Response(status=reply.status, headers=headers)
+    headers["Content-Type"] = reply.content_type
+    return web.Response(status=reply.status, headers=headers,
+                        body=json.dumps(reply.body).encode())
+
+
+def _control_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _control(request: web.Request, simulator: Simulator, path: str) -> web.Response:
+    """The `/_simulator/` routes: no auth, never counted as Graph requests."""
+    name = path.removeprefix(_CONTROL_PREFIX)
+    known = {"requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
+             "directory": "POST", "faults": "POST"}
+    if name not in known:
+        return _control_error(404, "NotFound", f"No simulator control route {path}")
+    if request.method != known[name]:
+        return _control_error(405, "MethodNotAllowed", f"{request.method} {path}")
+    body = await request.read()
+    try:
+        if name == "requests":
+            return web.json_response(
+                {"counts": simulator.request_counts(), "log": simulator.request_log()})
+        if name == "state":
+            return web.json_response(
+                {"numberAssignments": simulator.number_assignment_resources()})
+        if name == "requests/clear":
+            simulator.clear_requests()
+        elif name == "scenario":
+            simulator.load_scenario(parse_scenario(body, "scenario"))
+        elif name == "directory":
+            simulator.replace_directory(parse_directory(body, "directory"))
+        else:
+            simulator.inject_fault(_parse_fault(body))
+    except ScenarioError as error:
+        return _control_error(400, "InvalidRequest", str(error))
+    return web.json_response({"ok": True})
+
+
+def _parse_fault(body: bytes) -> Fault:
+    try:
+        return Fault.model_validate_json(body)
+    except ValidationError as error:
+        raise ScenarioError(describe_validation_error(error, "fault")) from None
+
+
+async def _handle(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    if raw_path.startswith(_CONTROL_PREFIX):
+        return await _control(request, simulator, raw_path)
+    graph_request = GraphRequest(
+        method=request.method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=request.headers,
+        body=await request.read(),
+    )
+    return _web_response(simulator.handle(graph_request))
+
+
+def create_app(simulator: Simulator) -> web.Application:
+    """An aiohttp application serving `simulator` (Graph routes and `/_simulator/` routes)."""
+    # Whole scenarios are POSTed to /_simulator/scenario; aiohttp's 1 MB default is too small.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[SIMULATOR_KEY] = simulator
+    app.router.add_route("*", "/{tail:.*}", _handle)
+    return app
+
+
+async def start_runner(simulator: Simulator, port: int = 0) -> web.AppRunner:
+    """Serve `simulator` on 127.0.0.1:`port` (0 = any free port) and set its base URL.
+
+    The caller owns the returned runner and must `await runner.cleanup()`.
+    """
+    runner = web.AppRunner(create_app(simulator), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = runner.addresses[0][1]
+    simulator.base_url = f"http://127.0.0.1:{bound_port}/v1.0"
+    return runner
+
+
+# -- background-thread server ----------------------------------------------------------------
+
+
+class SimulatorServer:
+    """Runs the simulator on 127.0.0.1 in a background thread with its own event loop.
+
+    Use as a context manager::
+
+        with SimulatorServer(Path("scenarios/example-small.json")) as sim:
+            client.request_adapter.base_url = sim.base_url
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        *,
+        token: str = DEFAULT_TOKEN,
+        port: int = 0,
+        state_file: Path | None = None,
+    ) -> None:
+        """Validate the scenario (and state file) now; serving starts with `start()`/`with`."""
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.simulator = Simulator(loaded, token=token, state_file=state_file)
+        self._port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+
+    def start(self) -> Self:
+        """Start serving; returns once the port is bound (raises if binding failed)."""
+        if self._thread is not None:
+            raise RuntimeError("SimulatorServer already started")
+        self._thread = threading.Thread(target=self._run, name="graph-simulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("graph simulator did not start within 30 s")
+        if self._loop is None:
+            self._thread.join()
+            if self._startup_error is not None:
+                raise self._startup_error
+            raise RuntimeError("graph simulator failed to start")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        runner: web.AppRunner | None = None
+        try:
+            runner = loop.run_until_complete(start_runner(self.simulator, self._port))
+        except OSError as error:
+            self._startup_error = error
+        finally:
+            # Wake start() whatever happened, so it never waits out its timeout on a crash.
+            if runner is None:
+                loop.close()
+            else:
+                self._loop = loop
+            self._ready.set()
+        if runner is None:
+            return
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop serving and join the thread; safe to call twice."""
+        loop, thread = self._loop, self._thread
+        self._loop = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>/v1.0`, without a trailing slash."""
+        return self.simulator.base_url
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`: where the `/_simulator/` control routes live."""
+        return self.simulator.base_url.removesuffix("/v1.0")
+
+    def request_counts(self) -> dict[str, int]:
+        """Graph requests answered so far, per route name (plus `unauthorized`, `unknown`)."""
+        return self.simulator.request_counts()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """One entry per Graph request: method, route, path, query, status, headers seen."""
+        return self.simulator.request_log()
+
+    def clear_requests(self) -> None:
+        """Forget request counts and log."""
+        self.simulator.clear_requests()
+
+    def number_assignments(self) -> dict[str, str | None]:
+        """Number → `assignmentTargetId` as Graph lists it (pending assignments included)."""
+        return self.simulator.number_assignments()
+
+    def state(self) -> list[dict[str, Any]]:
+        """Every number as a Graph numberAssignment resource."""
+        return self.simulator.number_assignment_resources()
+
+    def load_scenario(self, scenario: Scenario | str | Path) -> None:
+        """Replace the whole world and clear faults."""
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.simulator.load_scenario(loaded)
+
+    def replace_directory(self, directory: Directory | Scenario | str | Path) -> None:
+        """Replace users and groups only (Teams numbers stay): replays directory changes."""
+        if isinstance(directory, str | Path):
+            directory = load_directory(directory)
+        if isinstance(directory, Scenario):
+            directory = directory.directory
+        self.simulator.replace_directory(directory)
+
+    def inject_fault(
+        self,
+        route: str,
+        status: int,
+        *,
+        count: int = 1,
+        retry_after_seconds: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Make the next `count` requests to `route` answer `status` with a Graph error body."""
+        self.simulator.inject_fault(Fault(route=route, status=status, count=count,
+                                          retry_after_seconds=retry_after_seconds,
+                                          code=code, message=message))
