@@ -15,7 +15,7 @@ from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.native_response_handler import NativeResponseHandler
-from kiota_http.middleware.options import HeadersInspectionHandlerOption, ResponseHandlerOption
+from kiota_http.middleware.options import ResponseHandlerOption
 from msgraph.generated.admin.teams.telephone_number_management.number_assignments.microsoft_graph_teams_administration_assign_number.assign_number_post_request_body import (  # noqa: E501
     AssignNumberPostRequestBody,
 )
@@ -85,14 +85,15 @@ class GraphTeamsNumbers:
             number_type=_GRAPH_NUMBER_TYPES[number_type],
             assignment_category=AssignmentCategory.Primary,
         )
-        headers = HeadersInspectionHandlerOption(inspect_response_headers=True)
-        try:
-            await self._numbers.microsoft_graph_teams_administration_assign_number.post(
-                body, request_configuration=RequestConfiguration(options=[headers])
-            )
-        except ODataError as error:
-            raise_classified(error)
-        location = next(iter(headers.response_headers.get("location") or []), None)
+        # The SDK's post() returns None, and HeadersInspectionHandlerOption misses the Location of
+        # a retried request (kiota-http drops request options after the first attempt). Sending
+        # the SDK-built request with a native response handler returns the final response itself.
+        assign = self._numbers.microsoft_graph_teams_administration_assign_number
+        request = assign.to_post_request_information(body)
+        request.add_request_options([ResponseHandlerOption(NativeResponseHandler())])
+        response = await self._client.request_adapter.send_primitive_async(request, "bytes", {})
+        raise_for_status(response)
+        location = response.headers.get("location")
         if not location:
             raise TemporaryError(f"assignNumber for {number} was accepted without a Location")
         await self._wait_for_operation(location, number)

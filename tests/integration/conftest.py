@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
 import function_app
@@ -73,7 +74,12 @@ class LocalApp:
         }
 
     def queue(self, name: str = ASSIGNMENT_QUEUE) -> QueueClient:
-        return QueueClient.from_connection_string(self.settings["AzureWebJobsStorage"], name)
+        """A client for one of the app's queues, Base64 as the Functions host encodes them."""
+        return QueueClient.from_connection_string(
+            self.settings["AzureWebJobsStorage"], name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
 
 
 def with_fresh_tenant(scenario: Scenario) -> Scenario:

@@ -1,0 +1,145 @@
+"""The three functions called as the Functions host calls them, against Azurite + the simulator."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import azure.functions as func
+import pytest
+
+import function_app
+from graph_simulator import Scenario
+from local_runner.functions import function_json, user_functions
+from shared.config import DEFAULT_SYNC_SCHEDULE
+from shared.host_settings import read_queue_settings
+from shared.outcomes import Outcome, Reason
+from tests.integration.conftest import LocalApp
+from tests.integration.scenario_builder import build_scenario
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return build_scenario([
+        ("ann", ["+31855363011"]),
+        ("bob", ["+31855363012"]),
+        ("cy", ["085 536 3013"]),
+    ])
+
+
+def _bindings(name: str) -> dict[str, object]:
+    document = json.loads(function_json()[name])
+    binding: dict[str, object] = document["bindings"][0]
+    return binding
+
+
+def test_bindings_are_what_the_host_and_the_portal_expect() -> None:
+    timer = _bindings("sync_scheduled")
+    assert (timer["type"], timer["schedule"], timer["runOnStartup"]) == (
+        "timerTrigger", DEFAULT_SYNC_SCHEDULE, False,
+    )
+    queue = _bindings("assign_user")
+    assert (queue["type"], queue["queueName"], queue["connection"]) == (
+        "queueTrigger", "number-assignments", "AzureWebJobsStorage",
+    )
+    http = _bindings("sync_now")
+    assert (http["type"], http["authLevel"], http["methods"], http["route"]) == (
+        "httpTrigger", "FUNCTION", ["POST"], "sync",
+    )
+
+
+def _post(dry_run: bool) -> func.HttpRequest:
+    params = {"dryRun": "true"} if dry_run else {}
+    return func.HttpRequest(method="POST", url="/api/sync", params=params, body=b"")
+
+
+async def test_sync_now_dry_run_answers_what_it_would_enqueue_and_enqueues_nothing(
+    local_app: LocalApp,
+) -> None:
+    response = await user_functions()["sync_now"](_post(dry_run=True))
+
+    assert response.status_code == 200
+    body = json.loads(response.get_body())
+    assert body["dryRun"] is True
+    assert body["members"] == 3
+    assert [m["userPrincipalName"] for m in body["wouldEnqueue"]] == [
+        "ann@contoso.example", "bob@contoso.example", "cy@contoso.example",
+    ]
+    assert body["wouldEnqueue"][2]["telephoneNumber"] == "085 536 3013"
+    async with local_app.queue() as queue:
+        assert (await queue.get_queue_properties()).approximate_message_count == 0
+    assert local_app.simulator.request_counts().get("assignNumber", 0) == 0
+
+
+async def test_sync_now_enqueues_and_the_queue_function_assigns(local_app: LocalApp) -> None:
+    response = await user_functions()["sync_now"](_post(dry_run=False))
+
+    body = json.loads(response.get_body())
+    assert (response.status_code, body["enqueued"], body["dryRun"]) == (200, 3, False)
+    await local_app.drain()
+    assert local_app.teams_by_upn() == {
+        "+31855363011": "ann@contoso.example",
+        "+31855363012": "bob@contoso.example",
+    }
+
+
+async def test_sync_now_reports_a_bad_app_setting_by_name(
+    local_app: LocalApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICE_GROUP_ID", "EnterpriseVoiceEnabled")
+    await function_app.runtime.close()
+    response = await user_functions()["sync_now"](_post(dry_run=False))
+
+    assert response.status_code == 500
+    message = json.loads(response.get_body())["message"]
+    assert "VOICE_GROUP_ID='EnterpriseVoiceEnabled'" in message
+    await function_app.runtime.close()
+
+
+async def test_an_unreadable_message_is_set_aside_in_the_poison_queue_at_once(
+    local_app: LocalApp,
+) -> None:
+    await (await local_app.runtime()).queue.ensure_exists()
+    async with local_app.queue() as queue:
+        await queue.send_message('{"schema": "number-assignment/1", "userId": 42}')
+
+    stats = await local_app.drain()
+
+    assert (stats.succeeded, stats.failed_attempts) == (1, 0)
+    async with local_app.queue("number-assignments-poison") as poison:
+        (kept,) = [m async for m in poison.receive_messages()]
+    assert "number-assignment/1" in str(kept.content)
+
+
+async def test_a_message_that_keeps_failing_lands_in_poison_and_the_user_is_marked_failed(
+    local_app: LocalApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPH_MAX_RETRIES", "0")
+    local_app.simulator.inject_fault("assignNumber", 503, count=100)
+    host = read_queue_settings()
+    quick_retries = type(host)(
+        batch_size=host.batch_size, new_batch_threshold=host.new_batch_threshold,
+        max_dequeue_count=host.max_dequeue_count, visibility_timeout=timedelta(0),
+        max_polling_interval=timedelta(milliseconds=50),
+    )
+
+    stats = await local_app.sync(host=quick_retries)
+
+    assert stats.poisoned == 2  # ann and bob; cy never reaches Teams
+    assert stats.failed_attempts == 2 * host.max_dequeue_count
+    ann = (await local_app.statuses())["ann@contoso.example"]
+    assert (ann.outcome, ann.reason) == (Outcome.FAILED, Reason.ASSIGNMENT_FAILED)
+    assert "503" in ann.message
+    assert local_app.simulator.number_assignments() == {}
+
+
+async def test_a_short_throttle_is_absorbed_by_the_sdk_retry_middleware(
+    local_app: LocalApp,
+) -> None:
+    local_app.simulator.inject_fault("assignNumber", 429, count=1, retry_after_seconds=1)
+
+    stats = await local_app.sync()
+
+    assert stats.failed_attempts == 0
+    assert local_app.simulator.request_counts()["assignNumber"] == 3  # one 429, then two 202s
+    assert set(local_app.teams_by_upn()) == {"+31855363011", "+31855363012"}
