@@ -54,11 +54,39 @@ class _Model(BaseModel):
 
 
 class Tenant(_Model):
-    """The tenant the simulator pretends to be."""
+    """The tenant the simulator pretends to be.
+
+    `rules` is stored and handed back untouched: it belongs to the app's planner (main numbers,
+    number ranges, ...), not to Graph, so the simulator never reads it.
+    """
 
     id: Annotated[str, Field(min_length=1)]
     voice_group_id: Annotated[str, Field(min_length=1)]
     default_domain: Annotated[str, Field(min_length=1)]
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+
+class TeamsProfile(_Model):
+    """How a directory user looks to Teams when the scenario starts.
+
+    * `present`: the user exists in Teams at all (false: userConfigurations answers 404 and
+      assignNumber fails with "The user '...' is not found").
+    * `licensed`: the user has Teams Phone; without it every number type is refused.
+    * `visibleAfterPolls`: the user shows up in Teams only after this many reads of their
+      userConfiguration -- licence propagation modelled without a clock. Needs `present`.
+    """
+
+    present: bool = True
+    licensed: bool = True
+    enterprise_voice_enabled: bool = False
+    visible_after_polls: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+
+    @model_validator(mode="after")
+    def _visible_needs_present(self) -> TeamsProfile:
+        if not self.present and self.visible_after_polls:
+            raise ValueError("visibleAfterPolls needs present: true (a user who is never "
+                             "present cannot become visible)")
+        return self
 
 
 class User(_Model):
@@ -77,6 +105,20 @@ class User(_Model):
     office_location: str | None = None
     preferred_language: str | None = None
     on_premises_sync_enabled: bool | None = None
+    # Not a Graph user property: never returned by /users routes, only used by Teams routes.
+    teams: TeamsProfile = TeamsProfile()
+
+
+#: User fields that are Graph user properties (everything but the simulator-only `teams`).
+USER_GRAPH_FIELDS: tuple[str, ...] = tuple(name for name in User.model_fields if name != "teams")
+
+
+class Policy(_Model):
+    """An existing Teams policy instance: `type` as Graph's policyType, `name` without `Tag:`."""
+
+    type: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1)]
+    id: Annotated[str, Field(min_length=1)]
 
 
 class Group(_Model):
@@ -105,6 +147,21 @@ class NumberAssignment(_Model):
         return normalise_number(value)
 
 
+class RateLimit(_Model):
+    """A token bucket shared by all requests in `scope` (`teamsAdmin`: every /admin/teams route).
+
+    The bucket holds at most one second's worth of requests (at least one), so a burst of
+    `requestsPerSecond` passes and the next request is throttled.
+    """
+
+    requests_per_second: Annotated[float, Field(gt=0, le=100_000)]
+    scope: Literal["teamsAdmin"] = "teamsAdmin"
+
+
+#: Seven days: Graph's documented lifetime of directory (users, groups) delta tokens.
+DEFAULT_DELTA_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600
+
+
 class Behaviour(_Model):
     """Knobs for the parts of Graph's behaviour the documentation leaves open."""
 
@@ -112,6 +169,14 @@ class Behaviour(_Model):
     operation_body_shape: Literal["root", "value"] = "root"
     assign_errors: Literal["async", "sync"] = "async"
     default_page_size: Annotated[int, Field(ge=1, le=999)] = 100
+    assign_enables_enterprise_voice: bool = True
+    user_configuration_body_shape: Literal["root", "value"] = "root"
+    rate_limit: RateLimit | None = None
+    delta_token_lifetime_seconds: Annotated[int, Field(ge=1)] = (
+        DEFAULT_DELTA_TOKEN_LIFETIME_SECONDS
+    )
+    delta_gone_error_code: Literal["syncStateNotFound", "resyncRequired"] = "syncStateNotFound"
+    delta_removed_reason: Literal["deleted", "changed"] = "deleted"
 
 
 def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:
@@ -143,6 +208,20 @@ def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:
                 )
 
 
+def _check_policies(policies: Sequence[Policy]) -> None:
+    names: set[tuple[str, str]] = set()
+    ids: set[tuple[str, str]] = set()
+    for index, policy in enumerate(policies):
+        if (policy.type, policy.name) in names:
+            raise ValueError(f"policies[{index}].name: duplicate {policy.type} policy "
+                             f"{policy.name!r}")
+        if (policy.type, policy.id) in ids:
+            raise ValueError(f"policies[{index}].id: duplicate {policy.type} policy id "
+                             f"{policy.id!r}")
+        names.add((policy.type, policy.name))
+        ids.add((policy.type, policy.id))
+
+
 class Directory(_Model):
     """Users and groups only: what `/_simulator/directory` replaces between syncs."""
 
@@ -155,6 +234,13 @@ class Directory(_Model):
         return self
 
 
+class TimelineStep(_Model):
+    """A later state of the directory: what changed, and the users and groups after it."""
+
+    description: str
+    directory: Directory
+
+
 class Scenario(_Model):
     """A whole simulated tenant: directory, Teams numbers and behaviour."""
 
@@ -163,11 +249,18 @@ class Scenario(_Model):
     users: tuple[User, ...] = ()
     groups: tuple[Group, ...] = ()
     number_assignments: tuple[NumberAssignment, ...] = ()
+    policies: tuple[Policy, ...] = ()
     behaviour: Behaviour = Behaviour()
+    app_state: dict[str, Any] = Field(default_factory=dict)
+    """The app's own stored state before the first sync (e.g. the numbers it claimed in earlier
+    runs): read by the local runner and the plan preview, ignored by the simulator."""
+    timeline: tuple[TimelineStep, ...] = ()
+    """Directory states that follow the initial one, each followed by a sync (local runner)."""
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         _check_directory(self.users, self.groups)
+        _check_policies(self.policies)
         if not any(group.id == self.tenant.voice_group_id for group in self.groups):
             raise ValueError(
                 f"tenant.voiceGroupId: no group with id {self.tenant.voice_group_id!r}"
@@ -203,6 +296,30 @@ class Fault(_Model):
     retry_after_seconds: Annotated[int, Field(ge=0)] | None = None
     code: str | None = None
     message: str | None = None
+
+
+class LatencyFault(_Model):
+    """Injected slowness: the answers to the next `count` requests to `route` are delayed.
+
+    The request is processed first and only its answer waits, like a slow network: a client
+    that times out and retries has already had its first request carried out.
+    """
+
+    route: str
+    latency_ms: Annotated[int, Field(ge=0, le=600_000)]
+    count: Annotated[int, Field(ge=1)] = 1
+
+
+class OperationFailure(_Model):
+    """Injected Teams failure: the next `count` operations accepted by `route` end `failed`.
+
+    `route` is `assignNumber` or `unassignNumber`; the POST is still accepted (202) and the
+    operation reports `statusDetail` when it completes, as the Teams backend does.
+    """
+
+    route: Literal["assignNumber", "unassignNumber"]
+    status_detail: Annotated[str, Field(min_length=1)]
+    count: Annotated[int, Field(ge=1)] = 1
 
 
 def _format_location(location: Sequence[int | str]) -> str:

@@ -8,7 +8,18 @@ from test code at the same time. `create_app` wraps it in an aiohttp application
 Routing is done here rather than by aiohttp's router because the simulator must see the path
 exactly as sent (a double slash is refused, not normalised away) and must accept the several
 spellings Graph clients really use (`graph.user` and `microsoft.graph.user`, short and fully
-qualified action names, `operations/{id}` and `operations('{id}')`).
+qualified action names, `operations/{id}` and `operations('{id}')`, `delta` and `delta()`).
+
+Time: everything that measures time (the `/admin/teams` rate limit, delta token expiry) reads
+the `clock` given to `Simulator` -- `time.monotonic` unless a test injects its own, so tests
+move time forward instead of sleeping.
+
+Control routes (no auth, never counted): `GET /_simulator/requests` (counts and log),
+`POST /_simulator/requests/clear`, `GET /_simulator/state` (numbers and Teams users as Graph
+shows them), `POST /_simulator/scenario` (whole world), `POST /_simulator/directory` (users and
+groups only), `POST /_simulator/faults` (`Fault`), `POST /_simulator/faults/latency`
+(`LatencyFault`), `POST /_simulator/faults/operation` (`OperationFailure`) and
+`POST /_simulator/delta/expire` (every delta token answers 410 from then on).
 """
 
 from __future__ import annotations
@@ -16,10 +27,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
+import math
 import os
 import re
 import threading
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -27,17 +41,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Literal, Self, TypeVar
 from urllib.parse import parse_qsl, quote, unquote
 
 from aiohttp import web
 from pydantic import ValidationError
 
+from graph_simulator.delta import (
+    GROUP_PROPERTIES,
+    DeltaKind,
+    DeltaToken,
+    group_changes,
+    page_groups,
+    page_users,
+    parse_group_filter,
+    user_changes,
+)
 from graph_simulator.scenario import (
+    USER_GRAPH_FIELDS,
     AssignmentCategory,
     Directory,
     Fault,
+    LatencyFault,
     NumberType,
+    OperationFailure,
+    RateLimit,
     Scenario,
     ScenarioError,
     User,
@@ -53,6 +81,7 @@ from graph_simulator.world import (
     NumberRecord,
     Operation,
     TeamsState,
+    UserConfiguration,
     World,
     WorldError,
     number_assignment_id,
@@ -66,6 +95,14 @@ UNASSIGN_NUMBER: Final = "unassignNumber"
 GET_OPERATION: Final = "getOperation"
 LIST_NUMBER_ASSIGNMENTS: Final = "listNumberAssignments"
 GET_NUMBER_ASSIGNMENT: Final = "getNumberAssignment"
+GET_USER: Final = "getUser"
+GET_USER_CONFIGURATION: Final = "getUserConfiguration"
+LIST_USER_CONFIGURATIONS: Final = "listUserConfigurations"
+GET_POLICY_ID: Final = "getPolicyId"
+ASSIGN_POLICY: Final = "assignPolicy"
+UNASSIGN_POLICY: Final = "unassignPolicy"
+USERS_DELTA: Final = "usersDelta"
+GROUPS_DELTA: Final = "groupsDelta"
 UNAUTHORIZED: Final = "unauthorized"
 UNKNOWN: Final = "unknown"
 
@@ -77,12 +114,40 @@ ROUTE_NAMES: Final[tuple[str, ...]] = (
     GET_OPERATION,
     LIST_NUMBER_ASSIGNMENTS,
     GET_NUMBER_ASSIGNMENT,
+    GET_USER,
+    GET_USER_CONFIGURATION,
+    LIST_USER_CONFIGURATIONS,
+    GET_POLICY_ID,
+    ASSIGN_POLICY,
+    UNASSIGN_POLICY,
+    USERS_DELTA,
+    GROUPS_DELTA,
 )
+#: The routes under /admin/teams, which share the `teamsAdmin` rate limit.
+TEAMS_ADMIN_ROUTES: Final = frozenset({
+    ASSIGN_NUMBER, UNASSIGN_NUMBER, GET_OPERATION, LIST_NUMBER_ASSIGNMENTS,
+    GET_NUMBER_ASSIGNMENT, GET_USER_CONFIGURATION, LIST_USER_CONFIGURATIONS, GET_POLICY_ID,
+    ASSIGN_POLICY, UNASSIGN_POLICY,
+})
 
 _NUMBER_MANAGEMENT: Final = ("admin", "teams", "telephoneNumberManagement")
+_USER_CONFIGURATIONS: Final = ("admin", "teams", "userConfigurations")
+_POLICY: Final = ("admin", "teams", "policy")
 _TEAMS_ADMIN_NS: Final = "microsoft.graph.teamsAdministration."
 _USER_CASTS: Final = frozenset({"graph.user", "microsoft.graph.user"})
+# Delta is an OData function: the SDK calls `delta()`, Graph's own links say `delta`.
+_DELTA_SEGMENTS: Final = frozenset({"delta", "delta()", "microsoft.graph.delta",
+                                    "microsoft.graph.delta()"})
 _ACTIONS: Final = {"assignNumber": ASSIGN_NUMBER, "unassignNumber": UNASSIGN_NUMBER}
+_POLICY_ACTIONS: Final = {"assign": ASSIGN_POLICY, "unassign": UNASSIGN_POLICY}
+_POLICY_USER_ASSIGNMENT_TYPE: Final = (
+    "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
+)
+_QUOTED: Final = r"'(?:[^']|'')*'"
+# Named function parameters, in either order, separated by the comma the SDK loses (§4.7).
+_POLICY_ID_ARGS_RE: Final = re.compile(
+    rf"^getPolicyId\((?P<n1>type|name)=(?P<v1>{_QUOTED}),(?P<n2>type|name)=(?P<v2>{_QUOTED})\)$"
+)
 _OPERATION_KEY_RE: Final = re.compile(r"^operations\('(?P<key>(?:[^']|'')+)'\)$")
 # Graph answers with OData JSON; kiota picks its parser from the part before the first ';'.
 _ODATA_JSON: Final = (
@@ -97,13 +162,20 @@ _DEFAULT_USER_PROPERTIES: Final = (
     "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
 )
 _USER_PROPERTIES: Final = frozenset(
-    field_info.alias or name for name, field_info in User.model_fields.items()
+    User.model_fields[name].alias or name for name in USER_GRAPH_FIELDS
+)
+_CONFIGURATION_PROPERTIES: Final = (
+    "id", "userPrincipalName", "tenantId", "isEnterpriseVoiceEnabled", "telephoneNumbers",
+    "effectivePolicyAssignments", "featureTypes", "accountType", "createdDateTime",
+    "modifiedDateTime",
 )
 _OPERATION_TYPE: Final = "#microsoft.graph.teamsAdministration.telephoneNumberLongRunningOperation"
 _NUMBER_TYPES: Final = frozenset({"directRouting", "callingPlan", "operatorConnect"})
 _CATEGORIES: Final = frozenset({"primary", "private", "alternate"})
 _MAX_LOG_ENTRIES: Final = 100_000
 _MAX_DIRECTORY_PAGE: Final = 999
+_DEFAULT_CONFIGURATION_PAGE: Final = 100
+_MAX_CONFIGURATION_PAGE: Final = 999
 _DEFAULT_NUMBER_PAGE: Final = 500
 _MAX_NUMBER_PAGE: Final = 1000
 _FILTER_CLAUSE_RE: Final = re.compile(
@@ -148,12 +220,17 @@ class GraphRequest:
 
 @dataclass
 class Reply:
-    """What to answer: status, JSON body (None for an empty body) and extra headers."""
+    """What to answer: status, JSON body (None for an empty body) and extra headers.
+
+    `delay_seconds` (injected latency) is honoured by the aiohttp app, which waits that long
+    before sending the answer; `Simulator.handle` itself never waits.
+    """
 
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = _ODATA_JSON
+    delay_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -180,16 +257,43 @@ class _ActiveFault:
     message: str | None
 
 
+@dataclass
+class _ActiveLatency:
+    seconds: float
+    remaining: int
+
+
+class _TokenBucket:
+    """Refills continuously at `rate` per second up to one second's worth (at least 1)."""
+
+    def __init__(self, limit: RateLimit, now: float) -> None:
+        self._rate = limit.requests_per_second
+        self._capacity = max(1.0, self._rate)
+        self._tokens = self._capacity
+        self._updated = now
+
+    def take(self, now: float) -> int | None:
+        """Spend one token; None if there was one, else the whole seconds until there is."""
+        # max(): a test clock may be set back; never refill by a negative amount.
+        elapsed = max(0.0, now - self._updated)
+        self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return None
+        return max(1, math.ceil((1 - self._tokens) / self._rate))
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _match_route(segments: list[str]) -> _Route | None:
     """Map decoded path segments after `/v1.0` to a route, or None."""
-    route: _Route | None = None
+    route = _match_directory_route(segments) or _match_teams_route(segments)
+    if route is not None:
+        return route
     match segments:
-        case ["groups", group_id, "transitiveMembers", cast] if cast in _USER_CASTS:
-            route = _Route(LIST_TRANSITIVE_MEMBER_USERS, "GET", group_id)
         case [*prefix, "numberAssignments"] if tuple(prefix) == _NUMBER_MANAGEMENT:
             route = _Route(LIST_NUMBER_ASSIGNMENTS, "GET")
         case [*prefix, "numberAssignments", item] if tuple(prefix) == _NUMBER_MANAGEMENT:
@@ -208,6 +312,34 @@ def _match_route(segments: list[str]) -> _Route | None:
     return route
 
 
+def _match_directory_route(segments: list[str]) -> _Route | None:
+    match segments:
+        case ["groups", group_id, "transitiveMembers", cast] if cast in _USER_CASTS:
+            return _Route(LIST_TRANSITIVE_MEMBER_USERS, "GET", group_id)
+        case ["users", delta] if delta in _DELTA_SEGMENTS:
+            return _Route(USERS_DELTA, "GET")
+        case ["groups", delta] if delta in _DELTA_SEGMENTS:
+            return _Route(GROUPS_DELTA, "GET")
+        case ["users", user_id] if "(" not in user_id:
+            return _Route(GET_USER, "GET", user_id)
+    return None
+
+
+def _match_teams_route(segments: list[str]) -> _Route | None:
+    if tuple(segments) == _USER_CONFIGURATIONS:
+        return _Route(LIST_USER_CONFIGURATIONS, "GET")
+    prefix, last = tuple(segments[:-1]), (segments[-1] if segments else "")
+    short = last.removeprefix(_TEAMS_ADMIN_NS)
+    if prefix == _USER_CONFIGURATIONS:
+        return _Route(GET_USER_CONFIGURATION, "GET", last)
+    if prefix == _POLICY and short.startswith("getPolicyId("):
+        # Parsed by the handler, so a malformed call is counted (and refused) as getPolicyId.
+        return _Route(GET_POLICY_ID, "GET", short)
+    if prefix == (*_POLICY, "userAssignments") and short in _POLICY_ACTIONS:
+        return _Route(_POLICY_ACTIONS[short], "POST")
+    return None
+
+
 def _parse_query(raw_query: str) -> dict[str, str]:
     # parse_qsl decodes '+' as a space, exactly as a server must: clients that want a plus sign
     # in a value have to send %2B.
@@ -223,9 +355,10 @@ def _parse_query(raw_query: str) -> dict[str, str]:
 def _reject_unsupported_options(options: Mapping[str, str], allowed: frozenset[str]) -> None:
     for name in options:
         if name.startswith("$") and name not in allowed:
+            supported = ", ".join(sorted(allowed)) or "none"
             raise _bad_request(
                 f"The query option '{name}' is not supported by the Graph simulator on this "
-                f"route (supported: {', '.join(sorted(allowed))})."
+                f"route (supported: {supported})."
             )
 
 
@@ -305,20 +438,26 @@ class Simulator:
         token: str = DEFAULT_TOKEN,
         state_file: Path | None = None,
         base_url: str = "http://127.0.0.1/v1.0",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Build the world; with a `state_file` that exists, Teams numbers come from it.
+        """Build the world; with a `state_file` that exists, Teams state comes from it.
 
-        Raises ScenarioError if the state file cannot be read or validated.
+        `clock` is a monotonic clock in seconds, used for the rate limit and delta token
+        expiry; tests pass one they can move forward. Raises ScenarioError if the state file
+        cannot be read or validated.
         """
         self._lock = threading.RLock()
         self._token = token
         self._state_file = state_file
+        self._clock = clock
         self.base_url = base_url
         self._counts: Counter[str] = Counter()
         # Bounded so a long demo run cannot grow without limit; counts are never trimmed.
         self._log: deque[dict[str, Any]] = deque(maxlen=_MAX_LOG_ENTRIES)
         self._faults: dict[str, _ActiveFault] = {}
+        self._latency: dict[str, _ActiveLatency] = {}
         self._world = self._new_world(scenario, self._read_state_file())
+        self._bucket = self._new_bucket()
         self._save_state()
 
     # -- world and persistence ---------------------------------------------------------------
@@ -347,27 +486,64 @@ class Simulator:
         temporary.write_bytes(data)
         os.replace(temporary, self._state_file)
 
+    def _new_bucket(self) -> _TokenBucket | None:
+        limit = self._world.behaviour.rate_limit
+        return None if limit is None else _TokenBucket(limit, self._clock())
+
     def load_scenario(self, scenario: Scenario) -> None:
-        """Replace the whole world (directory, numbers, operations) and clear faults."""
+        """Replace the whole world (directory, Teams state) and clear faults and the rate limit.
+
+        Delta tokens issued before answer 410 afterwards: they belong to the old world.
+        """
         with self._lock:
             self._world = self._new_world(scenario, None)
             self._faults.clear()
+            self._latency.clear()
+            self._bucket = self._new_bucket()
             self._save_state()
 
     def replace_directory(self, directory: Directory) -> None:
-        """Replace users and groups only; Teams numbers and operations stay."""
+        """Replace users and groups (a new directory version for delta); Teams numbers stay.
+
+        Teams users follow: see `World.replace_directory`.
+        """
         with self._lock:
             self._world.replace_directory(directory)
+            self._save_state()
+
+    def expire_delta_tokens(self) -> None:
+        """Make every delta and skip token issued so far answer 410 Gone."""
+        with self._lock:
+            self._world.expire_delta_state()
+
+    @staticmethod
+    def _check_route(route: str, source: str) -> None:
+        if route not in ROUTE_NAMES:
+            raise ScenarioError(f"{source}: route: unknown route {route!r} "
+                                f"(known: {', '.join(ROUTE_NAMES)})")
 
     def inject_fault(self, fault: Fault) -> None:
         """Make the next `fault.count` requests to `fault.route` fail with `fault.status`."""
-        if fault.route not in ROUTE_NAMES:
-            raise ScenarioError(f"fault: route: unknown route {fault.route!r} "
-                                f"(known: {', '.join(ROUTE_NAMES)})")
+        self._check_route(fault.route, "fault")
         with self._lock:
             self._faults[fault.route] = _ActiveFault(
                 fault.status, fault.count, fault.retry_after_seconds, fault.code, fault.message
             )
+
+    def inject_latency(self, latency: LatencyFault) -> None:
+        """Delay the answers to the next `latency.count` requests to `latency.route`."""
+        self._check_route(latency.route, "latency")
+        with self._lock:
+            self._latency[latency.route] = _ActiveLatency(latency.latency_ms / 1000,
+                                                          latency.count)
+
+    def inject_operation_failure(self, failure: OperationFailure) -> None:
+        """Make the next `failure.count` operations of `failure.route` end `failed`."""
+        kind: Literal["assign", "unassign"] = (
+            "assign" if failure.route == ASSIGN_NUMBER else "unassign"
+        )
+        with self._lock:
+            self._world.fail_next_operations(kind, failure.status_detail, failure.count)
 
     # -- observability -----------------------------------------------------------------------
 
@@ -398,6 +574,13 @@ class Simulator:
             return {r.telephone_number: r.assignment_target_id
                     for r in self._world.number_assignments()}
 
+    def user_configuration_resources(self) -> list[dict[str, Any]]:
+        """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
+        with self._lock:
+            tenant_id = self._world.tenant.id
+            return [user_configuration_json(configuration, tenant_id)
+                    for configuration in self._world.user_configurations()]
+
     # -- Graph requests ----------------------------------------------------------------------
 
     def handle(self, request: GraphRequest) -> Reply:
@@ -409,6 +592,7 @@ class Simulator:
             try:
                 route = self._authorise_and_route(request)
                 route_name = route.name
+                self._apply_rate_limit(route.name)
                 self._apply_fault(route.name)
                 reply = self._dispatch(route, request)
             except GraphHttpError as error:
@@ -424,6 +608,7 @@ class Simulator:
                 )
             reply.headers["request-id"] = request_id
             reply.headers["client-request-id"] = client_request_id
+            reply.delay_seconds = self._take_latency(route_name)
             self._counts[route_name] += 1
             self._log.append({
                 "method": request.method,
@@ -476,6 +661,25 @@ class Simulator:
             raise _RoutedError(route, error)
         return route
 
+    def _apply_rate_limit(self, route_name: str) -> None:
+        if self._bucket is None or route_name not in TEAMS_ADMIN_ROUTES:
+            return
+        wait = self._bucket.take(self._clock())
+        if wait is not None:
+            raise GraphHttpError(429, "TooManyRequests",
+                                 "Too many requests: the rate limit for Teams administration "
+                                 "requests in this tenant was exceeded.",
+                                 {"Retry-After": str(wait)})
+
+    def _take_latency(self, route_name: str) -> float:
+        latency = self._latency.get(route_name)
+        if latency is None:
+            return 0.0
+        latency.remaining -= 1
+        if latency.remaining <= 0:
+            del self._latency[route_name]
+        return latency.seconds
+
     def _apply_fault(self, route_name: str) -> None:
         fault = self._faults.get(route_name)
         if fault is None:
@@ -501,6 +705,14 @@ class Simulator:
             GET_OPERATION: self._get_operation,
             LIST_NUMBER_ASSIGNMENTS: self._list_number_assignments,
             GET_NUMBER_ASSIGNMENT: self._get_number_assignment,
+            GET_USER: self._get_user,
+            GET_USER_CONFIGURATION: self._get_user_configuration,
+            LIST_USER_CONFIGURATIONS: self._list_user_configurations,
+            GET_POLICY_ID: self._get_policy_id,
+            ASSIGN_POLICY: self._assign_policy,
+            UNASSIGN_POLICY: self._unassign_policy,
+            USERS_DELTA: self._users_delta,
+            GROUPS_DELTA: self._groups_delta,
         }
         return handlers[route.name](route, request)
 
@@ -538,7 +750,8 @@ class Simulator:
         # Absolute, with the simulator's own origin: clients follow it as-is (with_url), so a
         # relative or graph.microsoft.com link would escape the simulator.
         path = request.raw_path.removeprefix("/v1.0")
-        return f"{self.base_url}{path}?{_query_string(options)}"
+        query = _query_string(options)
+        return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
 
     def _users_context(self, select: str | None) -> str:
         selection = f"({select})" if select else ""
@@ -657,6 +870,216 @@ class Simulator:
                    "operations/$entity")
         return Reply(200, {"@odata.context": context, **entity})
 
+    # -- users -------------------------------------------------------------------------------
+
+    def _get_user(self, route: _Route, request: GraphRequest) -> Reply:
+        options = _parse_query(request.raw_query)
+        _reject_unsupported_options(options, frozenset({"$select"}))
+        properties = self._selected_user_properties(options.get("$select"))
+        user = self._world.find_user(route.key)
+        if user is None:
+            raise GraphHttpError(404, "Request_ResourceNotFound",
+                                 f"Resource '{route.key}' does not exist or one of its queried "
+                                 "reference-property objects are not present.")
+        selection = f"({options['$select']})" if "$select" in options else ""
+        return Reply(200, {"@odata.context": f"{self.base_url}/$metadata#users{selection}/$entity",
+                           **_user_json(user, properties)})
+
+    # -- Teams user configurations -----------------------------------------------------------
+
+    def _get_user_configuration(self, route: _Route, request: GraphRequest) -> Reply:
+        options = _parse_query(request.raw_query)
+        _reject_unsupported_options(options, frozenset({"$select"}))
+        properties = _selected_configuration_properties(options.get("$select"))
+        try:
+            configuration = self._world.read_user_configuration(route.key)
+        finally:
+            # A read can make a user visible (visibleAfterPolls), even one that answers 404.
+            self._save_state()
+        entity = _pick(user_configuration_json(configuration, self._world.tenant.id),
+                       properties)
+        if self._world.behaviour.user_configuration_body_shape == "value":
+            return Reply(200, {"value": entity})
+        selection = f"({options['$select']})" if "$select" in options else ""
+        context = (f"{self.base_url}/$metadata#admin/teams/userConfigurations{selection}"
+                   "/$entity")
+        return Reply(200, {"@odata.context": context, **entity})
+
+    def _list_user_configurations(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        options = _parse_query(request.raw_query)
+        _reject_unsupported_options(options, frozenset({"$select", "$top", "$skiptoken"}))
+        properties = _selected_configuration_properties(options.get("$select"))
+        top = _int_option(options, "$top", default=_DEFAULT_CONFIGURATION_PAGE, low=1,
+                          high=_MAX_CONFIGURATION_PAGE)
+        offset = self._decode_skiptoken(options.get("$skiptoken"), _USER_CONFIGURATIONS[-1])
+        tenant_id = self._world.tenant.id
+        items = [_pick(user_configuration_json(configuration, tenant_id), properties)
+                 for configuration in self._world.user_configurations()]
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.base_url}/$metadata#admin/teams/userConfigurations",
+        }
+        if offset + top < len(items):
+            link_options: dict[str, str] = {name: options[name] for name in ("$select", "$top")
+                                            if name in options}
+            link_options["$skiptoken"] = _encode_skiptoken(_USER_CONFIGURATIONS[-1],
+                                                           offset + top)
+            body["@odata.nextLink"] = self._next_link(request, link_options)
+        body["value"] = items[offset:offset + top]
+        return Reply(200, body)
+
+    # -- Teams policies ----------------------------------------------------------------------
+
+    def _get_policy_id(self, route: _Route, request: GraphRequest) -> Reply:
+        match = _POLICY_ID_ARGS_RE.fullmatch(route.key)
+        if match is None or match["n1"] == match["n2"]:
+            # Notably `getPolicyId(type='X'name='Y')`, which msgraph-sdk sends: OData needs
+            # the comma between function parameters.
+            raise _bad_request(f"Bad Request - Error in query syntax: '{route.key}' is not a "
+                               "valid call of getPolicyId(type='...',name='...').")
+        _reject_unsupported_options(_parse_query(request.raw_query), frozenset())
+        arguments = {match["n1"]: match["v1"], match["n2"]: match["v2"]}
+        policy_type, name = (arguments[key][1:-1].replace("''", "'") for key in ("type", "name"))
+        value = [{"name": f"Tag:{policy.name}", "policyId": policy.id}
+                 for policy in self._world.policies_named(policy_type, name)]
+        context = (f"{self.base_url}/$metadata#Collection(microsoft.graph.teamsAdministration."
+                   "policyIdentifierDetail)")
+        return Reply(200, {"@odata.context": context, "value": value})
+
+    def _assign_policy(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        items = _policy_assignments(request.body, "assign", with_policy_id=True)
+        self._world.assign_policies([(item["userId"], item["policyType"], item["policyId"])
+                                     for item in items])
+        self._save_state()
+        return Reply(204)
+
+    def _unassign_policy(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        items = _policy_assignments(request.body, "unassign", with_policy_id=False)
+        self._world.unassign_policies([(item["userId"], item["policyType"]) for item in items])
+        self._save_state()
+        return Reply(204)
+
+    # -- delta -------------------------------------------------------------------------------
+
+    def _users_delta(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        return self._delta("users", request)
+
+    def _groups_delta(self, route: _Route, request: GraphRequest) -> Reply:
+        del route
+        return self._delta("groups", request)
+
+    def _delta(self, kind: DeltaKind, request: GraphRequest) -> Reply:
+        options = _parse_query(request.raw_query)
+        allowed = {"$select", "$skiptoken", "$deltatoken"}
+        if kind == "groups":
+            allowed.add("$filter")
+        _reject_unsupported_options(options, frozenset(allowed))
+        now = self._clock()
+        latest = False
+        # The round being read, as the skip token of its current page.
+        state = self._delta_state(kind, request, options, now)
+        if state is None:
+            # A first call: query options here, a full read (or none, for $deltatoken=latest).
+            select, filter_ = options.get("$select"), options.get("$filter")
+            self._check_delta_query(kind, select, filter_)
+            latest = options.get("$deltatoken") == "latest"
+            state = DeltaToken(type="skip", kind=kind, select=select, filter=filter_,
+                               sync_id=self._world.sync_id,
+                               version=self._world.directory_version, since=None, page=0,
+                               issued_at=now)
+        pages = [[]] if latest else self._delta_pages(request, state)
+        if state.page >= len(pages):
+            raise _bad_request("Invalid $skiptoken.", "Request_BadRequest")
+        body: dict[str, Any] = {"@odata.context": self._delta_context(kind, options)}
+        if state.page + 1 < len(pages):
+            # Every page of a round diffs the same two versions; expiry counts from its start.
+            following = dataclasses.replace(state, page=state.page + 1)
+            body["@odata.nextLink"] = self._next_link(request,
+                                                      {"$skiptoken": following.encode()})
+        else:
+            delta = dataclasses.replace(state, type="delta", since=None, page=0, issued_at=now)
+            body["@odata.deltaLink"] = self._next_link(request, {"$deltatoken": delta.encode()})
+        body["value"] = pages[state.page]
+        return Reply(200, body)
+
+    def _delta_state(self, kind: DeltaKind, request: GraphRequest,
+                     options: Mapping[str, str], now: float) -> DeltaToken | None:
+        """The state token of a follow-up call (None for a first call), checked for expiry."""
+        skip, delta = options.get("$skiptoken"), options.get("$deltatoken")
+        if skip is None and delta in (None, "latest"):
+            return None
+        if skip is not None and delta is not None:
+            raise _bad_request("Use either $skiptoken or $deltatoken, not both.")
+        if any(name not in {"$skiptoken", "$deltatoken"} for name in options):
+            raise _bad_request("Query options must not be repeated with a state token: they "
+                               "are encoded in it. Call the nextLink or deltaLink as it is.")
+        text = skip if skip is not None else delta
+        assert text is not None
+        token = DeltaToken.decode(text)
+        expected_type = "skip" if skip is not None else "delta"
+        if token is None or token.kind != kind or token.type != expected_type:
+            raise _bad_request(f"Invalid ${'skiptoken' if skip is not None else 'deltatoken'}.",
+                               "Request_BadRequest")
+        world = self._world
+        lifetime = world.behaviour.delta_token_lifetime_seconds
+        known = (token.sync_id == world.sync_id
+                 and world.directory_at(token.version) is not None
+                 and (token.since is None or world.directory_at(token.since) is not None))
+        if not known or now - token.issued_at > lifetime:
+            fresh = {name: value for name, value in (("$select", token.select),
+                                                     ("$filter", token.filter))
+                     if value is not None}
+            raise GraphHttpError(
+                410, world.behaviour.delta_gone_error_code,
+                "The sync state of this delta token is no longer available; restart with a "
+                "full synchronization from the URL in the Location header.",
+                {"Location": self._next_link(request, fresh)},
+            )
+        if token.type == "skip":
+            return token
+        # A delta token starts a new round: changes since its version, up to now.
+        return dataclasses.replace(token, type="skip", version=world.directory_version,
+                                   since=token.version, page=0, issued_at=now)
+
+    def _check_delta_query(self, kind: DeltaKind, select: str | None,
+                           filter_: str | None) -> None:
+        if kind == "users":
+            self._selected_user_properties(select)
+            return
+        _selected_group_properties(select)
+        if filter_ is not None:
+            try:
+                parse_group_filter(filter_)
+            except ValueError as error:
+                raise _bad_request(str(error), "Request_UnsupportedQuery") from None
+
+    def _delta_pages(self, request: GraphRequest,
+                     state: DeltaToken) -> list[list[dict[str, Any]]]:
+        world = self._world
+        after = world.directory_at(state.version)
+        before = world.directory_at(state.since) if state.since is not None else None
+        assert after is not None  # checked with the token
+        page_size = world.behaviour.default_page_size
+        reason = world.behaviour.delta_removed_reason
+        if state.kind == "users":
+            properties = self._selected_user_properties(state.select)
+            minimal = before is not None and "return=minimal" in request.headers.get("Prefer",
+                                                                                     "")
+            return page_users(user_changes(before, after, lambda u: _user_json(u, properties),
+                                           minimal=minimal, removed_reason=reason), page_size)
+        group_properties, members = _selected_group_properties(state.select)
+        ids = parse_group_filter(state.filter) if state.filter is not None else None
+        changes = group_changes(before, after, properties=group_properties, members=members,
+                                ids=ids, removed_reason=reason)
+        return page_groups(changes, page_size)
+
+    def _delta_context(self, kind: DeltaKind, options: Mapping[str, str]) -> str:
+        selection = f"({options['$select']})" if "$select" in options else ""
+        return f"{self.base_url}/$metadata#{kind}{selection}"
+
 
 def _encode_skiptoken(group_id: str, offset: int) -> str:
     # Opaque to clients, like Graph's; it names the group so a token cannot be replayed
@@ -730,6 +1153,93 @@ def _category(value: str) -> AssignmentCategory:
     return "primary"
 
 
+def _pick(entity: dict[str, Any], properties: tuple[str, ...]) -> dict[str, Any]:
+    return {name: entity[name] for name in properties}
+
+
+def _selected_configuration_properties(select: str | None) -> tuple[str, ...]:
+    if select is None:
+        return _CONFIGURATION_PROPERTIES
+    names = [name.strip() for name in select.split(",")]
+    for name in names:
+        if name not in _CONFIGURATION_PROPERTIES:
+            raise _bad_request(f"Could not find a property named '{name}' on type "
+                               "'microsoft.graph.teamsAdministration.teamsUserConfiguration'.")
+    return tuple(dict.fromkeys(names))
+
+
+def _selected_group_properties(select: str | None) -> tuple[tuple[str, ...], bool]:
+    """(group properties, whether `members` is tracked); no $select: displayName and members."""
+    if select is None:
+        return GROUP_PROPERTIES, True
+    names = [name.strip() for name in select.split(",")]
+    for name in names:
+        if name not in GROUP_PROPERTIES and name != "members":
+            raise _bad_request(f"Could not find a property named '{name}' on type "
+                               "'microsoft.graph.group' (the Graph simulator's groups delta "
+                               f"tracks {', '.join(GROUP_PROPERTIES)} and members).",
+                               "Request_BadRequest")
+    return tuple(name for name in names if name != "members"), "members" in names
+
+
+def _policy_assignments(raw: bytes, action: str, *,
+                        with_policy_id: bool) -> list[dict[str, str]]:
+    """The validated `value` items of a policy userAssignments assign/unassign body."""
+    body = _action_body(raw, action, required=("value",), optional=())
+    items = body["value"]
+    if not isinstance(items, list) or not items:
+        raise _bad_request(f"Parameter 'value' of the operation '{action}' must be a non-empty "
+                           "array.")
+    required = ("userId", "policyType", "policyId") if with_policy_id else ("userId",
+                                                                            "policyType")
+    validated: list[dict[str, str]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise _bad_request(f"value[{index}] must be a teamsPolicyUserAssignment object.")
+        odata_type = item.get("@odata.type", _POLICY_USER_ASSIGNMENT_TYPE)
+        if odata_type != _POLICY_USER_ASSIGNMENT_TYPE:
+            raise _bad_request(f"value[{index}]: unexpected @odata.type '{odata_type}' "
+                               f"(expected '{_POLICY_USER_ASSIGNMENT_TYPE}').")
+        for name in item:
+            if name not in required and name != "@odata.type":
+                raise _bad_request(f"value[{index}]: the property '{name}' is not valid for "
+                                   f"the operation '{action}'.")
+        for name in required:
+            value = item.get(name)
+            if not isinstance(value, str) or not value:
+                raise _bad_request(f"value[{index}]: the property '{name}' is required and "
+                                   "must be a non-empty string.")
+        validated.append({name: item[name] for name in required})
+    return validated
+
+
+def user_configuration_json(configuration: UserConfiguration, tenant_id: str) -> dict[str, Any]:
+    """A teamsUserConfiguration resource with exactly the documented v1.0 properties."""
+    teams = configuration.teams
+    return {
+        "id": configuration.user.id,
+        "userPrincipalName": configuration.user.user_principal_name,
+        "tenantId": tenant_id,
+        "isEnterpriseVoiceEnabled": teams.enterprise_voice_enabled,
+        "telephoneNumbers": [
+            {"telephoneNumber": number.telephone_number,
+             "assignmentCategory": number.assignment_category}
+            for number in configuration.numbers
+        ],
+        "effectivePolicyAssignments": [
+            {"policyType": policy.type,
+             "policyAssignment": {"displayName": policy.name, "assignmentType": "direct",
+                                  "policyId": policy.id, "groupId": None}}
+            for policy in configuration.policies
+        ],
+        # Teams Phone is what the simulator calls "licensed"; PhoneSystem is its feature name.
+        "featureTypes": ["Teams", "PhoneSystem"] if teams.licensed else ["Teams"],
+        "accountType": "user",
+        "createdDateTime": teams.created_date_time,
+        "modifiedDateTime": teams.modified_date_time,
+    }
+
+
 
 # -- aiohttp application ---------------------------------------------------------------------
 
@@ -750,14 +1260,19 @@ def _control_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
+_CONTROL_ROUTES: Final = {
+    "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
+    "directory": "POST", "faults": "POST", "faults/latency": "POST",
+    "faults/operation": "POST", "delta/expire": "POST",
+}
+
+
 async def _control(request: web.Request, simulator: Simulator, path: str) -> web.Response:
     """The `/_simulator/` routes: no auth, never counted as Graph requests."""
     name = path.removeprefix(_CONTROL_PREFIX)
-    known = {"requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
-             "directory": "POST", "faults": "POST"}
-    if name not in known:
+    if name not in _CONTROL_ROUTES:
         return _control_error(404, "NotFound", f"No simulator control route {path}")
-    if request.method != known[name]:
+    if request.method != _CONTROL_ROUTES[name]:
         return _control_error(405, "MethodNotAllowed", f"{request.method} {path}")
     body = await request.read()
     try:
@@ -765,26 +1280,42 @@ async def _control(request: web.Request, simulator: Simulator, path: str) -> web
             return web.json_response(
                 {"counts": simulator.request_counts(), "log": simulator.request_log()})
         if name == "state":
-            return web.json_response(
-                {"numberAssignments": simulator.number_assignment_resources()})
-        if name == "requests/clear":
-            simulator.clear_requests()
-        elif name == "scenario":
-            simulator.load_scenario(parse_scenario(body, "scenario"))
-        elif name == "directory":
-            simulator.replace_directory(parse_directory(body, "directory"))
-        else:
-            simulator.inject_fault(_parse_fault(body))
+            return web.json_response({
+                "numberAssignments": simulator.number_assignment_resources(),
+                "userConfigurations": simulator.user_configuration_resources(),
+            })
+        _control_action(simulator, name, body)
     except ScenarioError as error:
         return _control_error(400, "InvalidRequest", str(error))
     return web.json_response({"ok": True})
 
 
-def _parse_fault(body: bytes) -> Fault:
+def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
+    if name == "requests/clear":
+        simulator.clear_requests()
+    elif name == "scenario":
+        simulator.load_scenario(parse_scenario(body, "scenario"))
+    elif name == "directory":
+        simulator.replace_directory(parse_directory(body, "directory"))
+    elif name == "faults":
+        simulator.inject_fault(_parse_control_body(Fault, body, "fault"))
+    elif name == "faults/latency":
+        simulator.inject_latency(_parse_control_body(LatencyFault, body, "latency"))
+    elif name == "faults/operation":
+        simulator.inject_operation_failure(
+            _parse_control_body(OperationFailure, body, "operationFailure"))
+    else:
+        simulator.expire_delta_tokens()
+
+
+_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure)
+
+
+def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:
     try:
-        return Fault.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as error:
-        raise ScenarioError(describe_validation_error(error, "fault")) from None
+        raise ScenarioError(describe_validation_error(error, source)) from None
 
 
 async def _handle(request: web.Request) -> web.Response:
@@ -799,7 +1330,11 @@ async def _handle(request: web.Request) -> web.Response:
         headers=request.headers,
         body=await request.read(),
     )
-    return _web_response(simulator.handle(graph_request))
+    reply = simulator.handle(graph_request)
+    if reply.delay_seconds > 0:
+        # Injected latency: the request has been carried out, only the answer is late.
+        await asyncio.sleep(reply.delay_seconds)
+    return _web_response(reply)
 
 
 def create_app(simulator: Simulator) -> web.Application:
@@ -848,10 +1383,14 @@ class SimulatorServer:
         token: str = DEFAULT_TOKEN,
         port: int = 0,
         state_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Validate the scenario (and state file) now; serving starts with `start()`/`with`."""
+        """Validate the scenario (and state file) now; serving starts with `start()`/`with`.
+
+        `clock` (monotonic seconds) drives the rate limit and delta token expiry.
+        """
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        self.simulator = Simulator(loaded, token=token, state_file=state_file)
+        self.simulator = Simulator(loaded, token=token, state_file=state_file, clock=clock)
         self._port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -972,3 +1511,25 @@ class SimulatorServer:
         self.simulator.inject_fault(Fault(route=route, status=status, count=count,
                                           retry_after_seconds=retry_after_seconds,
                                           code=code, message=message))
+
+    def inject_latency(self, route: str, latency_ms: int, *, count: int = 1) -> None:
+        """Delay the answers to the next `count` requests to `route` by `latency_ms`.
+
+        The requests are carried out at once; only their answers wait.
+        """
+        self.simulator.inject_latency(LatencyFault(route=route, latency_ms=latency_ms,
+                                                   count=count))
+
+    def inject_operation_failure(self, route: Literal["assignNumber", "unassignNumber"],
+                                 status_detail: str, *, count: int = 1) -> None:
+        """Make the next `count` operations accepted by `route` end `failed` with this detail."""
+        self.simulator.inject_operation_failure(OperationFailure(
+            route=route, status_detail=status_detail, count=count))
+
+    def expire_delta_tokens(self) -> None:
+        """Make every delta and skip token issued so far answer 410 Gone."""
+        self.simulator.expire_delta_tokens()
+
+    def user_configurations(self) -> list[dict[str, Any]]:
+        """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
+        return self.simulator.user_configuration_resources()

@@ -17,15 +17,24 @@ Graph:
 * Completing an assign gives the number to its target; a `primary` assign frees the target's
   other primary numbers. Freeing an inventory number makes it unassigned; freeing a direct
   routing number that was never inventory removes it from the list.
+
+Teams users: every directory user has a Teams record (present, licensed, Enterprise Voice,
+direct policy assignments) built from their `teams` profile. The record is live state: a
+directory replacement re-applies only the profile fields that changed, so an Enterprise Voice
+flag switched on by an assignment survives an unrelated directory change.
+
+Directory history: every directory replacement is a new version, kept (up to a limit) so delta
+queries can diff any two versions; `sync_id` names this history, and changes when all delta
+state is thrown away.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import TypeAdapter
 
@@ -35,7 +44,9 @@ from graph_simulator.scenario import (
     Directory,
     Group,
     NumberType,
+    Policy,
     Scenario,
+    TeamsProfile,
     Tenant,
     User,
 )
@@ -44,6 +55,16 @@ OperationStatus = Literal["notStarted", "running", "succeeded", "failed"]
 ActivationState = Literal["activated", "assignmentPending"]
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
+
+# Enough for any test or demo; older versions are dropped and their delta tokens answer 410,
+# which Graph also does when it no longer has the state a token refers to.
+_MAX_DIRECTORY_VERSIONS: Final = 256
+# The spelling the Teams backend uses in its licence message (seen from PowerShell).
+_LICENCE_NUMBER_TYPE: Final[dict[str, str]] = {
+    "directRouting": "DirectRouting",
+    "callingPlan": "CallingPlan",
+    "operatorConnect": "OperatorConnect",
+}
 
 
 class WorldError(Exception):
@@ -117,12 +138,41 @@ class Operation:
 
 
 @dataclass
+class TeamsUserRecord:
+    """One directory user as the Teams backend knows them."""
+
+    user_id: str
+    # The profile last applied, so a directory replacement can tell which fields it changes.
+    profile: TeamsProfile
+    present: bool
+    reads_until_visible: int
+    licensed: bool
+    enterprise_voice_enabled: bool
+    created_date_time: str
+    modified_date_time: str
+    # policyType -> policyId of the user's direct assignments, in assignment order.
+    policies: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class UserConfiguration:
+    """What `teamsUserConfiguration` shows for one user: a read-only snapshot."""
+
+    user: User
+    teams: TeamsUserRecord
+    numbers: list[NumberRecord]
+    policies: list[Policy]
+
+
+@dataclass
 class TeamsState:
-    """The persistable part of the world: numbers and operations (the `state_file` content)."""
+    """The persistable part of the world: numbers, operations and Teams users (`state_file`)."""
 
     version: Literal[1] = 1
     number_assignments: list[NumberRecord] = field(default_factory=list)
     operations: list[Operation] = field(default_factory=list)
+    # Added later; state files written before it load with every user fresh from the scenario.
+    teams_users: list[TeamsUserRecord] = field(default_factory=list)
 
 
 TEAMS_STATE_ADAPTER: TypeAdapter[TeamsState] = TypeAdapter(TeamsState)
@@ -165,8 +215,17 @@ class World:
         self._new_id = new_id
         self.tenant: Tenant = scenario.tenant
         self.behaviour: Behaviour = scenario.behaviour
+        self.policies: tuple[Policy, ...] = scenario.policies
         self._users: dict[str, User] = {}
         self._groups: dict[str, Group] = {}
+        self._teams_users: dict[str, TeamsUserRecord] = {}
+        self._history: dict[int, Directory] = {}
+        self._version = 0
+        self._sync_id = new_id()
+        self._forced_failures: dict[str, list[str]] = {}
+        if teams_state is not None:
+            self._teams_users = {record.user_id: copy.deepcopy(record)
+                                 for record in teams_state.teams_users}
         self.replace_directory(scenario.directory)
         self._numbers: dict[str, NumberRecord] = _records_from_scenario(scenario)
         self._operations: dict[str, Operation] = {}
@@ -180,13 +239,62 @@ class World:
     # -- directory ---------------------------------------------------------------------------
 
     def replace_directory(self, directory: Directory) -> None:
-        """Swap users and groups; Teams numbers and operations are kept as they are."""
+        """Swap users and groups as a new directory version; Teams numbers and operations stay.
+
+        Teams users follow the directory: new users get a record from their `teams` profile,
+        removed users lose theirs, and for the others only profile fields that differ from the
+        previously applied profile are re-applied.
+        """
         self._users = {user.id: user for user in directory.users}
         self._groups = {group.id: group for group in directory.groups}
+        now = self._clock()
+        records: dict[str, TeamsUserRecord] = {}
+        for user in directory.users:
+            record = self._teams_users.get(user.id)
+            if record is None:
+                record = _fresh_teams_user(user.id, user.teams, now)
+            elif record.profile != user.teams:
+                _apply_profile_change(record, user.teams, now)
+            records[user.id] = record
+        self._teams_users = records
+        self._version += 1
+        self._history[self._version] = directory
+        while len(self._history) > _MAX_DIRECTORY_VERSIONS:
+            del self._history[min(self._history)]
 
     def user(self, user_id: str) -> User | None:
         """The directory user with this id, if any."""
         return self._users.get(user_id)
+
+    def find_user(self, key: str) -> User | None:
+        """The directory user with this id or (case-insensitively) this userPrincipalName."""
+        user = self._users.get(key)
+        if user is None and "@" in key:
+            folded = key.lower()
+            user = next((candidate for candidate in self._users.values()
+                         if candidate.user_principal_name.lower() == folded), None)
+        return user
+
+    # -- directory history (delta queries) ---------------------------------------------------
+
+    @property
+    def directory_version(self) -> int:
+        """The current directory version (1 for the scenario's own directory)."""
+        return self._version
+
+    @property
+    def sync_id(self) -> str:
+        """Names the directory history; delta tokens from another history are unknown here."""
+        return self._sync_id
+
+    def directory_at(self, version: int) -> Directory | None:
+        """The directory as it was at `version`, if that version is still kept."""
+        return self._history.get(version)
+
+    def expire_delta_state(self) -> None:
+        """Forget every directory version but the current one, under a new `sync_id`."""
+        self._sync_id = self._new_id()
+        self._history = {self._version: self._history[self._version]}
 
     def transitive_member_users(self, group_id: str) -> list[User]:
         """Users reachable from the group, each once, depth-first in member-list order.
@@ -219,18 +327,127 @@ class World:
         return [copy.copy(record) for record in self._numbers.values()]
 
     def teams_state(self) -> TeamsState:
-        """A copy of the numbers and operations, for persisting."""
+        """A copy of the numbers, operations and Teams users, for persisting."""
         return TeamsState(
             number_assignments=self.number_assignments(),
             operations=[copy.copy(op) for op in self._operations.values()],
+            teams_users=[copy.deepcopy(record) for record in self._teams_users.values()],
         )
+
+    # -- Teams users and policies ------------------------------------------------------------
+
+    def _configuration(self, user: User, record: TeamsUserRecord) -> UserConfiguration:
+        numbers = [copy.copy(number) for number in self._numbers.values()
+                   if number.assignment_target_id == user.id
+                   and number.activation_state == "activated"]
+        policies = [policy for policy_type, policy_id in record.policies.items()
+                    if (policy := self._policy(policy_type, policy_id)) is not None]
+        return UserConfiguration(user=user, teams=copy.deepcopy(record), numbers=numbers,
+                                 policies=policies)
+
+    def read_user_configuration(self, user_id: str) -> UserConfiguration:
+        """One user's Teams configuration; counts as a read for `visibleAfterPolls`.
+
+        Raises NotFoundError (code `NotFound`) while the user is not in Teams.
+        """
+        user = self._users.get(user_id)
+        record = self._teams_users.get(user_id)
+        if user is None or record is None or not record.present:
+            if record is not None and record.reads_until_visible > 0:
+                record.reads_until_visible -= 1
+                # Visible from the next read on: this one still finds nothing.
+                record.present = record.reads_until_visible == 0
+            raise NotFoundError(f"User '{user_id}' was not found in Teams.", code="NotFound")
+        return self._configuration(user, record)
+
+    def user_configurations(self) -> list[UserConfiguration]:
+        """Configurations of every user present in Teams, in directory order (not a read)."""
+        return [self._configuration(user, record)
+                for user in self._users.values()
+                if (record := self._teams_users.get(user.id)) is not None and record.present]
+
+    def _policy(self, policy_type: str, policy_id: str) -> Policy | None:
+        return next((policy for policy in self.policies
+                     if policy.type == policy_type and policy.id == policy_id), None)
+
+    def policies_named(self, policy_type: str, name: str) -> list[Policy]:
+        """Policies of this type and name (exact, case-sensitive match)."""
+        return [policy for policy in self.policies
+                if policy.type == policy_type and policy.name == name]
+
+    def _present_teams_user(self, user_id: str) -> TeamsUserRecord:
+        record = self._teams_users.get(user_id)
+        if user_id not in self._users or record is None or not record.present:
+            raise NotFoundError(f"User '{user_id}' was not found in Teams.", code="NotFound")
+        return record
+
+    def assign_policies(self, assignments: Sequence[tuple[str, str, str]]) -> None:
+        """Give each (userId, policyType, policyId) directly; all or nothing.
+
+        A user holds one direct policy per type, so a new one replaces the old. Raises
+        NotFoundError for a user not in Teams, RejectedError for an unknown policy.
+        """
+        for user_id, policy_type, policy_id in assignments:
+            self._present_teams_user(user_id)
+            if self._policy(policy_type, policy_id) is None:
+                raise RejectedError(f"Policy '{policy_id}' of type '{policy_type}' was not "
+                                    "found.")
+        now = self._clock()
+        for user_id, policy_type, policy_id in assignments:
+            record = self._teams_users[user_id]
+            record.policies.pop(policy_type, None)  # re-insert: keep assignment order
+            record.policies[policy_type] = policy_id
+            record.modified_date_time = now
+
+    def unassign_policies(self, unassignments: Sequence[tuple[str, str]]) -> None:
+        """Remove each (userId, policyType) direct assignment; all or nothing.
+
+        Unassigning a type the user has no direct policy of is not an error. Raises
+        NotFoundError for a user not in Teams, RejectedError for a type no policy has.
+        """
+        known_types = {policy.type for policy in self.policies}
+        for user_id, policy_type in unassignments:
+            self._present_teams_user(user_id)
+            if policy_type not in known_types:
+                raise RejectedError(f"Policy type '{policy_type}' was not found.")
+        now = self._clock()
+        for user_id, policy_type in unassignments:
+            record = self._teams_users[user_id]
+            if record.policies.pop(policy_type, None) is not None:
+                record.modified_date_time = now
+
+    def _touch(self, user_id: str | None) -> None:
+        record = self._teams_users.get(user_id) if user_id is not None else None
+        if record is not None:
+            record.modified_date_time = self._clock()
+
+    # -- injected operation failures ---------------------------------------------------------
+
+    def fail_next_operations(self, kind: Literal["assign", "unassign"], status_detail: str,
+                             count: int) -> None:
+        """Make the next `count` accepted operations of `kind` end `failed` with this detail.
+
+        Replaces any failures still pending for that kind.
+        """
+        self._forced_failures[kind] = [status_detail] * count
+
+    def _take_forced_failure(self, kind: str) -> str | None:
+        pending = self._forced_failures.get(kind)
+        if not pending:
+            return None
+        return pending.pop()
 
     def _not_found(self, number: str) -> str:
         return f"Telephone Number '{number}' is not found from tenant '{self.tenant.id}'"
 
     def _assign_refusal(self, number: str, number_type: NumberType, target_id: str) -> str | None:
-        if target_id not in self._users:
+        teams_user = self._teams_users.get(target_id)
+        if target_id not in self._users or teams_user is None or not teams_user.present:
             return f"The user '{target_id}' is not found"
+        if not teams_user.licensed:
+            # Every number type needs Teams Phone (Phone System), not only Calling Plan.
+            return (f"User '{target_id}' lacks appropriate licenses to assign a "
+                    f"'{_LICENCE_NUMBER_TYPE[number_type]}' number")
         record = self._numbers.get(number)
         if number_type != "directRouting":
             # Calling Plan and Operator Connect numbers come from Microsoft or the operator,
@@ -280,6 +497,9 @@ class World:
         op.assignment_category = category
         op.location_id = location_id
         op.refusal = refusal
+        # An injected failure still reserves the number, like any accepted request, and
+        # releases it when the operation fails.
+        forced = self._take_forced_failure("assign")
         if refusal is None:
             record = self._numbers.get(number)
             if record is None:
@@ -291,6 +511,8 @@ class World:
                 record.assignment_category = category
                 record.activation_state = "assignmentPending"
                 record.reserved_by = op.id
+        if forced is not None:
+            op.refusal = forced
         self._operations[op.id] = op
         self._advance(op)
         return copy.copy(op)
@@ -304,7 +526,7 @@ class World:
         if refusal is not None and self.behaviour.assign_errors == "sync":
             raise RejectedError(refusal)
         op = self._new_operation("unassign", number, number_type)
-        op.refusal = refusal
+        op.refusal = self._take_forced_failure("unassign") or refusal
         self._operations[op.id] = op
         self._advance(op)
         return copy.copy(op)
@@ -368,8 +590,14 @@ class World:
         record.reserved_by = None
         if op.location_id is not None:
             record.location_id = op.location_id
+        self._touch(op.target_id)
+        teams_user = self._teams_users.get(op.target_id)
+        if teams_user is not None and self.behaviour.assign_enables_enterprise_voice:
+            teams_user.enterprise_voice_enabled = True
 
     def _free(self, record: NumberRecord) -> None:
+        if record.activation_state == "activated":
+            self._touch(record.assignment_target_id)
         if not record.inventory:
             del self._numbers[record.telephone_number]
             return
@@ -377,3 +605,30 @@ class World:
         record.assignment_category = "primary"
         record.activation_state = "activated"
         record.reserved_by = None
+
+
+def _fresh_teams_user(user_id: str, profile: TeamsProfile, now: str) -> TeamsUserRecord:
+    return TeamsUserRecord(
+        user_id=user_id,
+        profile=profile,
+        present=profile.present and profile.visible_after_polls == 0,
+        reads_until_visible=profile.visible_after_polls,
+        licensed=profile.licensed,
+        enterprise_voice_enabled=profile.enterprise_voice_enabled,
+        created_date_time=now,
+        modified_date_time=now,
+    )
+
+
+def _apply_profile_change(record: TeamsUserRecord, profile: TeamsProfile, now: str) -> None:
+    before = record.profile
+    if (profile.present, profile.visible_after_polls) != (before.present,
+                                                          before.visible_after_polls):
+        record.present = profile.present and profile.visible_after_polls == 0
+        record.reads_until_visible = profile.visible_after_polls
+    if profile.licensed != before.licensed:
+        record.licensed = profile.licensed
+    if profile.enterprise_voice_enabled != before.enterprise_voice_enabled:
+        record.enterprise_voice_enabled = profile.enterprise_voice_enabled
+    record.profile = profile
+    record.modified_date_time = now

@@ -90,7 +90,10 @@ def test_counts_and_log_record_every_graph_request(sim: SimulatorServer, client:
 def test_state_route_shows_graph_shaped_numbers(client: httpx.Client,
                                                 control: httpx.Client) -> None:
     state = control.get("/_simulator/state").json()
-    assert state == {"numberAssignments": client.get(NUMBERS).json()["value"]}
+    assert state == {
+        "numberAssignments": client.get(NUMBERS).json()["value"],
+        "userConfigurations": client.get("/admin/teams/userConfigurations").json()["value"],
+    }
 
 
 def test_scenario_route_replaces_world_and_clears_faults(sim: SimulatorServer,
@@ -230,3 +233,27 @@ def test_broken_state_file_is_reported(tmp_path: Path) -> None:
     state_file.write_text('{"version": 1, "number_assignments": [{"telephone_number": 5}]}')
     with pytest.raises(ScenarioError, match=r"teams-state\.json: number_assignments\[0\]"):
         SimulatorServer(EXAMPLE, state_file=state_file)
+
+
+def test_state_file_keeps_teams_users_across_runs(tmp_path: Path) -> None:
+    state_file = tmp_path / "teams-state.json"
+    cli_id = example()["policies"][0]["id"]
+    with (SimulatorServer(EXAMPLE, state_file=state_file) as first,
+          httpx.Client(base_url=first.base_url, headers=AUTH) as http):
+        assert assign_and_finish(http, FREE_DR, BOB) == "succeeded"
+        assert http.post("/admin/teams/policy/userAssignments/assign", json={"value": [{
+            "userId": BOB, "policyType": "CallingLineIdentity",
+            "policyId": cli_id}]}).status_code == 204
+    with SimulatorServer(EXAMPLE, state_file=state_file) as second:
+        bob = next(c for c in second.user_configurations() if c["id"] == BOB)
+        assert bob["isEnterpriseVoiceEnabled"] is True
+        assert [a["policyAssignment"]["policyId"]
+                for a in bob["effectivePolicyAssignments"]] == [cli_id]
+
+
+def test_state_file_from_before_teams_users_still_loads(tmp_path: Path) -> None:
+    state_file = tmp_path / "teams-state.json"
+    state_file.write_text('{"version": 1, "number_assignments": [], "operations": []}')
+    with SimulatorServer(EXAMPLE, state_file=state_file) as sim:
+        assert sim.number_assignments() == {}
+        assert len(sim.user_configurations()) == 4

@@ -293,3 +293,37 @@ def test_items_parse_with_the_sdk_model_leaving_nothing_unexpected(
         assert model.telephone_number == item["telephoneNumber"]
     assert {item["numberType"] for item in items} == {
         "directRouting", "operatorConnect", "callingPlan"}
+
+
+CALLING_PLAN = "+31207654321"
+
+
+@pytest.mark.parametrize(("number", "number_type", "outcome"), [
+    # Operator Connect and Calling Plan numbers must be inventory of exactly that type.
+    (OPERATOR_CONNECT, "operatorConnect", "succeeded"),
+    (CALLING_PLAN, "callingPlan", "succeeded"),
+    ("+31209999999", "callingPlan", "failed"),
+    (OPERATOR_CONNECT, "callingPlan", "failed"),
+    (CALLING_PLAN, "operatorConnect", "failed"),
+    # Direct Routing numbers need not be inventory, but an online number is not one.
+    ("+31855363077", "directRouting", "succeeded"),
+    (CALLING_PLAN, "directRouting", "failed"),
+    (FREE_DR, "callingPlan", "failed"),
+])
+def test_inventory_and_number_type_must_match(sim: SimulatorServer, client: httpx.Client,
+                                              number: str, number_type: str,
+                                              outcome: str) -> None:
+    final = run_to_end(client, assign(client, number, BOB, number_type))
+    assert final["status"] == outcome, final
+    holder = sim.number_assignments().get(number)
+    assert holder == (BOB if outcome == "succeeded" else None)
+
+
+def test_unassign_with_the_wrong_number_type_fails(sim: SimulatorServer,
+                                                   client: httpx.Client) -> None:
+    assert run_to_end(client, assign(client, CALLING_PLAN, BOB, "callingPlan"))[
+        "status"] == "succeeded"
+    response = client.post(UNASSIGN, json={"telephoneNumber": CALLING_PLAN,
+                                           "numberType": "operatorConnect"})
+    assert run_to_end(client, response)["status"] == "failed"
+    assert sim.number_assignments()[CALLING_PLAN] == BOB

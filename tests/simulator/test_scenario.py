@@ -109,3 +109,90 @@ def test_directory_accepts_users_and_groups_or_a_whole_scenario() -> None:
     assert parse_directory(data).users == directory.users
     with pytest.raises(ScenarioError, match=r"groups\[0\]\.members\[0\]"):
         parse_directory({"users": [], "groups": data["groups"]})
+
+
+def test_new_sections_default_when_omitted() -> None:
+    data = example()
+    del data["policies"]
+    del data["tenant"]["rules"]
+    for user in data["users"]:
+        user.pop("teams", None)
+    for knob in ("assignEnablesEnterpriseVoice", "userConfigurationBodyShape", "rateLimit",
+                 "deltaTokenLifetimeSeconds", "deltaGoneErrorCode", "deltaRemovedReason"):
+        del data["behaviour"][knob]
+    scenario = parse_scenario(data)
+    assert scenario.tenant.rules == {}
+    assert scenario.policies == ()
+    teams = scenario.users[0].teams
+    assert (teams.present, teams.licensed, teams.enterprise_voice_enabled,
+            teams.visible_after_polls) == (True, True, False, 0)
+    behaviour = scenario.behaviour
+    assert behaviour.assign_enables_enterprise_voice is True
+    assert behaviour.user_configuration_body_shape == "root"
+    assert behaviour.rate_limit is None
+    assert behaviour.delta_token_lifetime_seconds == 7 * 24 * 3600
+    assert behaviour.delta_gone_error_code == "syncStateNotFound"
+    assert behaviour.delta_removed_reason == "deleted"
+
+
+def test_example_sets_every_new_section() -> None:
+    scenario = parse_scenario(example())
+    assert scenario.tenant.rules["mainNumbers"] == {"contoso.example": "+31855363000"}
+    assert [(p.type, p.name) for p in scenario.policies] == [
+        ("CallingLineIdentity", "MainNumber-Contoso"), ("TenantDialPlan", "NL-Default")]
+    assert scenario.users[3].teams.present is False
+    assert scenario.users[4].teams.licensed is False
+
+
+def test_tenant_rules_are_opaque_json_kept_as_given() -> None:
+    data = example()
+    data["tenant"]["rules"] = {"anything": [1, {"nested": None}], "UPPER": True}
+    assert parse_scenario(data).tenant.rules == data["tenant"]["rules"]
+    data["tenant"]["rules"] = ["not", "an", "object"]
+    assert "tenant.rules" in error_for(data)
+
+
+def test_teams_profile_is_validated() -> None:
+    data = example()
+    data["users"][0]["teams"] = {"present": False, "visibleAfterPolls": 2}
+    assert "users[0].teams" in error_for(data)
+    data["users"][0]["teams"] = {"visibleAfterPolls": -1}
+    assert "users[0].teams.visibleAfterPolls" in error_for(data)
+    data["users"][0]["teams"] = {"licenced": True}
+    assert "users[0].teams.licenced" in error_for(data)
+
+
+def test_policies_are_validated() -> None:
+    data = example()
+    data["policies"].append({**data["policies"][0], "id": "other"})
+    assert "policies[2].name: duplicate CallingLineIdentity policy" in error_for(data)
+    data = example()
+    data["policies"].append({**data["policies"][0], "name": "Other"})
+    assert "policies[2].id: duplicate" in error_for(data)
+    data = example()
+    data["policies"][0]["type"] = ""
+    assert "policies[0].type" in error_for(data)
+    # The same id under another policy type is a different policy.
+    data = example()
+    data["policies"].append({"type": "TeamsCallingPolicy", "name": "MainNumber-Contoso",
+                             "id": data["policies"][0]["id"]})
+    assert len(parse_scenario(data).policies) == 3
+
+
+@pytest.mark.parametrize(("knob", "value"), [
+    ("userConfigurationBodyShape", "wrapped"),
+    ("deltaTokenLifetimeSeconds", 0),
+    ("deltaGoneErrorCode", "gone"),
+    ("deltaRemovedReason", "softDeleted"),
+    ("assignEnablesEnterpriseVoice", "sometimes"),
+])
+def test_new_behaviour_knobs_are_validated(knob: str, value: Any) -> None:
+    data = example()
+    data["behaviour"][knob] = value
+    assert f"behaviour.{knob}" in error_for(data)
+
+
+def test_directory_files_may_carry_teams_profiles() -> None:
+    data = example()
+    directory = parse_directory({"users": data["users"], "groups": data["groups"]})
+    assert directory.users[4].teams.licensed is False

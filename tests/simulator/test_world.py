@@ -5,13 +5,22 @@ from typing import Any
 
 import pytest
 
-from graph_simulator import Directory, NotFoundError, RejectedError, World, parse_scenario
+from graph_simulator import (
+    Directory,
+    NotFoundError,
+    RejectedError,
+    World,
+    parse_directory,
+    parse_scenario,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
 CAROL = "0f3a5c2e-0000-4000-8000-000000000003"
 DAVE = "0f3a5c2e-0000-4000-8000-000000000004"
+ERIN = "0f3a5c2e-0000-4000-8000-000000000005"
+CLI_POLICY_ID = "Q2FsbGluZ0xpbmVJZGVudGl0eXxNYWluTnVtYmVyLUNvbnRvc28"
 VOICE_GROUP = "6b0d2c61-0000-4000-8000-0000000000a1"
 FREE_DR = "+31855363099"
 ANNS_DR = "+31855363011"
@@ -141,3 +150,125 @@ def test_teams_state_round_trips() -> None:
                      teams_state=world.teams_state())
     assert holders(restored)[FREE_DR] == (BOB, "assignmentPending")
     assert poll_to_end(restored, op.id) == ["notStarted", "running", "succeeded"]
+
+
+def test_completed_assignment_enables_enterprise_voice_and_a_failed_one_does_not() -> None:
+    world = make_world(operationPolls=0)
+    world.request_assign(ANNS_DR, "directRouting", BOB)  # held by Ann: fails
+    assert world.read_user_configuration(BOB).teams.enterprise_voice_enabled is False
+    world.request_assign(FREE_DR, "directRouting", BOB)
+    configuration = world.read_user_configuration(BOB)
+    assert configuration.teams.enterprise_voice_enabled is True
+    assert [n.telephone_number for n in configuration.numbers] == [FREE_DR]
+
+
+def test_enterprise_voice_knob_off() -> None:
+    world = make_world(operationPolls=0, assignEnablesEnterpriseVoice=False)
+    world.request_assign(FREE_DR, "directRouting", BOB)
+    assert world.read_user_configuration(BOB).teams.enterprise_voice_enabled is False
+
+
+def test_licence_and_presence_refusals_are_checked_again_at_completion() -> None:
+    world = make_world()
+    op = world.request_assign(FREE_DR, "directRouting", BOB)
+    data = json.loads(EXAMPLE.read_text())
+    data["users"][1]["teams"] = {"licensed": False}
+    world.replace_directory(parse_directory(data))
+    poll_to_end(world, op.id)
+    assert world.poll_operation(op.id).status_detail == (
+        f"User '{BOB}' lacks appropriate licenses to assign a 'DirectRouting' number")
+    assert holders(world)[FREE_DR] == (None, "activated")
+
+
+def test_sync_mode_refuses_users_not_in_teams_and_unlicensed_users() -> None:
+    world = make_world(assignErrors="sync")
+    with pytest.raises(RejectedError, match=f"The user '{DAVE}' is not found"):
+        world.request_assign(FREE_DR, "directRouting", DAVE)
+    with pytest.raises(RejectedError, match="lacks appropriate licenses to assign a "
+                                            "'OperatorConnect' number"):
+        world.request_assign("+31201234567", "operatorConnect", ERIN)
+
+
+def test_visible_after_polls_counts_reads_of_that_user_only() -> None:
+    data = json.loads(EXAMPLE.read_text())
+    data["users"][1]["teams"] = {"visibleAfterPolls": 1}
+    world = World(parse_scenario(data), clock=lambda: "2026-01-01T00:00:00Z",
+                  new_id=lambda: "x")
+    assert [c.user.id for c in world.user_configurations()] == [ANN, CAROL, ERIN]
+    with pytest.raises(NotFoundError):
+        world.read_user_configuration(BOB)
+    assert world.read_user_configuration(BOB).user.id == BOB
+
+
+def test_forced_failures_are_used_up_in_order_of_requests() -> None:
+    world = make_world(operationPolls=0)
+    world.fail_next_operations("assign", "try later", 1)
+    first = world.request_assign(FREE_DR, "directRouting", BOB)
+    assert (first.status, first.status_detail) == ("failed", "try later")
+    assert world.request_assign(FREE_DR, "directRouting", BOB).status == "succeeded"
+    world.fail_next_operations("unassign", "ported", 2)
+    assert world.request_unassign(FREE_DR, "directRouting").status_detail == "ported"
+    assert holders(world)[FREE_DR] == (BOB, "activated")
+
+
+def test_policies_assign_replace_and_unassign_atomically() -> None:
+    world = make_world()
+    world.assign_policies([(BOB, "CallingLineIdentity", CLI_POLICY_ID)])
+    with pytest.raises(RejectedError):
+        world.assign_policies([(ANN, "CallingLineIdentity", CLI_POLICY_ID),
+                               (ANN, "TenantDialPlan", "nope")])
+    assert world.read_user_configuration(ANN).policies == []
+    with pytest.raises(NotFoundError):
+        world.unassign_policies([(DAVE, "CallingLineIdentity")])
+    assert [p.name for p in world.read_user_configuration(BOB).policies] == [
+        "MainNumber-Contoso"]
+    world.unassign_policies([(BOB, "CallingLineIdentity")])
+    assert world.read_user_configuration(BOB).policies == []
+
+
+def test_profile_changes_apply_only_the_changed_fields() -> None:
+    world = make_world(operationPolls=0)
+    world.request_assign(FREE_DR, "directRouting", BOB)
+    world.assign_policies([(BOB, "CallingLineIdentity", CLI_POLICY_ID)])
+    data = json.loads(EXAMPLE.read_text())
+    data["users"][1]["teams"] = {"licensed": False}
+    world.replace_directory(parse_directory(data))
+    bob = world.read_user_configuration(BOB)
+    assert (bob.teams.licensed, bob.teams.enterprise_voice_enabled) == (False, True)
+    assert [p.id for p in bob.policies] == [CLI_POLICY_ID]
+    # Leaving the directory drops the Teams record; coming back starts from the profile.
+    world.replace_directory(Directory())
+    world.replace_directory(parse_directory(json.loads(EXAMPLE.read_text())))
+    bob = world.read_user_configuration(BOB)
+    assert (bob.teams.enterprise_voice_enabled, bob.policies) == (False, [])
+
+
+def test_teams_users_round_trip_through_the_state() -> None:
+    world = make_world(operationPolls=0)
+    world.request_assign(FREE_DR, "directRouting", BOB)
+    world.assign_policies([(BOB, "CallingLineIdentity", CLI_POLICY_ID)])
+    restored = World(parse_scenario(json.loads(EXAMPLE.read_text())),
+                     clock=lambda: "2026-01-02T00:00:00Z", new_id=lambda: "y",
+                     teams_state=world.teams_state())
+    bob = restored.read_user_configuration(BOB)
+    assert bob.teams.enterprise_voice_enabled is True
+    assert bob.teams.created_date_time == "2026-01-01T00:00:00Z"
+    assert [p.id for p in bob.policies] == [CLI_POLICY_ID]
+
+
+def test_directory_versions_and_delta_state() -> None:
+    world = make_world()
+    assert world.directory_version == 1
+    first = world.directory_at(1)
+    world.replace_directory(Directory())
+    assert world.directory_version == 2
+    assert world.directory_at(1) == first
+    old_sync_id = world.sync_id
+    world.expire_delta_state()
+    assert world.sync_id != old_sync_id
+    assert world.directory_at(1) is None
+    assert world.directory_at(2) == Directory()
+    for _ in range(300):
+        world.replace_directory(Directory())
+    assert world.directory_at(2) is None  # only the newest versions are kept
+    assert world.directory_at(world.directory_version) is not None
