@@ -15,7 +15,13 @@ from rich.console import Console
 import function_app
 from graph_simulator import Scenario, ScenarioError, load_scenario
 from local_runner.report import SyncReport, build_report, render
-from local_runner.session import app_environment, local_stack, sync_and_drain
+from local_runner.session import (
+    LocalStack,
+    app_environment,
+    local_stack,
+    seed_app_state,
+    sync_and_drain,
+)
 from shared.config import ConfigError
 
 cli = typer.Typer(add_completion=False, help=__doc__)
@@ -38,29 +44,46 @@ def main(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     try:
-        report = asyncio.run(_run(scenario, state_dir))
+        reports = asyncio.run(_run(scenario, state_dir))
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     if json_output:
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
-    else:
-        render(report, Console(width=160))
+        body = {"steps": [report.to_json() for report in reports]}
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        return
+    console = Console(width=160)
+    for report in reports:
+        render(report, console)
 
 
-async def _run(scenario: Scenario, state_dir: Path | None) -> SyncReport:
+async def _run(scenario: Scenario, state_dir: Path | None) -> list[SyncReport]:
     with local_stack(scenario, state_dir=state_dir) as stack:
         async with app_environment(stack.settings):
-            stack.simulator.clear_requests()
-            stats = await sync_and_drain(stack.settings)
-            runtime = await function_app.runtime.get()
-            return build_report(
-                scenario,
-                await runtime.report(),
-                stack.simulator.number_assignments(),
-                stack.simulator.request_counts(),
-                stats,
-            )
+            await seed_app_state(scenario)
+            reports = [await _step(stack, scenario, "Sync of the directory", None)]
+            for number, step in enumerate(scenario.timeline, start=1):
+                stack.simulator.replace_directory(step.directory)
+                title = f"Timeline step {number}: {step.description}"
+                reports.append(await _step(stack, scenario, title, reports[-1].run_id))
+            return reports
+
+
+async def _step(
+    stack: LocalStack, scenario: Scenario, title: str, since_run: str | None
+) -> SyncReport:
+    stack.simulator.clear_requests()
+    stats = await sync_and_drain(stack.settings)
+    runtime = await function_app.runtime.get()
+    return build_report(
+        title,
+        scenario=scenario,
+        statuses=await runtime.report(),
+        teams_numbers=stack.simulator.number_assignments(),
+        graph_requests=stack.simulator.request_counts(),
+        queue=stats,
+        since_run=since_run,
+    )
 
 
 if __name__ == "__main__":

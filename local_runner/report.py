@@ -12,7 +12,10 @@ from graph_simulator import Scenario
 from local_runner.queue_host import DrainStats
 from shared.ports import UserStatus
 
-_STYLE = {"assigned": "green", "kept": "cyan", "skipped": "yellow", "failed": "red"}
+_STYLE = {
+    "assigned": "green", "kept": "cyan", "skipped": "yellow", "unassigned": "magenta",
+    "held": "red", "failed": "red",
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class ReportRow:
 class SyncReport:
     """Everything one local sync did."""
 
+    title: str
     tenant_id: str
     run_id: str
     rows: list[ReportRow]
@@ -41,6 +45,7 @@ class SyncReport:
     def to_json(self) -> dict[str, object]:
         """The report as JSON (``--json``)."""
         return {
+            "step": self.title,
             "tenantId": self.tenant_id,
             "runId": self.run_id,
             "summary": self.summary,
@@ -52,22 +57,26 @@ class SyncReport:
 
 
 def build_report(
+    title: str,
+    *,
     scenario: Scenario,
     statuses: list[UserStatus],
     teams_numbers: dict[str, str | None],
     graph_requests: dict[str, int],
     queue: DrainStats,
+    since_run: str | None = None,
 ) -> SyncReport:
-    """Assemble the report of the latest run from the status table and the simulator."""
+    """Assemble the report from the status table (every user's latest outcome) and the
+    simulator. With ``since_run``, only users whose status changed after that run are listed."""
     run_id = max((status.run_id for status in statuses), default="")
-    current = [status for status in statuses if status.run_id == run_id]
+    current = [s for s in statuses if since_run is None or s.run_id > since_run]
     rows = [
         ReportRow(s.user_principal_name, s.number or "", s.outcome.value, s.reason.value, s.message)
-        for s in sorted(current, key=lambda s: s.read_position)
+        for s in sorted(current, key=lambda s: (s.read_position < 0, s.read_position))
     ]
     served = {status.user_id for status in current}
     holders = {target: number for number, target in teams_numbers.items() if target}
-    not_in_group = [
+    not_in_group = [] if since_run is not None else [
         ReportRow(
             user.user_principal_name,
             user.business_phones[0] if user.business_phones else "",
@@ -81,16 +90,17 @@ def build_report(
         if user.id not in served
     ]
     summary = dict(Counter(row.outcome for row in rows))
-    summary["members"] = len(rows)
-    summary["notInVoiceGroup"] = len(not_in_group)
+    summary["users listed"] = len(rows)
+    if since_run is None:
+        summary["notInVoiceGroup"] = len(not_in_group)
     return SyncReport(
-        scenario.tenant.id, run_id, rows, not_in_group, graph_requests, queue, summary
+        title, scenario.tenant.id, run_id, rows, not_in_group, graph_requests, queue, summary
     )
 
 
 def render(report: SyncReport, console: Console) -> None:
     """Print the per-user table and the summary."""
-    table = Table(title=f"Teams Number Sync — tenant {report.tenant_id}, run {report.run_id}")
+    table = Table(title=f"{report.title} — tenant {report.tenant_id}, run {report.run_id}")
     for column in ("user", "number", "outcome", "reason", "what to do"):
         table.add_column(column, overflow="fold")
     for row in [*report.rows, *report.not_in_group]:

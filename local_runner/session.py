@@ -23,6 +23,8 @@ from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
 from shared.adapters.storage_accounts import queue_client
 from shared.config import AppSettings
 from shared.host_settings import QueueHostSettings, read_queue_settings
+from shared.snapshot import read_snapshot
+from shared.tenant_rules import TenantRules
 
 SIMULATOR_TOKEN = "simulator-token"  # noqa: S105 - the local simulator's fixed test token
 
@@ -32,6 +34,7 @@ def app_settings_for(
 ) -> dict[str, str]:
     """The app settings that point the app at a local simulator and Azurite."""
     return {
+        **rules_as_app_settings(TenantRules.model_validate(scenario.tenant.rules)),
         "TENANT_ID": scenario.tenant.id,
         "VOICE_GROUP_ID": scenario.tenant.voice_group_id,
         "NUMBER_TYPE": "directRouting",
@@ -41,6 +44,20 @@ def app_settings_for(
         "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "0.05",
         "AzureWebJobsStorage": storage_connection_string,
     }
+
+
+def rules_as_app_settings(rules: TenantRules) -> dict[str, str]:
+    """A scenario's ``tenant.rules`` written the way an operator sets them as app settings."""
+    settings = {
+        "ACCEPT_FORMATTED": str(rules.accept_formatted).lower(),
+        "ALLOW_EXTENSIONS": str(rules.allow_extensions).lower(),
+        "MASS_UNASSIGN_MINIMUM": str(rules.mass_unassign_minimum),
+        "MASS_UNASSIGN_PERCENT": str(rules.mass_unassign_percent),
+        "NUMBER_DEFAULT_REGION": rules.default_region or "",
+        "MAIN_NUMBERS": ";".join(f"{d}={n}" for d, n in sorted(rules.main_numbers.items())),
+        "NUMBER_RANGES": ",".join(f"{r.first}-{r.last}" for r in rules.number_ranges),
+    }
+    return settings
 
 
 @dataclass
@@ -87,6 +104,19 @@ async def app_environment(
             else:
                 target[key] = value
         await function_app.runtime.close()
+
+
+async def seed_app_state(scenario: Scenario) -> int:
+    """Store the scenario's ``appState`` claims (numbers the app assigned in earlier runs) when
+    the tenant has no claims yet, so a demo that keeps its state is seeded once only."""
+    runtime = await function_app.runtime.get()
+    tenant = runtime.settings.tenant.key
+    if await runtime.claims.list_claims(tenant):
+        return 0
+    seeded = read_snapshot(scenario.model_dump_json(by_alias=True)).state.claims
+    for claim in seeded.values():
+        await runtime.claims.claim(tenant, claim)
+    return len(seeded)
 
 
 async def run_timer(*, past_due: bool = False) -> None:

@@ -17,6 +17,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.tenant_rules import TenantRules
+
 DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
 GRAPH_PRODUCTION_BASE_URL = "https://graph.microsoft.com/v1.0"
 
@@ -131,6 +133,7 @@ class AppSettings(BaseModel):
     model_config = _Frozen
 
     tenant: TenantSettings
+    rules: TenantRules = TenantRules()
     graph: GraphSettings
     storage: StorageSettings
     sync_schedule: str = DEFAULT_SYNC_SCHEDULE
@@ -154,6 +157,7 @@ class AppSettings(BaseModel):
         """
         raw = {
             "tenant": _pick(environ, _TENANT_KEYS),
+            "rules": _rules_from(_pick(environ, _RULES_KEYS)),
             "graph": _pick(environ, _GRAPH_KEYS),
             "storage": _pick(environ, _STORAGE_KEYS),
             **_pick(environ, _APP_KEYS),
@@ -174,6 +178,15 @@ _TENANT_KEYS = {
     "TENANT_ID": "tenant_id",
     "VOICE_GROUP_ID": "voice_group_id",
     "NUMBER_TYPE": "number_type",
+}
+_RULES_KEYS = {
+    "NUMBER_DEFAULT_REGION": "default_region",
+    "ACCEPT_FORMATTED": "accept_formatted",
+    "ALLOW_EXTENSIONS": "allow_extensions",
+    "MAIN_NUMBERS": "main_numbers",
+    "NUMBER_RANGES": "number_ranges",
+    "MASS_UNASSIGN_MINIMUM": "mass_unassign_minimum",
+    "MASS_UNASSIGN_PERCENT": "mass_unassign_percent",
 }
 _GRAPH_KEYS = {
     "GRAPH_BASE_URL": "base_url",
@@ -197,6 +210,7 @@ _APP_KEYS = {
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "tenant": _TENANT_KEYS,
+    "rules": _RULES_KEYS,
     "graph": _GRAPH_KEYS,
     "storage": _STORAGE_KEYS,
 }
@@ -210,6 +224,29 @@ def _pick(environ: Mapping[str, str], keys: Mapping[str, str]) -> dict[str, str]
         for name, field in keys.items()
         if environ.get(name, "").strip()
     }
+
+
+def _rules_from(values: dict[str, str]) -> dict[str, object]:
+    """Turn the text forms operators type into the structures ``TenantRules`` validates.
+
+    ``MAIN_NUMBERS``: ``contoso.example=+31855363010;fabrikam.example=+31201234567``.
+    ``NUMBER_RANGES``: ``+31855363000-+31855363999,+31201234500-+31201234599``.
+    Malformed pieces are passed through as they are, so the error names the value.
+    """
+    rules: dict[str, object] = dict(values)
+    if "main_numbers" in values:
+        pairs = [piece.partition("=") for piece in values["main_numbers"].split(";") if piece]
+        rules["main_numbers"] = (
+            {domain.strip(): number.strip() for domain, _, number in pairs}
+            if all(sep for _, sep, _ in pairs) else values["main_numbers"]
+        )
+    if "number_ranges" in values:
+        blocks = [piece.strip().split("-") for piece in values["number_ranges"].split(",") if piece]
+        rules["number_ranges"] = (
+            [{"first": block[0], "last": block[1]} for block in blocks]
+            if all(len(block) == 2 for block in blocks) else values["number_ranges"]
+        )
+    return rules
 
 
 def _setting_name(location: tuple[str | int, ...]) -> str:

@@ -27,10 +27,15 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Who a personal number belongs to, as recorded in Table Storage (first claim wins)."""
+    """Who a personal number belongs to, as recorded in Table Storage (first claim wins).
+
+    ``assigned`` is set once this app has put the number on the holder in Teams: the app's
+    ownership marker. Only numbers with it are ever taken back by the app.
+    """
 
     number: str
     holder_user_id: str
     holder_upn: str
     run_id: str
     read_position: int
+    assigned: bool = False

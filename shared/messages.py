@@ -1,7 +1,10 @@
-"""The ``number-assignments`` queue message: one per voice-group member per run.
+"""The ``number-assignments`` queue message: one planned change to Teams for one user.
 
 Versioned JSON (``schema``), camelCase keys. The queue function refuses a body it cannot read with
 an error that names the field and the value; the body itself is kept in the poison queue.
+Version 2 carries the planner's decision (``action``, ``number``, ``previousNumber``, ``reason``)
+so the queue function re-checks exactly what was planned; version 1 (one message per member with
+the raw number only) is no longer written or read.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
-SCHEMA_V1 = "number-assignment/1"
+SCHEMA = "number-assignment/2"
 
 
 class MessageError(Exception):
@@ -21,21 +24,25 @@ class MessageError(Exception):
 
 
 class AssignmentMessage(BaseModel):
-    """Work for the queue function: assign this member the number the directory gave them."""
+    """Work for the queue function: one assign or unassign the planner decided."""
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", alias_generator=to_camel, populate_by_name=True
     )
 
-    schema_: Annotated[Literal["number-assignment/1"], Field(alias="schema")] = (
-        "number-assignment/1"
+    schema_: Annotated[Literal["number-assignment/2"], Field(alias="schema")] = (
+        "number-assignment/2"
     )
     tenant_id: Annotated[str, Field(min_length=1)]
     run_id: Annotated[str, Field(min_length=1)]
     user_id: Annotated[str, Field(min_length=1)]
     user_principal_name: str
     telephone_number: str | None
-    read_position: Annotated[StrictInt, Field(ge=0)]
+    read_position: Annotated[StrictInt, Field(ge=0)] | None
+    action: Literal["assign", "unassign"]
+    reason: str
+    number: str | None = None
+    previous_number: str | None = None
 
     def to_json(self) -> str:
         """The wire form: compact JSON with camelCase keys."""
@@ -56,12 +63,12 @@ class AssignmentMessage(BaseModel):
             raise MessageError(f"queue message must be a JSON object, got {type(data).__name__}")
         if "schema" not in data:
             # A body without a version is not ours to guess at.
-            raise MessageError(f"queue message is not a valid {SCHEMA_V1}: schema: missing")
+            raise MessageError(f"queue message is not a valid {SCHEMA}: schema: missing")
         try:
             return cls.model_validate(data)
         except ValidationError as error:
             problems = "; ".join(_describe(problem) for problem in error.errors())
-            raise MessageError(f"queue message is not a valid {SCHEMA_V1}: {problems}") from None
+            raise MessageError(f"queue message is not a valid {SCHEMA}: {problems}") from None
 
 
 def _describe(problem: ErrorDetails) -> str:

@@ -1,7 +1,8 @@
-"""What happened to a user, and why: the vocabulary every report, table row and log line shares.
+"""What the rules decide for a user and what then happened, and why: the vocabulary every plan,
+report, table row and log line shares.
 
-A helpdesk reads these. Every outcome that is not ``assigned``/``kept`` carries a reason code and a
-message that says what the customer can do about it.
+A helpdesk reads these. Every decision that does not give the user their number carries a reason
+code and a message that says what the customer can do about it (README, "How it decides").
 """
 
 from __future__ import annotations
@@ -10,25 +11,47 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class Action(StrEnum):
+    """What the planner decides for one user."""
+
+    ASSIGN = "assign"  # give the user this number in Teams
+    KEEP = "keep"  # Teams already has exactly this number on the user
+    SKIP = "skip"  # the rules say the user does not get a number (reason says why)
+    UNASSIGN = "unassign"  # take back a number this app gave the user
+    HOLD = "hold"  # an unassignment stopped by a safety guard until someone approves
+
+
 class Outcome(StrEnum):
-    """The result for one user in one run."""
+    """What happened for one user in one run."""
 
     ASSIGNED = "assigned"  # Teams now has the number on the user; this run put it there
     KEPT = "kept"  # Teams already had exactly this number on the user; nothing was written
     SKIPPED = "skipped"  # the customer's rules say this user does not get this number
+    UNASSIGNED = "unassigned"  # a number this app gave the user was taken back
+    HELD = "held"  # an unassignment waits for approval
     FAILED = "failed"  # the rules allow it but Teams refused or could not be reached
 
 
 class Reason(StrEnum):
-    """Why a user got the outcome they got."""
+    """Why a user got the decision or outcome they got."""
 
     ASSIGNED = "assigned"
+    NUMBER_CHANGED = "number_changed"
+    NORMALISED = "normalised"
     ALREADY_ASSIGNED = "already_assigned"
     NO_NUMBER = "no_number"
     INVALID_FORMAT = "invalid_format"
     INVALID_NUMBER = "invalid_number"
+    MAIN_NUMBER = "main_number"
+    NOT_IN_RANGE = "not_in_range"
     DUPLICATE = "duplicate"
     ASSIGNED_ELSEWHERE = "assigned_elsewhere"
+    DISABLED = "disabled"
+    LEFT_GROUP = "left_group"
+    NUMBER_REMOVED = "number_removed"
+    MASS_UNASSIGN_GUARD = "mass_unassign_guard"
+    EMPTY_MEMBER_LIST = "empty_member_list"
+    STALE = "stale"
     NOT_IN_INVENTORY = "not_in_inventory"
     USER_NOT_FOUND = "user_not_found"
     NOT_LICENSED = "not_licensed"

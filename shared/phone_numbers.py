@@ -1,32 +1,43 @@
 """The customer's number rule: E.164 with a leading ``+``, and a real number for its country.
 
 Pure: no I/O. ``phonenumbers`` (Google's libphonenumber metadata) decides whether a number that is
-well formed is also a number that exists in its country's numbering plan.
+well formed is also a number that exists in its country's numbering plan, and reads near misses
+(``+31 85 536 3010``, ``0855363010``, ``0031855363010``) well enough to suggest the E.164 form.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import phonenumbers
 
 from shared.outcomes import Reason
+from shared.tenant_rules import TenantRules
 
-# E.164: "+", a country code that does not start with 0, at most 15 digits in all.
-_E164 = re.compile(r"\+[1-9][0-9]{1,14}")  # [0-9], not \d: \d also matches non-ASCII digits
+# [0-9], not \d: \d also matches non-ASCII digits.
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_EXTENSION = re.compile(r"(?P<base>[^;]+);ext=(?P<ext>[0-9]{1,10})")
+# Formatting people type around digits; anything else makes a value unreadable.
+_FORMATTING = re.compile(r"[\s\-().\u00a0/]")
+_DEFAULT_RULES = TenantRules()
 
 
-@dataclass(frozen=True, slots=True)
-class NumberCheck:
-    """The verdict on one ``telephoneNumber`` value.
+class NumberCheck(NamedTuple):
+    """The verdict on one ``telephoneNumber`` value (a NamedTuple: immutable and cheap, since
+    every member of every run gets one).
 
-    ``number`` is the E.164 form when the value passes; ``reason`` and ``message`` say why not.
+    ``number`` is the form to assign when the value passes (E.164, or a suggestion accepted by
+    ``acceptFormatted``: then ``normalised`` is set). ``reason`` and ``message`` say why not;
+    ``suggestion`` is the E.164 form of a near miss.
     """
 
     number: str | None
     reason: Reason | None
     message: str
+    suggestion: str | None = None
+    normalised: bool = False
 
     @property
     def ok(self) -> bool:
@@ -34,11 +45,11 @@ class NumberCheck:
         return self.reason is None
 
 
-def check_number(raw: str | None) -> NumberCheck:
+def check_number(raw: str | None, rules: TenantRules = _DEFAULT_RULES) -> NumberCheck:
     """Check a raw ``telephoneNumber`` (``businessPhones[0]``) against the customer's rule.
 
-    Surrounding whitespace is ignored; anything else that is not strict E.164 is refused, even when
-    the intent is obvious, because the customer's rule says so.
+    Surrounding whitespace is ignored. Anything else that is not strict E.164 is refused (with a
+    suggestion when one is unambiguous), unless the tenant accepts formatted numbers.
     """
     value = (raw or "").strip()
     if not value:
@@ -47,25 +58,151 @@ def check_number(raw: str | None) -> NumberCheck:
             Reason.NO_NUMBER,
             "The user has no telephoneNumber in Active Directory; set one to give them a number.",
         )
-    if not _E164.fullmatch(value):
+    if ";" not in value and _E164.fullmatch(value):
+        return _valid_or_not(value, value, None)  # the common case, kept cheap for large plans
+    extension = _EXTENSION.fullmatch(value)
+    if extension is not None and not rules.allow_extensions:
         return NumberCheck(
             None,
             Reason.INVALID_FORMAT,
-            f"telephoneNumber {value!r} is not in E.164 format; write it as + country code and "
-            "number with no spaces or punctuation, e.g. +31855363010.",
+            f"telephoneNumber {value!r} has an extension; this tenant does not use extensions, "
+            "so write the number without ';ext='.",
         )
+    base = extension.group("base") if extension else value
+    if _E164.fullmatch(base):
+        return _valid_or_not(base, value, extension.group("ext") if extension else None)
+    suggestion = suggest_e164(base, rules.default_region)
+    if suggestion is not None and rules.accept_formatted:
+        full = f"{suggestion};ext={extension.group('ext')}" if extension else suggestion
+        return NumberCheck(full, None, f"Normalised {value!r} to {full}.", suggestion, True)
+    hint = f" Did you mean {suggestion}?" if suggestion else ""
+    return NumberCheck(
+        None,
+        Reason.INVALID_FORMAT,
+        f"telephoneNumber {value!r} is not in E.164 format; write it as + country code and "
+        f"number with no spaces or punctuation, e.g. +31855363010.{hint}",
+        suggestion,
+    )
+
+
+def suggest_e164(value: str, default_region: str | None) -> str | None:
+    """The E.164 form of a near miss, when it can be read without guessing; otherwise None.
+
+    Accepted: international forms with formatting (``+31 85 536 3010``), the ``00`` international
+    prefix (``0031855363010``), and national forms (``085-5363010``) when the tenant has a
+    default region. A bare digit string without ``+``, ``00`` or a trunk ``0`` is never guessed.
+    """
+    compact = _FORMATTING.sub("", value)
+    if not re.fullmatch(r"\+?[0-9]{4,17}", compact):
+        return None
+    if compact.startswith("+"):
+        candidate, region = compact, None
+    elif compact.startswith("00"):
+        candidate, region = "+" + compact[2:], None
+    elif compact.startswith("0") and default_region:
+        candidate, region = compact, default_region
+    else:
+        return None
     try:
-        parsed = phonenumbers.parse(value, None)
+        parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
-        parsed = None
-    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_real_number(e164: str) -> bool:
+    """Whether a strict E.164 string is a valid number in its country's numbering plan.
+
+    The same answer as ``phonenumbers.is_valid_number`` on that number (a property test holds
+    the two together), without ``phonenumbers.parse``: the planner checks every member's number
+    on every run, and parse costs ~35 µs where this costs ~1 µs. Unlike parse, it never strips a
+    national prefix from an international number (``+310855363010`` is not ``+31855363010``).
+    """
+    digits = e164[1:]
+    for size in (1, 2, 3):  # calling codes are prefix-free: the first known prefix is the code
+        code = digits[:size]
+        if code in _COUNTRY_CODES:
+            national = digits[size:]
+            break
+    else:
+        return False
+    if not national.strip("0"):
+        return False
+    pattern = _national_pattern(code, len(national))
+    if pattern is _SHARED_CODE:
+        return phonenumbers.is_valid_number(_phone_number(int(code), national))
+    return pattern is not None and pattern.fullmatch(national) is not None
+
+
+_COUNTRY_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+# Marks calling codes shared by several regions (+1, +7, +44, ...) or non-geographic ones, where
+# libphonenumber first picks the region from the number itself: asked of phonenumbers directly.
+_SHARED_CODE = re.compile("(?!)")
+# The number types libphonenumber tries; a number is valid when it is any of them.
+_TYPE_DESCS = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line", "mobile",
+)
+
+
+@functools.cache
+def _national_pattern(country_code: str, length: int) -> re.Pattern[str] | None:
+    """One pattern for the valid national numbers of one length under one calling code.
+
+    libphonenumber's rule: the number matches the region's general description, and the
+    description of at least one number type whose possible lengths include this length.
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(country_code), ())
+    if len(regions) != 1 or regions[0] == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        return _SHARED_CODE
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(regions[0])
+    general = metadata.general_desc if metadata else None
+    if general is None or general.national_number_pattern is None:
+        return None
+    if general.possible_length and length not in general.possible_length:
+        return None
+    alternatives = []
+    for name in _TYPE_DESCS:
+        desc = getattr(metadata, name)
+        if desc is None or desc.national_number_pattern is None:
+            continue
+        if desc.possible_length and length not in desc.possible_length:
+            continue
+        alternatives.append(f"(?:{desc.national_number_pattern})")
+    if not alternatives:
+        return None
+    return re.compile(f"(?=(?:{general.national_number_pattern})$)(?:{'|'.join(alternatives)})")
+
+
+def _split_country_code(digits: str) -> tuple[int, str] | None:
+    for size in (1, 2, 3):
+        if digits[:size] in _COUNTRY_CODES:
+            return int(digits[:size]), digits[size:]
+    return None
+
+
+def _phone_number(country_code: int, national: str) -> phonenumbers.PhoneNumber:
+    zeros = len(national) - len(national.lstrip("0"))
+    return phonenumbers.PhoneNumber(
+        country_code=country_code,
+        national_number=int(national),
+        italian_leading_zero=zeros > 0 or None,
+        number_of_leading_zeros=zeros if zeros > 1 else None,
+    )
+
+
+def _valid_or_not(base: str, value: str, extension: str | None) -> NumberCheck:
+    if not is_real_number(base):
+        split = _split_country_code(base[1:])
         region = "any country"
-        if parsed is not None and parsed.country_code is not None:
-            region = phonenumbers.region_code_for_country_code(parsed.country_code)
+        if split is not None:
+            region = phonenumbers.region_code_for_country_code(split[0])
         return NumberCheck(
             None,
             Reason.INVALID_NUMBER,
             f"telephoneNumber {value!r} is E.164 but not a valid number in {region}; "
             "check the digits.",
         )
-    return NumberCheck(value, None, "")
+    return NumberCheck(f"{base};ext={extension}" if extension else base, None, "")

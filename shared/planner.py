@@ -1,80 +1,383 @@
-"""Plan one sync run: which members get a message and which numbers are reserved, in read order.
+"""The customer's rules as one pure function: members + tenant rules + current state → decisions.
 
-Pure and deterministic: members (in read order) and the claims already stored in, a plan out.
+Pure and deterministic: no I/O, no clock, no environment. The timer plans the whole tenant with
+it; ``python -m shared.cli plan`` previews a plan; the queue function re-checks its own decision at
+execution time with the same number rule.
 
-The customer's duplicate rule is "when two users carry the same personal number, the one read
-later is not assigned". Queue messages are processed concurrently and in no particular order, so
-read order cannot be left to the queue: the plan reserves each unclaimed valid number for the
-first member that carries it, and the timer stores those reservations before it enqueues anything.
-A queue message for a later reader then finds the number already claimed and records a duplicate.
-Across runs the stored claim wins, so a holder from an earlier run keeps the number.
+Rules, in order of precedence (the customer's text is the seed in the team reference):
+
+1. A number this app assigned to a user who is no longer a member → ``unassign``/``left_group``.
+   A member whose account is disabled is not assigned (``disabled``); a number this app gave
+   them → ``unassign``.
+2. No ``telephoneNumber`` → ``skip``/``no_number``; a number this app gave them before →
+   ``unassign``/``number_removed``.
+3. Not strictly E.164 with ``+`` → ``skip``/``invalid_format`` with a suggestion when one is
+   unambiguous (``acceptFormatted`` assigns the suggestion instead, reported ``normalised``);
+   ``;ext=`` only with ``allowExtensions``. E.164 but not a real number → ``invalid_number``.
+   A typo never takes away a number the user already has from this app.
+4. A SIP domain's main number → ``skip``/``main_number``, never given to the person (a personal
+   number this app gave them is taken back).
+5. Ranges configured and the number outside all of them → ``skip``/``not_in_range``.
+6. Held by another user who still carries it, or read earlier in this run → ``skip``/
+   ``duplicate`` naming the holder. A holder from an earlier run wins over a newcomer.
+7. Teams has the number on another target that this app did not put there →
+   ``skip``/``assigned_elsewhere``: never take a number away from someone else.
+8. Teams already has exactly this number on the user → ``keep``.
+9. Otherwise → ``assign`` (``number_changed`` with ``previousNumber`` when the app gave the user
+   another number before: the old one is released first).
+
+Safety: when a plan holds more unassignments than the tenant's threshold (the larger of
+``massUnassignMinimum`` and ``massUnassignPercent`` of the numbers the app holds), every one of
+them becomes ``hold``/``mass_unassign_guard``. An empty member list unassigns nobody: it is far
+more likely an outage than a company without phones.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from shared.directory import Claim, Member
-from shared.messages import AssignmentMessage
-from shared.phone_numbers import check_number
+from shared.outcomes import Action, Reason
+from shared.phone_numbers import NumberCheck, check_number
+from shared.tenant_rules import TenantRules
 
 
 @dataclass(frozen=True, slots=True)
-class RunPlan:
-    """What a run will do before any message is processed."""
+class CurrentState:
+    """What exists before the run: stored claims (incl. the app's holdings) and Teams numbers."""
 
-    messages: tuple[AssignmentMessage, ...]
-    reservations: tuple[Claim, ...]
-    precheck: Mapping[str, int]
+    claims: Mapping[str, Claim] = field(default_factory=dict)
+    """Number → who it belongs to; ``assigned`` marks numbers this app put in Teams."""
+    teams: Mapping[str, str] = field(default_factory=dict)
+    """Number → the Teams target (user or resource id) that has it."""
 
-    def summary(self) -> dict[str, object]:
-        """Counts for logs and the HTTP answer."""
+    def holdings_by_user(self) -> dict[str, Claim]:
+        """User id → the number this app assigned to them and still holds."""
+        held: dict[str, Claim] = {}
+        for number in sorted(self.claims):
+            claim = self.claims[number]
+            if claim.assigned:
+                held.setdefault(claim.holder_user_id, claim)
+        return held
+
+
+class Decision(NamedTuple):
+    """One user's decision, with everything a helpdesk needs to understand it.
+
+    A NamedTuple: immutable, and cheap to build for the hundred thousand a large tenant needs.
+    """
+
+    user_id: str
+    user_principal_name: str
+    action: Action
+    reason: Reason
+    message: str
+    number: str | None = None
+    previous_number: str | None = None
+    suggestion: str | None = None
+    raw_number: str | None = None
+    read_position: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The decision as JSON (plan preview, dry run, logs)."""
         return {
-            "members": len(self.messages),
-            "reservations": len(self.reservations),
-            "precheck": dict(self.precheck),
+            "userId": self.user_id,
+            "userPrincipalName": self.user_principal_name,
+            "outcome": self.action.value,
+            "reason": self.reason.value,
+            "number": self.number,
+            "previousNumber": self.previous_number,
+            "suggestion": self.suggestion,
+            "rawNumber": self.raw_number,
+            "readPosition": self.read_position,
+            "message": self.message,
         }
 
 
-def plan_run(
-    tenant_id: str, run_id: str, members: Sequence[Member], claims: Mapping[str, Claim]
-) -> RunPlan:
-    """Plan a run: one message per member, and a reservation for each newly seen number.
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """All decisions of a run: members in read order, then former members."""
 
-    ``precheck`` counts what the queue function is expected to find (``valid``, ``duplicate``,
-    and the reason codes of numbers that fail the format rule); the queue function re-checks.
-    """
-    reserved: dict[str, Claim] = {}
-    precheck: Counter[str] = Counter()
-    messages = []
-    for member in sorted(members, key=lambda m: m.read_position):
-        messages.append(
-            AssignmentMessage(
-                tenant_id=tenant_id,
-                run_id=run_id,
-                user_id=member.user_id,
-                user_principal_name=member.user_principal_name,
-                telephone_number=member.telephone_number,
-                read_position=member.read_position,
-            )
+    decisions: tuple[Decision, ...]
+
+    def summary(self) -> dict[str, object]:
+        """Counts by outcome and by reason."""
+        return {
+            "decisions": len(self.decisions),
+            "byOutcome": dict(sorted(Counter(d.action.value for d in self.decisions).items())),
+            "byReason": dict(sorted(Counter(d.reason.value for d in self.decisions).items())),
+        }
+
+    def work(self) -> tuple[Decision, ...]:
+        """Decisions that change Teams, releases first so a freed number can be reused: plain
+        unassigns, then number changes (which release their previous number), then assigns."""
+        changing = [d for d in self.decisions if d.action in {Action.UNASSIGN, Action.ASSIGN}]
+        return tuple(sorted(changing, key=lambda d: (
+            d.action is Action.ASSIGN, d.previous_number is None,
+        )))
+
+    def to_json(self) -> dict[str, object]:
+        """``{"decisions": [...], "summary": {...}}``."""
+        return {"decisions": [d.to_json() for d in self.decisions], "summary": self.summary()}
+
+
+def plan(members: Sequence[Member], rules: TenantRules, state: CurrentState) -> Plan:
+    """Decide, for every member and every former member the app served, what the run does."""
+    ordered = _in_read_order(members)
+    held = state.holdings_by_user()
+    main_domains = rules.domains_by_main_number()
+    ranges = [(block.first, block.last) for block in rules.number_ranges]
+    verdicts = {
+        m.user_id: _screen(m, rules, main_domains, ranges, held.get(m.user_id)) for m in ordered
+    }
+    contenders = {
+        member.user_id: verdict.number
+        for member in ordered
+        if isinstance(verdict := verdicts[member.user_id], _Candidate)
+    }
+    winners = _winners(ordered, contenders, state.claims)
+    by_id = {member.user_id: member for member in ordered}
+
+    decisions: list[Decision] = []
+    for member in ordered:
+        verdict = verdicts[member.user_id]
+        if isinstance(verdict, Decision):
+            decisions.append(verdict)
+            continue
+        winner_id = winners[verdict.number]
+        if winner_id != member.user_id:
+            decisions.append(_duplicate(member, verdict, by_id[winner_id]))
+            continue
+        decisions.append(_for_winner(member, verdict, state, held.get(member.user_id)))
+
+    members_ids = set(by_id)
+    for user_id, claim in sorted(held.items(), key=lambda item: item[1].holder_upn):
+        if user_id not in members_ids:
+            decisions.append(_left_group(claim, empty_directory=not ordered))
+    guarded = _guard_mass_unassign(decisions, rules, len(held))
+    return Plan(_wait_for_releases(guarded, state.claims))
+
+
+class _Candidate(NamedTuple):
+    """A member whose number passed the number rules and now competes for it."""
+
+    number: str
+    check: NumberCheck
+    member: Member
+
+
+def _in_read_order(members: Iterable[Member]) -> list[Member]:
+    seen: set[str] = set()
+    ordered = []
+    for member in sorted(members, key=lambda m: (m.read_position, m.user_id)):
+        if member.user_id not in seen:
+            seen.add(member.user_id)
+            ordered.append(member)
+    return ordered
+
+
+def _decision(
+    member: Member,
+    action: Action,
+    reason: Reason,
+    message: str,
+    *,
+    number: str | None = None,
+    previous_number: str | None = None,
+    suggestion: str | None = None,
+) -> Decision:
+    return Decision(
+        user_id=member.user_id,
+        user_principal_name=member.user_principal_name,
+        action=action,
+        reason=reason,
+        message=message,
+        number=number,
+        previous_number=previous_number,
+        suggestion=suggestion,
+        raw_number=member.telephone_number,
+        read_position=member.read_position,
+    )
+
+
+def _in_ranges(number: str, ranges: Sequence[tuple[str, str]]) -> bool:
+    # Equal-length digit strings compare like the numbers they spell.
+    size = len(number)
+    for first, last in ranges:  # noqa: SIM110 - a plain loop; any() costs a generator per member
+        if size == len(first) and first <= number <= last:
+            return True
+    return False
+
+
+def _screen(
+    member: Member,
+    rules: TenantRules,
+    main_domains: Mapping[str, str],
+    ranges: Sequence[tuple[str, str]],
+    holding: Claim | None,
+) -> Decision | _Candidate:
+    """Rules 1 to 5: everything that can be decided from the member alone."""
+    given = holding.number if holding else None
+    if not member.account_enabled:
+        if given:
+            return _decision(member, Action.UNASSIGN, Reason.DISABLED,
+                             f"The account is disabled; {given}, given by this app, is taken back.",
+                             previous_number=given)
+        return _decision(member, Action.SKIP, Reason.DISABLED,
+                         "The account is disabled; enable it to give the user a number.")
+    check = check_number(member.telephone_number, rules)
+    if check.reason is Reason.NO_NUMBER:
+        if given:
+            return _decision(member, Action.UNASSIGN, Reason.NUMBER_REMOVED,
+                             f"telephoneNumber was cleared; {given}, given by this app, is taken "
+                             "back.", previous_number=given)
+        return _decision(member, Action.SKIP, Reason.NO_NUMBER, check.message)
+    if check.number is None:
+        assert check.reason is not None
+        keeps = f" The user keeps {given} until it is fixed." if given else ""
+        return _decision(member, Action.SKIP, check.reason, check.message + keeps,
+                         suggestion=check.suggestion)
+    number = check.number
+    bare = number.partition(";")[0]
+    domain = main_domains.get(bare)
+    if domain is not None:
+        message = (f"{number} is the main number of {domain}; it is never given to a person. "
+                   "The user gets the main number's policies instead.")
+        if given:
+            return _decision(member, Action.UNASSIGN, Reason.MAIN_NUMBER,
+                             f"{message} {given}, given by this app, is taken back.",
+                             number=number, previous_number=given)
+        return _decision(member, Action.SKIP, Reason.MAIN_NUMBER, message, number=number)
+    if ranges and not _in_ranges(bare, ranges):
+        supplied = ", ".join(str(block) for block in rules.number_ranges)
+        keeps = f" The user keeps {given} until it is fixed." if given else ""
+        return _decision(member, Action.SKIP, Reason.NOT_IN_RANGE,
+                         f"{number} is not among the numbers supplied for this tenant "
+                         f"({supplied}); use one of them or ask the operator to add it.{keeps}",
+                         number=number)
+    return _Candidate(number, check, member)
+
+
+def _winners(
+    ordered: Sequence[Member], contenders: Mapping[str, str], claims: Mapping[str, Claim]
+) -> dict[str, str]:
+    """Number → the member who gets it: a stored holder who still carries it, else first read."""
+    winners: dict[str, str] = {}
+    for member in ordered:
+        number = contenders.get(member.user_id)
+        if number is None or number in winners:
+            continue
+        claim = claims.get(number)
+        holder = claim.holder_user_id if claim else None
+        holder_still_carries_it = holder is not None and contenders.get(holder) == number
+        winners[number] = holder if holder_still_carries_it and holder else member.user_id
+    return winners
+
+
+def _duplicate(member: Member, candidate: _Candidate, winner: Member) -> Decision:
+    earlier = "holds it from an earlier run" if winner.read_position > member.read_position \
+        else "was read earlier"
+    return _decision(
+        member, Action.SKIP, Reason.DUPLICATE,
+        f"{candidate.number} also belongs to {winner.user_principal_name}, who {earlier}; a "
+        "personal number goes to one user only. Correct one of the two telephoneNumbers.",
+        number=candidate.number,
+    )
+
+
+def _for_winner(
+    member: Member, candidate: _Candidate, state: CurrentState, holding: Claim | None
+) -> Decision:
+    """Rules 7 to 9 for the member who is entitled to the number."""
+    number = candidate.number
+    target = state.teams.get(number)
+    normalised = candidate.check.normalised
+    if target == member.user_id:
+        return _decision(member, Action.KEEP, Reason.ALREADY_ASSIGNED,
+                         f"Teams already has {number} on this user.", number=number)
+    claim = state.claims.get(number)
+    ours = claim is not None and claim.assigned and claim.holder_user_id == target
+    if target is not None and not ours:
+        return _decision(member, Action.SKIP, Reason.ASSIGNED_ELSEWHERE,
+                         f"Teams has {number} on another user or resource ({target}) that this "
+                         "app did not put there; it is never taken away. Remove it there or "
+                         "correct the telephoneNumber.", number=number)
+    previous = holding.number if holding and holding.number != number else None
+    release = (f" It is taken back from {claim.holder_upn} first."
+               if target is not None and claim is not None else "")
+    if previous:
+        return _decision(member, Action.ASSIGN, Reason.NUMBER_CHANGED,
+                         f"The number changed from {previous} to {number}; {previous} is taken "
+                         f"back and {number} assigned.{release}",
+                         number=number, previous_number=previous)
+    if normalised:
+        return _decision(member, Action.ASSIGN, Reason.NORMALISED,
+                         f"{candidate.check.message} Assigned in that form.{release}",
+                         number=number, suggestion=candidate.check.suggestion)
+    return _decision(member, Action.ASSIGN, Reason.ASSIGNED, f"Assign {number}.{release}",
+                     number=number)
+
+
+def _left_group(claim: Claim, *, empty_directory: bool) -> Decision:
+    if empty_directory:
+        return Decision(
+            user_id=claim.holder_user_id, user_principal_name=claim.holder_upn,
+            action=Action.HOLD, reason=Reason.EMPTY_MEMBER_LIST,
+            message=f"The voice group read back empty; {claim.number} is not taken back, because "
+                    "an empty group is far more likely an outage than a company without phones.",
+            previous_number=claim.number,
         )
-        check = check_number(member.telephone_number)
-        if check.number is None:
-            precheck[str(check.reason)] += 1
-            continue
-        holder = reserved.get(check.number) or claims.get(check.number)
-        if holder is not None and holder.holder_user_id != member.user_id:
-            precheck["duplicate"] += 1
-            continue
-        precheck["valid"] += 1
-        if holder is None:
-            reserved[check.number] = Claim(
-                number=check.number,
-                holder_user_id=member.user_id,
-                holder_upn=member.user_principal_name,
-                run_id=run_id,
-                read_position=member.read_position,
-            )
-    return RunPlan(tuple(messages), tuple(reserved.values()), precheck)
+    return Decision(
+        user_id=claim.holder_user_id, user_principal_name=claim.holder_upn,
+        action=Action.UNASSIGN, reason=Reason.LEFT_GROUP,
+        message=f"No longer in the voice group; {claim.number}, given by this app, is taken back.",
+        previous_number=claim.number,
+    )
+
+
+def _wait_for_releases(
+    decisions: Sequence[Decision], claims: Mapping[str, Claim]
+) -> tuple[Decision, ...]:
+    """An assign of a number the app gave someone else stands only if this plan takes it back.
+
+    The other user keeps the number when their own decision does not release it (their new number
+    has a typo, or they lost it as a duplicate) or when the release is held by the guard.
+    """
+    released = {
+        d.previous_number
+        for d in decisions
+        if d.previous_number and d.action in {Action.UNASSIGN, Action.ASSIGN}
+    }
+    result = []
+    for decision in decisions:
+        claim = claims.get(decision.number or "") if decision.action is Action.ASSIGN else None
+        if (claim is not None and claim.assigned and claim.holder_user_id != decision.user_id
+                and decision.number not in released):
+            result.append(decision._replace(
+                action=Action.SKIP, reason=Reason.DUPLICATE, previous_number=None,
+                message=f"{decision.number} still belongs to {claim.holder_upn}, who keeps it in "
+                        "this run; a personal number goes to one user only. Correct one of the "
+                        "two telephoneNumbers.",
+            ))
+        else:
+            result.append(decision)
+    return tuple(result)
+
+
+def _guard_mass_unassign(
+    decisions: list[Decision], rules: TenantRules, numbers_held: int
+) -> tuple[Decision, ...]:
+    unassigns = [d for d in decisions if d.action is Action.UNASSIGN]
+    threshold = rules.mass_unassign_threshold(numbers_held)
+    if len(unassigns) <= threshold:
+        return tuple(decisions)
+    note = (f" Held: this plan would take back {len(unassigns)} numbers, more than the "
+            f"tenant's threshold of {threshold}; nothing is taken back until someone approves.")
+    return tuple(
+        d._replace(action=Action.HOLD, reason=Reason.MASS_UNASSIGN_GUARD, message=d.message + note)
+        if d.action is Action.UNASSIGN else d
+        for d in decisions
+    )

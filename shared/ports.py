@@ -35,8 +35,20 @@ class TeamsNumber:
     activation_state: str | None
 
 
+class UserReader(Protocol):
+    """A fresh read of one user, for the re-check at execution time."""
+
+    async def read_user(self, user_id: str) -> Member | None:
+        """The user as the directory has them now (``read_position`` 0), or None if gone."""
+        ...
+
+
 class TeamsNumbers(Protocol):
     """Teams' telephone number management."""
+
+    async def list_assignments(self) -> dict[str, str]:
+        """Every number Teams has on a target: number → target id."""
+        ...
 
     async def find_number(self, number: str) -> TeamsNumber | None:
         """The number's Teams record, or None when Teams has no record of it."""
@@ -51,6 +63,10 @@ class TeamsNumbers(Protocol):
         """
         ...
 
+    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+        """Take the number off whoever has it and wait for the operation (same errors)."""
+        ...
+
 
 class ClaimStore(Protocol):
     """Who each personal number belongs to (one partition per tenant)."""
@@ -59,8 +75,28 @@ class ClaimStore(Protocol):
         """Every claim of the tenant, by number."""
         ...
 
+    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
+        """The claim on one number, if any."""
+        ...
+
     async def claim(self, tenant_id: str, claim: Claim) -> Claim:
         """Insert the claim if the number is unclaimed; return the claim that holds the number."""
+        ...
+
+    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+        """Give a number to ``claim``'s holder if ``from_user_id`` still holds it (and has not
+        had it assigned by this app); return the claim that holds the number afterwards."""
+        ...
+
+    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+        """Record that this app put the number on its holder in Teams (the ownership marker).
+
+        False when the user no longer holds the claim.
+        """
+        ...
+
+    async def release(self, tenant_id: str, number: str, user_id: str) -> bool:
+        """Drop the user's claim on the number; False when they did not hold it."""
         ...
 
 

@@ -22,7 +22,7 @@ from shared.adapters.graph_client import (
     close_graph_transport,
     graph_http_client,
 )
-from shared.adapters.graph_directory import GraphVoiceGroupDirectory
+from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.storage_accounts import queue_client, table_service
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
@@ -53,6 +53,7 @@ class AppRuntime:
     settings: AppSettings
     host: QueueHostSettings
     directory: GraphVoiceGroupDirectory
+    users: GraphUserReader
     teams: GraphTeamsNumbers
     claims: TableClaimStore
     statuses: TableStatusStore
@@ -79,6 +80,7 @@ class AppRuntime:
             settings=settings,
             host=read_queue_settings(),
             directory=GraphVoiceGroupDirectory(graph),
+            users=GraphUserReader(graph),
             teams=GraphTeamsNumbers(
                 graph,
                 poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
@@ -96,9 +98,13 @@ class AppRuntime:
         """Enumerate the voice group and enqueue one message per member."""
         return await run_sync(
             tenant=self.settings.tenant,
+            rules=self.settings.rules,
             run_id=new_run_id(utc_now()),
+            clock=utc_now,
             directory=self.directory,
+            teams=self.teams,
             claims=self.claims,
+            statuses=self.statuses,
             queue=self.queue,
             dry_run=dry_run,
         )
@@ -115,8 +121,10 @@ class AppRuntime:
         return await process_assignment(
             message,
             tenant=self.settings.tenant,
+            rules=self.settings.rules,
             claims=self.claims,
             teams=self.teams,
+            users=self.users,
             statuses=self.statuses,
             clock=utc_now,
             final_attempt=dequeue_count >= self.host.max_dequeue_count,

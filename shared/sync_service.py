@@ -8,125 +8,223 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.config import TenantSettings
 from shared.directory import Claim
 from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
-from shared.outcomes import Outcome, Reason, UserResult
+from shared.outcomes import Action, Outcome, Reason, UserResult
 from shared.phone_numbers import check_number
-from shared.planner import plan_run
+from shared.planner import CurrentState, Decision, Plan, plan
 from shared.ports import (
     AssignmentQueue,
     ClaimStore,
     StatusStore,
     TeamsNumbers,
+    UserReader,
     UserStatus,
     VoiceGroupDirectory,
 )
+from shared.tenant_rules import TenantRules
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+# What a decision that needs no Teams write means once recorded.
+_RECORDED = {Action.KEEP: Outcome.KEPT, Action.SKIP: Outcome.SKIPPED, Action.HOLD: Outcome.HELD}
+
 
 @dataclass(frozen=True, slots=True)
 class SyncSummary:
-    """What one enumeration run read and enqueued."""
+    """What one planning run read, decided and enqueued."""
 
     tenant_id: str
     run_id: str
     dry_run: bool
     members: int
     enqueued: int
-    reserved: int
-    precheck: dict[str, int]
-    messages: tuple[AssignmentMessage, ...] = field(default=())
+    plan: Plan
 
     def to_json(self) -> dict[str, object]:
-        """The JSON answer of the HTTP trigger (messages only on a dry run)."""
+        """The JSON answer of the HTTP trigger (every decision on a dry run)."""
         body: dict[str, object] = {
             "tenantId": self.tenant_id,
             "runId": self.run_id,
             "dryRun": self.dry_run,
             "members": self.members,
             "enqueued": self.enqueued,
-            "reservedNumbers": self.reserved,
-            "precheck": self.precheck,
+            "summary": self.plan.summary(),
         }
         if self.dry_run:
-            body["wouldEnqueue"] = [m.model_dump(by_alias=True) for m in self.messages]
+            body["decisions"] = [decision.to_json() for decision in self.plan.decisions]
         return body
 
 
 async def run_sync(
     *,
     tenant: TenantSettings,
+    rules: TenantRules,
     run_id: str,
+    clock: Clock,
     directory: VoiceGroupDirectory,
+    teams: TeamsNumbers,
     claims: ClaimStore,
+    statuses: StatusStore,
     queue: AssignmentQueue,
     dry_run: bool = False,
 ) -> SyncSummary:
-    """Read the voice group, reserve numbers in read order, enqueue one message per member.
+    """Read the voice group and Teams, plan every user, enqueue the decisions that need work.
 
-    A dry run reads and plans but writes nothing.
+    Decisions without work (keep, skip, hold) are recorded here, only when they changed. A dry
+    run reads and plans but writes nothing.
     """
-    members = await directory.read_members(str(tenant.voice_group_id))
-    stored = await claims.list_claims(tenant.key)
-    plan = plan_run(tenant.key, run_id, members, stored)
+    members, assigned, stored = await asyncio.gather(
+        directory.read_members(str(tenant.voice_group_id)),
+        teams.list_assignments(),
+        claims.list_claims(tenant.key),
+    )
+    decided = plan(members, rules, CurrentState(claims=stored, teams=assigned))
+    work = decided.work()
     if not dry_run:
-        await _reserve(claims, tenant.key, plan.reservations)
-        await queue.send(plan.messages)
+        await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
+        await _record_unchanged(statuses, tenant.key, run_id, clock, decided.decisions)
+        await queue.send([_message(tenant.key, run_id, decision) for decision in work])
     summary = SyncSummary(
-        tenant_id=tenant.key,
-        run_id=run_id,
-        dry_run=dry_run,
-        members=len(members),
-        enqueued=0 if dry_run else len(plan.messages),
-        reserved=0 if dry_run else len(plan.reservations),
-        precheck=dict(plan.precheck),
-        messages=plan.messages,
+        tenant_id=tenant.key, run_id=run_id, dry_run=dry_run, members=len(members),
+        enqueued=0 if dry_run else len(work), plan=decided,
     )
     log.info(
-        "sync run %s for tenant %s: %d members, %d enqueued, %d numbers reserved%s",
-        run_id, tenant.key, summary.members, summary.enqueued, summary.reserved,
-        " (dry run)" if dry_run else "",
+        "sync run %s for tenant %s: %d members, %d changes enqueued%s; %s",
+        run_id, tenant.key, summary.members, summary.enqueued, " (dry run)" if dry_run else "",
+        decided.summary()["byReason"],
     )
     return summary
 
 
-async def _reserve(claims: ClaimStore, tenant_id: str, reservations: Sequence[Claim]) -> None:
-    # Distinct numbers, so the inserts do not race each other; bounded to spare the table service.
-    limit = asyncio.Semaphore(16)
+def _message(tenant_id: str, run_id: str, decision: Decision) -> AssignmentMessage:
+    return AssignmentMessage(
+        tenant_id=tenant_id,
+        run_id=run_id,
+        user_id=decision.user_id,
+        user_principal_name=decision.user_principal_name,
+        telephone_number=decision.raw_number,
+        read_position=decision.read_position,
+        action="assign" if decision.action is Action.ASSIGN else "unassign",
+        reason=decision.reason.value,
+        number=decision.number,
+        previous_number=decision.previous_number,
+    )
 
-    async def reserve(claim: Claim) -> None:
-        async with limit:
-            await claims.claim(tenant_id, claim)
 
-    await asyncio.gather(*(reserve(claim) for claim in reservations))
+async def _bounded(calls: Iterable[Awaitable[object]], limit: int = 16) -> None:
+    gate = asyncio.Semaphore(limit)
+
+    async def run(call: Awaitable[object]) -> None:
+        async with gate:
+            await call
+
+    await asyncio.gather(*(run(call) for call in calls))
+
+
+async def _claim_for_winners(
+    claims: ClaimStore,
+    tenant_id: str,
+    run_id: str,
+    decisions: Sequence[Decision],
+    stored: dict[str, Claim],
+) -> None:
+    """Claim each number for the member the plan gave it to, before any message is processed.
+
+    Queue messages run concurrently and in any order, so read order is settled here: a later
+    reader's message then finds the number claimed. A stale claim (its holder no longer carries
+    the number and never had it assigned) moves to the winner.
+    """
+    calls = []
+    for decision in decisions:
+        if decision.action not in {Action.ASSIGN, Action.KEEP} or decision.number is None:
+            continue
+        wanted = Claim(
+            number=decision.number,
+            holder_user_id=decision.user_id,
+            holder_upn=decision.user_principal_name,
+            run_id=run_id,
+            read_position=decision.read_position or 0,
+        )
+        current = stored.get(decision.number)
+        if current is None:
+            calls.append(claims.claim(tenant_id, wanted))
+        elif current.holder_user_id != decision.user_id:
+            calls.append(claims.transfer(tenant_id, current.holder_user_id, wanted))
+    await _bounded(calls)
+
+
+async def _record_unchanged(
+    statuses: StatusStore, tenant_id: str, run_id: str, clock: Clock, decisions: Sequence[Decision]
+) -> None:
+    """Record keep/skip/hold decisions, skipping users whose stored status says the same."""
+    existing = {status.user_id: status for status in await statuses.list_statuses(tenant_id)}
+    now = clock()
+    calls = []
+    for decision in decisions:
+        outcome = _RECORDED.get(decision.action)
+        if outcome is None:
+            continue
+        status = _status(decision, outcome, run_id, now)
+        if not _news(existing.get(decision.user_id), status):
+            continue
+        calls.append(statuses.record(tenant_id, status))
+    await _bounded(calls)
+
+
+def _news(before: UserStatus | None, after: UserStatus) -> bool:
+    """Whether a status says something the stored one does not (so the row is written)."""
+    if before is None:
+        return True
+    if after.outcome is Outcome.KEPT and before.outcome in {Outcome.ASSIGNED, Outcome.KEPT}:
+        # "assigned in run X" stays the better record of a number that is still there.
+        return before.number != after.number
+    return (before.outcome, before.reason, before.number, before.message) != (
+        after.outcome, after.reason, after.number, after.message
+    )
+
+
+def _status(decision: Decision, outcome: Outcome, run_id: str, now: datetime) -> UserStatus:
+    return UserStatus(
+        user_id=decision.user_id,
+        user_principal_name=decision.user_principal_name,
+        outcome=outcome,
+        reason=decision.reason,
+        number=decision.number or decision.previous_number or decision.raw_number,
+        message=decision.message,
+        run_id=run_id,
+        read_position=decision.read_position if decision.read_position is not None else -1,
+        updated_at=now,
+    )
 
 
 async def process_assignment(
     message: AssignmentMessage,
     *,
     tenant: TenantSettings,
+    rules: TenantRules,
     claims: ClaimStore,
     teams: TeamsNumbers,
+    users: UserReader,
     statuses: StatusStore,
     clock: Clock,
     final_attempt: bool = False,
 ) -> UserResult:
-    """Validate, claim, assign and record one member's number.
+    """Carry out one planned change, after re-checking it against the directory and the claims.
 
-    Safe to run more than once for the same message: the claim is insert-if-absent and Teams is
-    asked first, so a number already on the user is kept without a second write.
+    Safe to run more than once for the same message: claims are conditional, Teams is asked
+    before every write, and a number already where it should be is not written again.
 
     Raises:
-        MessageError: the message belongs to another tenant.
+        MessageError: the message belongs to another tenant or plans nothing.
         TemporaryError: retry later; on the final attempt the failure is recorded first.
     """
     if message.tenant_id != tenant.key:
@@ -134,72 +232,121 @@ async def process_assignment(
             f"tenantId={message.tenant_id!r} is not the tenant this app serves ({tenant.key})"
         )
     try:
-        result = await _decide_and_assign(message, tenant=tenant, claims=claims, teams=teams)
+        if message.action == "unassign":
+            result = await _unassign(message, tenant, claims, teams)
+        else:
+            result = await _assign(
+                message, tenant=tenant, rules=rules, claims=claims, teams=teams, users=users
+            )
     except TemporaryError as error:
         if final_attempt:
             await _record(statuses, message, clock, UserResult(
                 Outcome.FAILED, Reason.ASSIGNMENT_FAILED,
                 f"Gave up after repeated temporary failures: {error.message}",
-                check_number(message.telephone_number).number,
+                message.number or message.previous_number,
             ))
         raise
     await _record(statuses, message, clock, result)
     log.info(
-        "user %s (%s): %s/%s %s",
-        message.user_principal_name, message.user_id, result.outcome, result.reason,
-        result.number or "",
+        "user %s (%s): %s/%s %s", message.user_principal_name, message.user_id,
+        result.outcome, result.reason, result.number or "",
     )
     return result
 
 
-async def _decide_and_assign(
+async def _assign(
     message: AssignmentMessage,
     *,
     tenant: TenantSettings,
+    rules: TenantRules,
     claims: ClaimStore,
     teams: TeamsNumbers,
+    users: UserReader,
 ) -> UserResult:
-    check = check_number(message.telephone_number)
-    if check.number is None:
-        assert check.reason is not None
-        return UserResult(Outcome.SKIPPED, check.reason, check.message, message.telephone_number)
-    number = check.number
-
+    number = message.number
+    if number is None:
+        raise MessageError("an assign message must name the number (number: missing)")
+    fresh = await users.read_user(message.user_id)
+    current = check_number(fresh.telephone_number, rules) if fresh else None
+    if fresh is None or not fresh.account_enabled or current is None or current.number != number:
+        return UserResult(
+            Outcome.SKIPPED, Reason.STALE,
+            f"The directory changed after this run planned to assign {number}; the next run "
+            "decides again.", number,
+        )
     holder = await claims.claim(tenant.key, Claim(
-        number=number,
-        holder_user_id=message.user_id,
-        holder_upn=message.user_principal_name,
-        run_id=message.run_id,
-        read_position=message.read_position,
+        number=number, holder_user_id=message.user_id, holder_upn=message.user_principal_name,
+        run_id=message.run_id, read_position=message.read_position or 0,
     ))
     if holder.holder_user_id != message.user_id:
         return UserResult(
             Outcome.SKIPPED, Reason.DUPLICATE,
-            f"{number} already belongs to {holder.holder_upn}; personal numbers are unique, so "
-            "the user read later does not get it. Correct one of the two telephoneNumbers.",
-            number,
+            f"{number} already belongs to {holder.holder_upn}; a personal number goes to one "
+            "user only. Correct one of the two telephoneNumbers.", number,
         )
-
-    current = await teams.find_number(number)
-    if current is not None and current.target_id == message.user_id and (
-        current.activation_state in {None, "activated"}
+    if message.previous_number and message.previous_number != number:
+        await _release(tenant, claims, teams, message.previous_number, message.user_id)
+    in_teams = await teams.find_number(number)
+    if in_teams is not None and in_teams.target_id == message.user_id and (
+        in_teams.activation_state in {None, "activated"}
     ):
+        await claims.mark_assigned(tenant.key, number, message.user_id)
         return UserResult(
             Outcome.KEPT, Reason.ALREADY_ASSIGNED, f"Teams already has {number} on this user.",
             number,
         )
-    if current is not None and current.target_id not in {None, message.user_id}:
-        return UserResult(
-            Outcome.SKIPPED, Reason.ASSIGNED_ELSEWHERE,
-            f"Teams has {number} on another target ({current.target_id}) that this app did not "
-            "put there; it is never taken away. Remove it there or correct the telephoneNumber.",
-            number,
-        )
+    if in_teams is not None and in_teams.target_id not in {None, message.user_id}:
+        # The plan saw this number on a user it is being taken back from; wait for that.
+        raise TemporaryError(f"{number} is still on {in_teams.target_id}; retrying after release")
     try:
         await teams.assign_number(number, message.user_id, tenant.number_type)
     except PermanentError as error:
         return UserResult(Outcome.FAILED, error.reason, error.message, number)
-    return UserResult(Outcome.ASSIGNED, Reason.ASSIGNED, f"Assigned {number} in Teams.", number)
+    await claims.mark_assigned(tenant.key, number, message.user_id)
+    reason = _reason(message.reason, Reason.ASSIGNED)
+    return UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
+
+
+async def _unassign(
+    message: AssignmentMessage, tenant: TenantSettings, claims: ClaimStore, teams: TeamsNumbers
+) -> UserResult:
+    number = message.previous_number
+    if number is None:
+        raise MessageError("an unassign message must name the number (previousNumber: missing)")
+    released = await _release(tenant, claims, teams, number, message.user_id)
+    reason = _reason(message.reason, Reason.LEFT_GROUP)
+    if not released:
+        return UserResult(
+            Outcome.SKIPPED, Reason.STALE,
+            f"This app does not hold {number} for the user (any more); nothing was taken back.",
+            number,
+        )
+    return UserResult(Outcome.UNASSIGNED, reason, f"Took back {number} in Teams.", number)
+
+
+def _reason(text: str, default: Reason) -> Reason:
+    try:
+        return Reason(text)
+    except ValueError:
+        return default
+
+
+async def _release(
+    tenant: TenantSettings, claims: ClaimStore, teams: TeamsNumbers, number: str, user_id: str
+) -> bool:
+    """Take back a number this app gave the user: only with the ownership marker set."""
+    claim = await claims.get_claim(tenant.key, number)
+    if claim is None or claim.holder_user_id != user_id or not claim.assigned:
+        return False
+    in_teams = await teams.find_number(number)
+    if in_teams is not None and in_teams.target_id == user_id:
+        try:
+            await teams.unassign_number(number, tenant.number_type)
+        except PermanentError as error:
+            log.warning("could not take back %s from %s: %s", number, user_id, error.message)
+            raise TemporaryError(error.message) from error
+    await claims.release(tenant.key, number, user_id)
+    return True
 
 
 async def _record(
@@ -213,6 +360,6 @@ async def _record(
         number=result.number,
         message=result.message,
         run_id=message.run_id,
-        read_position=message.read_position,
+        read_position=message.read_position if message.read_position is not None else -1,
         updated_at=clock(),
     ))

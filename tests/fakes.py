@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from shared.config import NumberType
 from shared.directory import Claim, Member
@@ -26,9 +27,36 @@ class FakeClaimStore:
     async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
         return {number: c for (tenant, number), c in self.claims.items() if tenant == tenant_id}
 
+    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
+        return self.claims.get((tenant_id, number))
+
     async def claim(self, tenant_id: str, claim: Claim) -> Claim:
         async with self._lock:
             return self.claims.setdefault((tenant_id, claim.number), claim)
+
+    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+        async with self._lock:
+            stored = self.claims.get((tenant_id, claim.number))
+            if stored is None or (stored.holder_user_id == from_user_id and not stored.assigned):
+                self.claims[(tenant_id, claim.number)] = claim
+                return claim
+            return stored
+
+    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+        async with self._lock:
+            stored = self.claims.get((tenant_id, number))
+            if stored is None or stored.holder_user_id != user_id:
+                return False
+            self.claims[(tenant_id, number)] = replace(stored, assigned=True)
+            return True
+
+    async def release(self, tenant_id: str, number: str, user_id: str) -> bool:
+        async with self._lock:
+            stored = self.claims.get((tenant_id, number))
+            if stored is None or stored.holder_user_id != user_id:
+                return False
+            del self.claims[(tenant_id, number)]
+            return True
 
 
 class FakeStatusStore:
@@ -53,8 +81,18 @@ class FakeTeamsNumbers:
     def __init__(self, existing: dict[str, str] | None = None) -> None:
         self.assignments: dict[str, str] = dict(existing or {})
         self.assign_calls: list[tuple[str, str, NumberType]] = []
+        self.unassign_calls: list[tuple[str, NumberType]] = []
         self.refusal: PermanentError | None = None
         self.temporary: TemporaryError | None = None
+
+    async def list_assignments(self) -> dict[str, str]:
+        return dict(self.assignments)
+
+    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+        self.unassign_calls.append((number, number_type))
+        if self.temporary is not None:
+            raise self.temporary
+        self.assignments.pop(number, None)
 
     async def find_number(self, number: str) -> TeamsNumber | None:
         target = self.assignments.get(number)
@@ -70,6 +108,16 @@ class FakeTeamsNumbers:
             if target == user_id:
                 del self.assignments[held]
         self.assignments[number] = user_id
+
+
+class FakeUsers:
+    """Fresh reads of single users."""
+
+    def __init__(self, members: Sequence[Member] = ()) -> None:
+        self.users = {member.user_id: member for member in members}
+
+    async def read_user(self, user_id: str) -> Member | None:
+        return self.users.get(user_id)
 
 
 class FakeDirectory:

@@ -22,6 +22,7 @@ from kiota_http.middleware.options import ResponseHandlerOption
 from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (
     GraphUserRequestBuilder,
 )
+from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.graph_service_client import GraphServiceClient
 
 from shared.adapters.graph_failures import raise_for_status
@@ -60,6 +61,27 @@ class GraphVoiceGroupDirectory:
                 return members
             # The next link carries the query; only the header has to be set again.
             page = await builder.with_url(next_link).get(_raw_page_request(None))
+
+
+class GraphUserReader:
+    """Implements ``UserReader``: ``GET /users/{id}`` with the member fields."""
+
+    def __init__(self, client: GraphServiceClient) -> None:
+        self._client = client
+
+    async def read_user(self, user_id: str) -> Member | None:
+        """The user now, or None when the directory no longer has them."""
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
+            select=MEMBER_FIELDS
+        )
+        config: RequestConfiguration[Any] = RequestConfiguration(
+            query_parameters=query, options=[ResponseHandlerOption(NativeResponseHandler())]
+        )
+        response = await self._client.users.by_user_id(user_id).get(config)
+        if response.status_code == 404:
+            return None
+        raise_for_status(response)
+        return _member(response.json(), 0)
 
 
 def _raw_page_request(query: Any) -> RequestConfiguration[Any]:

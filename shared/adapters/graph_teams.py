@@ -19,6 +19,9 @@ from kiota_http.middleware.options import ResponseHandlerOption
 from msgraph.generated.admin.teams.telephone_number_management.number_assignments.microsoft_graph_teams_administration_assign_number.assign_number_post_request_body import (  # noqa: E501
     AssignNumberPostRequestBody,
 )
+from msgraph.generated.admin.teams.telephone_number_management.number_assignments.microsoft_graph_teams_administration_unassign_number.unassign_number_post_request_body import (  # noqa: E501
+    UnassignNumberPostRequestBody,
+)
 from msgraph.generated.admin.teams.telephone_number_management.number_assignments.number_assignments_request_builder import (  # noqa: E501
     NumberAssignmentsRequestBuilder,
 )
@@ -39,6 +42,7 @@ _GRAPH_NUMBER_TYPES = {
     NumberType.OPERATOR_CONNECT: GraphNumberType.OperatorConnect,
 }
 _MAX_POLL_INTERVAL_SECONDS = 10.0
+LIST_PAGE_SIZE = 1000  # the most numberAssignments returns per page
 
 
 class GraphTeamsNumbers:
@@ -58,6 +62,24 @@ class GraphTeamsNumbers:
     @property
     def _numbers(self) -> Any:
         return self._client.admin.teams.telephone_number_management.number_assignments
+
+    async def list_assignments(self) -> dict[str, str]:
+        """Every number Teams has on a target, read raw page by page (``$top=1000``)."""
+        query = NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters(
+            top=LIST_PAGE_SIZE
+        )
+        assignments: dict[str, str] = {}
+        page = await self._numbers.get(_raw(query))
+        while True:
+            raise_for_status(page)
+            body = page.json()
+            for item in body.get("value") or []:
+                if item.get("assignmentTargetId"):
+                    assignments[str(item["telephoneNumber"])] = str(item["assignmentTargetId"])
+            next_link = body.get("@odata.nextLink")
+            if not next_link:
+                return assignments
+            page = await self._numbers.with_url(next_link).get(_raw(None))
 
     async def find_number(self, number: str) -> TeamsNumber | None:
         """The number's Teams record (``$filter=telephoneNumber eq '…'``), or None."""
@@ -85,17 +107,27 @@ class GraphTeamsNumbers:
             number_type=_GRAPH_NUMBER_TYPES[number_type],
             assignment_category=AssignmentCategory.Primary,
         )
+        action = self._numbers.microsoft_graph_teams_administration_assign_number
+        await self._run_action(action.to_post_request_information(body), "assignNumber", number)
+
+    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+        """Take the number off its target and wait for the operation."""
+        body = UnassignNumberPostRequestBody(
+            telephone_number=number, number_type=_GRAPH_NUMBER_TYPES[number_type]
+        )
+        action = self._numbers.microsoft_graph_teams_administration_unassign_number
+        await self._run_action(action.to_post_request_information(body), "unassignNumber", number)
+
+    async def _run_action(self, request: Any, name: str, number: str) -> None:
         # The SDK's post() returns None, and HeadersInspectionHandlerOption misses the Location of
         # a retried request (kiota-http drops request options after the first attempt). Sending
         # the SDK-built request with a native response handler returns the final response itself.
-        assign = self._numbers.microsoft_graph_teams_administration_assign_number
-        request = assign.to_post_request_information(body)
         request.add_request_options([ResponseHandlerOption(NativeResponseHandler())])
         response = await self._client.request_adapter.send_primitive_async(request, "bytes", {})
         raise_for_status(response)
         location = response.headers.get("location")
         if not location:
-            raise TemporaryError(f"assignNumber for {number} was accepted without a Location")
+            raise TemporaryError(f"{name} for {number} was accepted without a Location")
         await self._wait_for_operation(location, number)
 
     async def _wait_for_operation(self, location: str, number: str) -> None:
@@ -104,8 +136,7 @@ class GraphTeamsNumbers:
         operations = self._client.admin.teams.telephone_number_management.operations
         builder = operations.by_telephone_number_long_running_operation_id("_").with_url(location)
         while True:
-            config = RequestConfiguration(options=[ResponseHandlerOption(NativeResponseHandler())])
-            response = await builder.get(config)
+            response = await builder.get(_raw(None))
             status, detail = _operation_state(response)
             if status == "succeeded":
                 return
@@ -118,6 +149,12 @@ class GraphTeamsNumbers:
                 )
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, _MAX_POLL_INTERVAL_SECONDS)
+
+
+def _raw(query: Any) -> RequestConfiguration[Any]:
+    return RequestConfiguration(
+        query_parameters=query, options=[ResponseHandlerOption(NativeResponseHandler())]
+    )
 
 
 def _operation_state(response: Any) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Claims and user statuses in Azure Table Storage, one partition per tenant.
 
 ``numberclaims``: PartitionKey = tenant id, RowKey = the E.164 number. Created insert-if-absent, so
-of two concurrent claims exactly one is stored and the other reads it back.
+of two concurrent claims exactly one is stored and the other reads it back; every change after
+that is conditional on the row's ETag. ``AssignedByApp`` is the app's ownership marker.
 ``userstatus``: PartitionKey = tenant id, RowKey = the Entra user id; the user's latest outcome.
 """
 
@@ -11,7 +12,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -42,21 +47,73 @@ class TableClaimStore:
         )
         return {entity["RowKey"]: _claim(entity) async for entity in entities}
 
+    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
+        """The claim on one number, if any."""
+        entity = await self._entity(tenant_id, number)
+        return None if entity is None else _claim(entity)
+
     async def claim(self, tenant_id: str, claim: Claim) -> Claim:
         """Insert-if-absent; the stored claim (this one or an earlier one) is returned."""
         try:
-            await self._table.create_entity({
-                "PartitionKey": tenant_id,
-                "RowKey": claim.number,
-                "HolderUserId": claim.holder_user_id,
-                "HolderUpn": claim.holder_upn,
-                "RunId": claim.run_id,
-                "ReadPosition": claim.read_position,
-                "ClaimedAt": datetime.now(UTC),
-            })
+            await self._table.create_entity(_claim_entity(tenant_id, claim))
         except ResourceExistsError:
             return _claim(await self._table.get_entity(tenant_id, claim.number))
         return claim
+
+    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+        """Move an unassigned claim to a new holder, conditional on the row not having changed."""
+        entity = await self._entity(tenant_id, claim.number)
+        if entity is None:
+            return await self.claim(tenant_id, claim)
+        stored = _claim(entity)
+        if stored.holder_user_id != from_user_id or stored.assigned:
+            return stored
+        try:
+            await self._table.update_entity(
+                _claim_entity(tenant_id, claim), mode=UpdateMode.REPLACE,
+                etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return _claim(await self._table.get_entity(tenant_id, claim.number))
+        return claim
+
+    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+        """Set the ownership marker on the user's claim (idempotent)."""
+        entity = await self._entity(tenant_id, number)
+        if entity is None or entity["HolderUserId"] != user_id:
+            return False
+        if entity.get("AssignedByApp"):
+            return True
+        try:
+            await self._table.update_entity(
+                {"PartitionKey": tenant_id, "RowKey": number, "AssignedByApp": True,
+                 "AssignedAt": datetime.now(UTC)},
+                mode=UpdateMode.MERGE, etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return await self.mark_assigned(tenant_id, number, user_id)
+        return True
+
+    async def release(self, tenant_id: str, number: str, user_id: str) -> bool:
+        """Delete the user's claim, conditional on the row not having changed."""
+        entity = await self._entity(tenant_id, number)
+        if entity is None or entity["HolderUserId"] != user_id:
+            return False
+        try:
+            await self._table.delete_entity(
+                tenant_id, number, etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return await self.release(tenant_id, number, user_id)
+        return True
+
+    async def _entity(self, tenant_id: str, number: str) -> Any:
+        try:
+            return await self._table.get_entity(tenant_id, number)
+        except ResourceNotFoundError:
+            return None
 
 
 class TableStatusStore:
@@ -106,6 +163,19 @@ class TableStatusStore:
         return [_status(entity) async for entity in entities]
 
 
+def _claim_entity(tenant_id: str, claim: Claim) -> dict[str, object]:
+    return {
+        "PartitionKey": tenant_id,
+        "RowKey": claim.number,
+        "HolderUserId": claim.holder_user_id,
+        "HolderUpn": claim.holder_upn,
+        "RunId": claim.run_id,
+        "ReadPosition": claim.read_position,
+        "AssignedByApp": claim.assigned,
+        "ClaimedAt": datetime.now(UTC),
+    }
+
+
 def _claim(entity: Any) -> Claim:
     return Claim(
         number=str(entity["RowKey"]),
@@ -113,6 +183,7 @@ def _claim(entity: Any) -> Claim:
         holder_upn=str(entity.get("HolderUpn", "")),
         run_id=str(entity.get("RunId", "")),
         read_position=int(entity.get("ReadPosition", 0)),
+        assigned=bool(entity.get("AssignedByApp", False)),
     )
 
 

@@ -112,3 +112,65 @@ async def test_status_rows_are_per_user_and_per_tenant(stores: Stores) -> None:
     await statuses.record(tenant_b, _status("cy", "r1"))
     assert {s.user_id for s in await statuses.list_statuses(tenant_a)} == {"ann", "bob"}
     assert {s.user_id for s in await statuses.list_statuses(tenant_b)} == {"cy"}
+
+
+async def test_a_missing_claim_reads_as_none(stores: Stores) -> None:
+    claims, _ = stores
+    assert await claims.get_claim(_tenant(), "+31855363011") is None
+
+
+async def test_marking_assigned_sets_the_ownership_marker_for_the_holder_only(
+    stores: Stores,
+) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    assert not await claims.mark_assigned(tenant, "+31855363011", "bob")
+    assert await claims.mark_assigned(tenant, "+31855363011", "ann")
+    assert await claims.mark_assigned(tenant, "+31855363011", "ann")  # idempotent
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert (stored.holder_user_id, stored.assigned) == ("ann", True)
+    assert (await claims.list_claims(tenant))["+31855363011"].assigned
+
+
+async def test_release_drops_only_the_holders_claim(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    assert not await claims.release(tenant, "+31855363011", "bob")
+    assert await claims.release(tenant, "+31855363011", "ann")
+    assert await claims.get_claim(tenant, "+31855363011") is None
+    assert not await claims.release(tenant, "+31855363011", "ann")
+
+
+async def test_a_stale_reservation_moves_to_the_new_holder(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    await claims.claim(tenant, _claim("+31855363011", "ann", 0, "run-1"))
+    moved = await claims.transfer(tenant, "ann", _claim("+31855363011", "bob", 3, "run-2"))
+    assert (moved.holder_user_id, moved.run_id) == ("bob", "run-2")
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert stored.holder_user_id == "bob"
+
+
+async def test_a_transfer_never_takes_a_number_the_app_assigned_or_someone_else_holds(
+    stores: Stores,
+) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    await claims.mark_assigned(tenant, "+31855363011", "ann")
+    kept = await claims.transfer(tenant, "ann", _claim("+31855363011", "bob", 1))
+    assert kept.holder_user_id == "ann"
+    await claims.claim(tenant, _claim("+31855363012", "cy"))
+    kept = await claims.transfer(tenant, "ann", _claim("+31855363012", "bob", 1))
+    assert kept.holder_user_id == "cy"
+
+
+async def test_a_transfer_of_an_unclaimed_number_claims_it(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    moved = await claims.transfer(tenant, "ann", _claim("+31855363011", "bob", 1))
+    assert moved.holder_user_id == "bob"

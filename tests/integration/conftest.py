@@ -20,7 +20,13 @@ import function_app
 from graph_simulator import Scenario, SimulatorServer, load_scenario, parse_scenario
 from local_runner.azurite import Azurite
 from local_runner.queue_host import DrainStats
-from local_runner.session import SIMULATOR_TOKEN, app_environment, app_settings_for, drain_queue
+from local_runner.session import (
+    SIMULATOR_TOKEN,
+    app_environment,
+    app_settings_for,
+    drain_queue,
+    seed_app_state,
+)
 from local_runner.session import run_timer as invoke_timer
 from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
 from shared.host_settings import QueueHostSettings
@@ -57,6 +63,8 @@ class LocalApp:
         return await drain_queue(self.settings, host=host, timeout_seconds=120)
 
     async def sync(self, host: QueueHostSettings | None = None) -> DrainStats:
+        """One full sync, as the runner does it (the scenario's appState is stored first)."""
+        await seed_app_state(self.scenario)
         await self.run_timer()
         return await self.drain(host)
 

@@ -9,14 +9,12 @@ import json
 import azure.functions as func
 import pytest
 from azure.functions.queue import QueueMessage
-from azure.storage.queue import TextBase64DecodePolicy
-from azure.storage.queue.aio import QueueClient
 
 from graph_simulator import Scenario
 from local_runner.functions import user_functions
 from shared.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
-from tests.integration.scenario_builder import build_scenario
+from tests.integration.scenario_builder import build_scenario, user_id
 
 SHARED_NUMBER = "+31855363011"
 
@@ -33,18 +31,28 @@ def scenario() -> Scenario:
 async def _queued_messages(app: LocalApp) -> dict[str, func.QueueMessage]:
     """Take the timer's messages off the queue, keyed by UPN, as the host would hand them over."""
     messages: dict[str, func.QueueMessage] = {}
-    async with QueueClient.from_connection_string(
-        app.settings["AzureWebJobsStorage"], "number-assignments",
-        message_decode_policy=TextBase64DecodePolicy(),
-    ) as queue:
+    async with app.queue() as queue:
         async for message in queue.receive_messages(max_messages=32, visibility_timeout=300):
             body = json.loads(message.content)
-            messages[body["userPrincipalName"]] = QueueMessage(  # type: ignore[no-untyped-call]
-                id=message.id, body=message.content.encode(), dequeue_count=1,
-                pop_receipt=message.pop_receipt,
-            )
+            messages[body["userPrincipalName"]] = _trigger_message(message.content)
             await queue.delete_message(message)
     return messages
+
+
+def _trigger_message(body: str) -> func.QueueMessage:
+    return QueueMessage(  # type: ignore[no-untyped-call]
+        id="m", body=body.encode(), dequeue_count=1, pop_receipt="p"
+    )
+
+
+def _forged_for_later_reader(first_reader_message: func.QueueMessage) -> func.QueueMessage:
+    """The later reader's assign, as a stale or overlapping plan could have queued it."""
+    body = json.loads(first_reader_message.get_body())
+    body.update(
+        userId=user_id("later.reader"), userPrincipalName="later.reader@contoso.example",
+        readPosition=2,
+    )
+    return _trigger_message(json.dumps(body))
 
 
 async def _assert_first_reader_won(app: LocalApp) -> None:
@@ -52,32 +60,49 @@ async def _assert_first_reader_won(app: LocalApp) -> None:
         SHARED_NUMBER: "first.reader@contoso.example",
         "+31855363012": "someone.else@contoso.example",
     }
-    later = (await app.statuses())["later.reader@contoso.example"]
+    statuses = await app.statuses()
+    later = statuses["later.reader@contoso.example"]
     assert (later.outcome, later.reason) == (Outcome.SKIPPED, Reason.DUPLICATE)
     assert "first.reader@contoso.example" in later.message
-    first = (await app.statuses())["first.reader@contoso.example"]
-    assert first.outcome is Outcome.ASSIGNED
+    assert statuses["first.reader@contoso.example"].outcome is Outcome.ASSIGNED
 
 
-async def test_later_reader_loses_even_when_its_message_is_processed_first(
+async def test_the_plan_gives_a_shared_number_to_the_first_reader_only(
+    local_app: LocalApp,
+) -> None:
+    await local_app.sync()
+
+    await _assert_first_reader_won(local_app)
+    assert local_app.simulator.request_counts().get("assignNumber") == 2
+
+
+async def test_a_later_readers_message_loses_even_when_it_is_processed_first(
     local_app: LocalApp,
 ) -> None:
     await local_app.run_timer()
     messages = await _queued_messages(local_app)
+    first = messages["first.reader@contoso.example"]
     assign_user = user_functions()["assign_user"]
 
-    for upn in ("later.reader", "someone.else", "first.reader"):
-        await assign_user(messages[f"{upn}@contoso.example"])
+    await assign_user(_forged_for_later_reader(first))
+    for message in messages.values():
+        await assign_user(message)
 
     await _assert_first_reader_won(local_app)
 
 
-async def test_later_reader_loses_when_both_messages_run_concurrently(local_app: LocalApp) -> None:
+async def test_a_later_readers_message_loses_when_both_run_concurrently(
+    local_app: LocalApp,
+) -> None:
     await local_app.run_timer()
     messages = await _queued_messages(local_app)
+    first = messages["first.reader@contoso.example"]
     assign_user = user_functions()["assign_user"]
 
-    await asyncio.gather(*(assign_user(message) for message in reversed(messages.values())))
+    await asyncio.gather(
+        assign_user(_forged_for_later_reader(first)),
+        *(assign_user(message) for message in messages.values()),
+    )
 
     await _assert_first_reader_won(local_app)
     assert local_app.simulator.request_counts().get("assignNumber") == 2

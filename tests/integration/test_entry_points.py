@@ -62,10 +62,11 @@ async def test_sync_now_dry_run_answers_what_it_would_enqueue_and_enqueues_nothi
     body = json.loads(response.get_body())
     assert body["dryRun"] is True
     assert body["members"] == 3
-    assert [m["userPrincipalName"] for m in body["wouldEnqueue"]] == [
-        "ann@contoso.example", "bob@contoso.example", "cy@contoso.example",
-    ]
-    assert body["wouldEnqueue"][2]["telephoneNumber"] == "085 536 3013"
+    decisions = {d["userPrincipalName"]: d for d in body["decisions"]}
+    assert [d["outcome"] for d in body["decisions"]] == ["assign", "assign", "skip"]
+    assert decisions["cy@contoso.example"]["reason"] == "invalid_format"
+    assert decisions["cy@contoso.example"]["rawNumber"] == "085 536 3013"
+    assert body["summary"]["byOutcome"] == {"assign": 2, "skip": 1}
     async with local_app.queue() as queue:
         assert (await queue.get_queue_properties()).approximate_message_count == 0
     assert local_app.simulator.request_counts().get("assignNumber", 0) == 0
@@ -75,7 +76,7 @@ async def test_sync_now_enqueues_and_the_queue_function_assigns(local_app: Local
     response = await user_functions()["sync_now"](_post(dry_run=False))
 
     body = json.loads(response.get_body())
-    assert (response.status_code, body["enqueued"], body["dryRun"]) == (200, 3, False)
+    assert (response.status_code, body["enqueued"], body["dryRun"]) == (200, 2, False)
     await local_app.drain()
     assert local_app.teams_by_upn() == {
         "+31855363011": "ann@contoso.example",

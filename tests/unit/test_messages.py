@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.messages import SCHEMA_V1, AssignmentMessage, MessageError
+from shared.messages import SCHEMA, AssignmentMessage, MessageError
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 
@@ -17,8 +17,12 @@ def message(**overrides: object) -> AssignmentMessage:
         "run_id": "run-42",
         "user_id": "0f3a5c2e-0000-4000-8000-000000000001",
         "user_principal_name": "ann@contoso.example",
-        "telephone_number": "+31855363010",
+        "telephone_number": "+31855363011",
         "read_position": 3,
+        "action": "assign",
+        "reason": "number_changed",
+        "number": "+31855363011",
+        "previous_number": "+31855363012",
     }
     fields.update(overrides)
     return AssignmentMessage.model_validate(fields)
@@ -36,24 +40,55 @@ def refusal(body: bytes | str) -> str:
     return str(caught.value)
 
 
-def test_the_wire_form_is_versioned_camel_case_json() -> None:
+def test_the_wire_form_is_versioned_camel_case_json_carrying_the_decision() -> None:
     body = json.loads(message().to_json())
 
     assert body == {
-        "schema": "number-assignment/1",
+        "schema": "number-assignment/2",
         "tenantId": TENANT,
         "runId": "run-42",
         "userId": "0f3a5c2e-0000-4000-8000-000000000001",
         "userPrincipalName": "ann@contoso.example",
-        "telephoneNumber": "+31855363010",
+        "telephoneNumber": "+31855363011",
         "readPosition": 3,
+        "action": "assign",
+        "reason": "number_changed",
+        "number": "+31855363011",
+        "previousNumber": "+31855363012",
     }
-    assert SCHEMA_V1 == "number-assignment/1"
+    assert SCHEMA == "number-assignment/2"
+
+
+def test_a_former_members_unassign_has_no_number_raw_number_or_read_position() -> None:
+    original = message(
+        action="unassign", reason="left_group", number=None, telephone_number=None,
+        read_position=None,
+    )
+
+    body = json.loads(original.to_json())
+
+    assert body["action"] == "unassign"
+    assert body["readPosition"] is None
+    assert body["number"] is None
+    assert body["telephoneNumber"] is None
+    assert AssignmentMessage.from_body(original.to_json()) == original
+
+
+def test_number_and_previous_number_are_optional_on_the_wire() -> None:
+    body = json.loads(wire())
+    del body["number"]
+    del body["previousNumber"]
+
+    parsed = AssignmentMessage.from_body(json.dumps(body))
+
+    assert parsed.number is None
+    assert parsed.previous_number is None
 
 
 @pytest.mark.parametrize("number", ["+31855363010", " 0855363010 ", None])
-def test_a_message_survives_the_queue_round_trip(number: str | None) -> None:
-    original = message(telephone_number=number)
+@pytest.mark.parametrize("action", ["assign", "unassign"])
+def test_a_message_survives_the_queue_round_trip(number: str | None, action: str) -> None:
+    original = message(telephone_number=number, action=action)
 
     text = original.to_json()
 
@@ -66,16 +101,64 @@ def test_a_message_survives_the_queue_round_trip(number: str | None) -> None:
     run_id=st.text(min_size=1),
     upn=st.text(),
     number=st.one_of(st.none(), st.text()),
-    position=st.integers(min_value=0, max_value=2**53),
+    previous=st.one_of(st.none(), st.text()),
+    position=st.one_of(st.none(), st.integers(min_value=0, max_value=2**53)),
+    action=st.sampled_from(["assign", "unassign"]),
+    reason=st.text(),
 )
 def test_any_valid_message_round_trips_exactly(
-    run_id: str, upn: str, number: str | None, position: int
+    run_id: str,
+    upn: str,
+    number: str | None,
+    previous: str | None,
+    position: int | None,
+    action: str,
+    reason: str,
 ) -> None:
     original = message(
-        run_id=run_id, user_principal_name=upn, telephone_number=number, read_position=position
+        run_id=run_id, user_principal_name=upn, telephone_number=number, number=number,
+        previous_number=previous, read_position=position, action=action, reason=reason,
     )
 
     assert AssignmentMessage.from_body(original.to_json().encode("utf-8")) == original
+
+
+def test_a_version_1_body_is_refused_naming_the_schema() -> None:
+    v1 = {
+        "schema": "number-assignment/1",
+        "tenantId": TENANT,
+        "runId": "run-42",
+        "userId": "0f3a5c2e-0000-4000-8000-000000000001",
+        "userPrincipalName": "ann@contoso.example",
+        "telephoneNumber": "+31855363011",
+        "readPosition": 3,
+    }
+
+    text = refusal(json.dumps(v1))
+
+    assert "schema='number-assignment/1'" in text
+    assert "number-assignment/2" in text
+
+
+@pytest.mark.parametrize("schema", ["number-assignment/3", "", None, 2])
+def test_any_other_schema_is_refused_naming_it(schema: object) -> None:
+    text = refusal(wire(schema=schema))
+
+    assert f"schema={schema!r}" in text
+
+
+def test_a_body_without_a_schema_is_refused_naming_it() -> None:
+    body = json.loads(wire())
+    del body["schema"]
+
+    assert "schema: missing" in refusal(json.dumps(body))
+
+
+@pytest.mark.parametrize("action", ["keep", "skip", "hold", "ASSIGN", "", None])
+def test_an_action_that_is_not_assign_or_unassign_is_refused_naming_it(action: object) -> None:
+    text = refusal(wire(action=action))
+
+    assert f"action={action!r}" in text
 
 
 @pytest.mark.parametrize("body", ["not json", b"\xff\xfe\xfd", "", "{'single': 'quotes'}"])
@@ -91,15 +174,12 @@ def test_a_body_that_is_not_a_json_object_is_refused_naming_its_kind(body: str, 
     assert kind in text
 
 
-def test_a_newer_schema_version_is_refused_naming_it() -> None:
-    text = refusal(wire(schema="number-assignment/2"))
-
-    assert "schema='number-assignment/2'" in text
-    assert "number-assignment/1" in text
-
-
 @pytest.mark.parametrize(
-    "field", ["tenantId", "runId", "userId", "userPrincipalName", "telephoneNumber", "readPosition"]
+    "field",
+    [
+        "tenantId", "runId", "userId", "userPrincipalName", "telephoneNumber", "readPosition",
+        "action", "reason",
+    ],
 )
 def test_a_missing_field_is_refused_naming_it(field: str) -> None:
     body = json.loads(message().to_json())
@@ -108,10 +188,11 @@ def test_a_missing_field_is_refused_naming_it(field: str) -> None:
     assert f"{field}: missing" in refusal(json.dumps(body))
 
 
-def test_a_negative_read_position_is_refused_naming_field_and_value() -> None:
-    text = refusal(wire(readPosition=-1))
+@pytest.mark.parametrize("position", [-1, "3", 2.5, True])
+def test_a_read_position_that_is_not_a_non_negative_integer_is_refused(position: object) -> None:
+    text = refusal(wire(readPosition=position))
 
-    assert "readPosition=-1" in text
+    assert f"readPosition={position!r}" in text
 
 
 @pytest.mark.parametrize("field", ["tenantId", "runId", "userId"])
@@ -127,8 +208,10 @@ def test_every_problem_in_a_message_is_listed() -> None:
     body = json.loads(message().to_json())
     del body["userId"]
     body["readPosition"] = -5
+    body["action"] = "keep"
 
     text = refusal(json.dumps(body))
 
     assert "userId: missing" in text
     assert "readPosition=-5" in text
+    assert "action='keep'" in text

@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.outcomes import Reason
-from shared.phone_numbers import check_number
+from shared.phone_numbers import check_number, suggest_e164
+from shared.tenant_rules import TenantRules
 
 NUMBER_TYPES = (
     phonenumbers.PhoneNumberType.FIXED_LINE,
@@ -158,3 +159,165 @@ def test_check_number_never_raises_and_gives_exactly_one_verdict(raw: str | None
     assert (check.message == "") == check.ok
     if check.number is not None:
         assert check.number == (raw or "").strip()
+
+
+# --- Suggestions, acceptFormatted and extensions (per-tenant rules) ---------------------------
+
+NL = TenantRules(default_region="NL")
+FORMATTED = TenantRules(accept_formatted=True, default_region="NL")
+EXTENSIONS = TenantRules(allow_extensions=True)
+
+
+@pytest.mark.parametrize(
+    ("raw", "rules"),
+    [
+        ("+31 85 536 3010", TenantRules()),  # international form with spaces
+        ("+31-85-536-3010", TenantRules()),
+        ("+31 (0)85 5363010", TenantRules()),
+        ("0031855363010", TenantRules()),  # 00 international prefix
+        ("0031 85 536 3010", TenantRules()),
+        ("0855363010", NL),  # national form, read with the tenant's default region
+        ("085-536 30 10", NL),
+        (" 085.536.3010 ", NL),
+    ],
+)
+def test_a_near_miss_is_refused_with_the_e164_form_as_suggestion(
+    raw: str, rules: TenantRules
+) -> None:
+    check = check_number(raw, rules)
+
+    assert check.reason is Reason.INVALID_FORMAT
+    assert check.number is None
+    assert check.suggestion == "+31855363010"
+    assert "Did you mean +31855363010?" in check.message
+    assert not check.normalised
+
+
+@pytest.mark.parametrize(
+    ("raw", "rules"),
+    [
+        ("31855363010", TenantRules()),  # bare digits: country code or not? never guessed
+        ("31855363010", NL),
+        ("0855363010", TenantRules()),  # national form without a default region
+        ("085-5363010", TenantRules()),
+        ("+31 85 536 301", TenantRules()),  # formatted but one digit short
+        ("00999123456", TenantRules()),  # no such country code
+        ("tel:+31855363010", TenantRules()),
+        ("+31 85 536 3010 / +31 85 536 3011", TenantRules()),
+        ("+31 85 536 3010 x12", TenantRules()),
+    ],
+)
+def test_no_suggestion_when_the_value_cannot_be_read_without_guessing(
+    raw: str, rules: TenantRules
+) -> None:
+    check = check_number(raw, rules)
+
+    assert check.reason is Reason.INVALID_FORMAT
+    assert check.suggestion is None
+    assert "Did you mean" not in check.message
+
+
+def test_an_unknown_default_region_gives_no_suggestion_instead_of_failing() -> None:
+    assert suggest_e164("0855363010", "XX") is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["+31 85 536 3010", "0031855363010", "085 536 3010", " 0855363010\t"]
+)
+def test_accept_formatted_assigns_the_e164_form_reported_as_normalised(raw: str) -> None:
+    check = check_number(raw, FORMATTED)
+
+    assert check.ok
+    assert check.number == "+31855363010"
+    assert check.normalised
+    assert check.suggestion == "+31855363010"
+    assert "Normalised" in check.message
+    assert "+31855363010" in check.message
+
+
+def test_accept_formatted_leaves_strict_e164_as_it_is_and_not_normalised() -> None:
+    check = check_number(" +31855363010 ", FORMATTED)
+
+    assert check.ok
+    assert check.number == "+31855363010"
+    assert not check.normalised
+    assert check.message == ""
+
+
+@pytest.mark.parametrize("raw", ["31855363010", "+3185536301", "reception", "0855363010"])
+def test_accept_formatted_does_not_accept_what_has_no_suggestion_or_is_not_real(raw: str) -> None:
+    check = check_number(raw, TenantRules(accept_formatted=True))
+
+    assert not check.ok
+    assert not check.normalised
+    assert check.number is None
+
+
+@pytest.mark.parametrize(
+    "raw", ["+31855363010;ext=123", "+31855363010;ext=1", " +31855363010;ext=12 "]
+)
+def test_an_extension_is_invalid_format_unless_the_tenant_allows_extensions(raw: str) -> None:
+    refused = check_number(raw)
+    allowed = check_number(raw, EXTENSIONS)
+
+    assert refused.reason is Reason.INVALID_FORMAT
+    assert "ext" in refused.message
+    assert allowed.ok
+    assert allowed.number == raw.strip()
+    assert not allowed.normalised
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+31855363010;ext=",  # no digits
+        "+31855363010;ext=12345678901",  # more than 10 digits
+        "+31855363010;ext=12a",
+        "+31855363010;EXT=12",
+        "+31855363010;ext=1;ext=2",
+        "+31855363010 ;ext=12",
+    ],
+)
+def test_a_malformed_extension_is_invalid_format_even_when_extensions_are_allowed(raw: str) -> None:
+    check = check_number(raw, EXTENSIONS)
+
+    assert check.reason is Reason.INVALID_FORMAT
+    assert check.number is None
+
+
+def test_an_extension_on_a_number_that_does_not_exist_is_invalid_number() -> None:
+    check = check_number("+3185536301;ext=12", EXTENSIONS)
+
+    assert check.reason is Reason.INVALID_NUMBER
+    assert check.number is None
+    assert "NL" in check.message
+
+
+def test_an_extension_on_a_formatted_base_is_invalid_format_with_a_suggestion() -> None:
+    check = check_number("+31 85 536 3010;ext=12", EXTENSIONS)
+
+    assert check.reason is Reason.INVALID_FORMAT
+    assert check.suggestion == "+31855363010"
+
+
+def test_accept_formatted_with_extensions_keeps_the_extension_on_the_e164_form() -> None:
+    rules = TenantRules(allow_extensions=True, accept_formatted=True)
+
+    check = check_number("+31 85 536 3010;ext=12", rules)
+
+    assert check.ok
+    assert check.number == "+31855363010;ext=12"
+    assert check.normalised
+
+
+@settings(max_examples=150, deadline=None)
+@given(real_numbers)
+def test_any_real_number_in_international_format_gets_its_e164_form_as_suggestion(
+    number: phonenumbers.PhoneNumber,
+) -> None:
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    assert check_number(international).suggestion == e164
+    formatted = check_number(international, TenantRules(accept_formatted=True))
+    assert (formatted.number, formatted.normalised) == (e164, True)

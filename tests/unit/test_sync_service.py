@@ -1,4 +1,4 @@
-"""The service with in-memory fakes: what the queue function decides for one member."""
+"""The service with in-memory fakes: the timer's run and the queue function's re-check."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import Outcome, Reason
 from shared.sync_service import process_assignment, run_sync
+from shared.tenant_rules import TenantRules
 from tests.fakes import (
     FakeClaimStore,
     FakeDirectory,
     FakeQueue,
     FakeStatusStore,
     FakeTeamsNumbers,
+    FakeUsers,
 )
 
 TENANT = TenantSettings(
@@ -26,185 +28,213 @@ TENANT = TenantSettings(
     voice_group_id=UUID("7e1b2c3d-0000-4000-8000-000000000002"),
     number_type=NumberType.OPERATOR_CONNECT,
 )
+RULES = TenantRules()
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
 
-def _message(
-    user: str, number: str | None, position: int = 0, run: str = "run-1"
+def _member(user: str, number: str | None, position: int = 0, enabled: bool = True) -> Member:
+    return Member(user, f"{user}@contoso.example", (number,) if number else (), enabled, position)
+
+
+def _assign(
+    user: str, number: str, position: int = 0, previous: str | None = None
 ) -> AssignmentMessage:
     return AssignmentMessage(
-        tenant_id=TENANT.key,
-        run_id=run,
-        user_id=user,
-        user_principal_name=f"{user}@contoso.example",
-        telephone_number=number,
-        read_position=position,
+        tenant_id=TENANT.key, run_id="run-1", user_id=user,
+        user_principal_name=f"{user}@contoso.example", telephone_number=number,
+        read_position=position, action="assign", reason="assigned", number=number,
+        previous_number=previous,
+    )
+
+
+def _unassign(user: str, number: str, reason: str = "left_group") -> AssignmentMessage:
+    return AssignmentMessage(
+        tenant_id=TENANT.key, run_id="run-1", user_id=user,
+        user_principal_name=f"{user}@contoso.example", telephone_number=None,
+        read_position=None, action="unassign", reason=reason, previous_number=number,
     )
 
 
 class World:
-    def __init__(self, teams: dict[str, str] | None = None) -> None:
+    def __init__(self, members: list[Member], teams: dict[str, str] | None = None) -> None:
         self.claims = FakeClaimStore()
         self.statuses = FakeStatusStore()
         self.teams = FakeTeamsNumbers(teams)
+        self.users = FakeUsers(members)
+        self.directory = FakeDirectory(members)
+        self.queue = FakeQueue()
 
     async def process(
         self, message: AssignmentMessage, *, final: bool = False
     ) -> tuple[Outcome, Reason]:
         result = await process_assignment(
-            message,
-            tenant=TENANT,
-            claims=self.claims,
-            teams=self.teams,
-            statuses=self.statuses,
-            clock=lambda: NOW,
-            final_attempt=final,
+            message, tenant=TENANT, rules=RULES, claims=self.claims, teams=self.teams,
+            users=self.users, statuses=self.statuses, clock=lambda: NOW, final_attempt=final,
         )
-        stored = await self.statuses.list_statuses(TENANT.key)
-        assert any(s.user_id == message.user_id and s.outcome is result.outcome for s in stored)
+        stored = self.statuses.statuses[(TENANT.key, message.user_id)]
+        assert (stored.outcome, stored.reason) == (result.outcome, result.reason)
         return result.outcome, result.reason
 
+    async def sync(self, *, dry_run: bool = False) -> None:
+        self.summary = await run_sync(
+            tenant=TENANT, rules=RULES, run_id="run-1", clock=lambda: NOW,
+            directory=self.directory, teams=self.teams, claims=self.claims,
+            statuses=self.statuses, queue=self.queue, dry_run=dry_run,
+        )
 
-async def test_a_valid_unclaimed_number_is_assigned_with_the_tenants_number_type() -> None:
-    world = World()
-    assert await world.process(_message("ann", "+31855363011")) == (
-        Outcome.ASSIGNED,
-        Reason.ASSIGNED,
+    async def drain(self) -> None:
+        while self.queue.sent:
+            await self.process(self.queue.sent.pop(0))
+
+
+async def test_a_planned_assignment_is_carried_out_and_marked_as_the_apps() -> None:
+    world = World([_member("ann", "+31855363011")])
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.ASSIGNED, Reason.ASSIGNED,
     )
     assert world.teams.assignments == {"+31855363011": "ann"}
     assert world.teams.assign_calls == [("+31855363011", "ann", NumberType.OPERATOR_CONNECT)]
+    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    assert claim is not None
+    assert claim.assigned
 
 
 async def test_a_redelivered_message_sends_no_second_write() -> None:
-    world = World()
-    await world.process(_message("ann", "+31855363011"))
-    assert await world.process(_message("ann", "+31855363011")) == (
-        Outcome.KEPT,
-        Reason.ALREADY_ASSIGNED,
+    world = World([_member("ann", "+31855363011")])
+    await world.process(_assign("ann", "+31855363011"))
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED,
     )
     assert len(world.teams.assign_calls) == 1
 
 
-@pytest.mark.parametrize(
-    ("raw", "reason"),
-    [
-        (None, Reason.NO_NUMBER),
-        ("085 536 3011", Reason.INVALID_FORMAT),
-        ("+3185536301", Reason.INVALID_NUMBER),
-    ],
-)
-async def test_numbers_that_break_the_rule_are_skipped_without_touching_teams(
-    raw: str | None, reason: Reason
-) -> None:
-    world = World()
-    assert await world.process(_message("ann", raw)) == (Outcome.SKIPPED, reason)
+async def test_a_message_the_directory_no_longer_agrees_with_assigns_nothing() -> None:
+    world = World([_member("ann", "+31855363099")])  # the number changed after planning
+    assert await world.process(_assign("ann", "+31855363011")) == (Outcome.SKIPPED, Reason.STALE)
     assert world.teams.assign_calls == []
     assert world.claims.claims == {}
 
 
-async def test_a_number_claimed_by_another_user_is_a_duplicate_naming_the_holder() -> None:
-    world = World()
-    await world.claims.claim(
-        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0)
-    )
-    assert await world.process(_message("bob", "+31855363011", 1)) == (
-        Outcome.SKIPPED,
-        Reason.DUPLICATE,
-    )
-    (status,) = [s for s in world.statuses.statuses.values() if s.user_id == "bob"]
-    assert "ann@contoso.example" in status.message
+async def test_a_disabled_account_at_execution_time_gets_nothing() -> None:
+    world = World([_member("ann", "+31855363011", enabled=False)])
+    assert await world.process(_assign("ann", "+31855363011")) == (Outcome.SKIPPED, Reason.STALE)
     assert world.teams.assign_calls == []
 
 
-async def test_a_number_teams_has_on_someone_else_is_never_taken() -> None:
-    world = World(teams={"+31855363011": "reception"})
-    assert await world.process(_message("ann", "+31855363011")) == (
-        Outcome.SKIPPED,
-        Reason.ASSIGNED_ELSEWHERE,
+async def test_a_number_claimed_by_another_user_is_a_duplicate_naming_the_holder() -> None:
+    world = World([_member("bob", "+31855363011", 1)])
+    ann = Claim("+31855363011", "ann", "ann@contoso.example", "r", 0)
+    await world.claims.claim(TENANT.key, ann)
+    assert await world.process(_assign("bob", "+31855363011", 1)) == (
+        Outcome.SKIPPED, Reason.DUPLICATE,
     )
-    assert world.teams.assignments == {"+31855363011": "reception"}
+    assert "ann@contoso.example" in world.statuses.statuses[(TENANT.key, "bob")].message
+    assert world.teams.assign_calls == []
 
 
 async def test_a_teams_refusal_is_recorded_with_its_reason() -> None:
-    world = World()
+    world = World([_member("ann", "+31855363011")])
     world.teams.refusal = PermanentError(Reason.NOT_IN_INVENTORY, "not in the inventory")
-    assert await world.process(_message("ann", "+31855363011")) == (
-        Outcome.FAILED,
-        Reason.NOT_IN_INVENTORY,
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.FAILED, Reason.NOT_IN_INVENTORY,
     )
 
 
 async def test_a_temporary_failure_is_retried_and_recorded_only_on_the_last_attempt() -> None:
-    world = World()
+    world = World([_member("ann", "+31855363011")])
     world.teams.temporary = TemporaryError("throttled", retry_after_seconds=30)
     with pytest.raises(TemporaryError):
-        await process_assignment(
-            _message("ann", "+31855363011"),
-            tenant=TENANT,
-            claims=world.claims,
-            teams=world.teams,
-            statuses=world.statuses,
-            clock=lambda: NOW,
-        )
+        await world.process(_assign("ann", "+31855363011"))
     assert world.statuses.statuses == {}
 
     with pytest.raises(TemporaryError):
-        await process_assignment(
-            _message("ann", "+31855363011"),
-            tenant=TENANT,
-            claims=world.claims,
-            teams=world.teams,
-            statuses=world.statuses,
-            clock=lambda: NOW,
-            final_attempt=True,
-        )
+        await world.process(_assign("ann", "+31855363011"), final=True)
     (status,) = world.statuses.statuses.values()
     assert (status.outcome, status.reason) == (Outcome.FAILED, Reason.ASSIGNMENT_FAILED)
     assert "throttled" in status.message
 
 
 async def test_a_message_for_another_tenant_is_refused() -> None:
-    world = World()
-    foreign = _message("ann", "+31855363011").model_copy(update={"tenant_id": "someone-else"})
+    world = World([_member("ann", "+31855363011")])
+    foreign = _assign("ann", "+31855363011").model_copy(update={"tenant_id": "someone-else"})
     with pytest.raises(MessageError, match="someone-else"):
         await world.process(foreign)
 
 
-async def test_run_sync_reserves_in_read_order_and_enqueues_every_member() -> None:
-    members = [
-        Member("ann", "ann@contoso.example", ("+31855363011",), True, 0),
-        Member("bob", "bob@contoso.example", ("+31855363011",), True, 1),
-        Member("cy", "cy@contoso.example", (), True, 2),
+async def test_unassign_takes_back_only_a_number_the_app_assigned() -> None:
+    world = World([], teams={"+31855363011": "ann", "+31855363012": "bob"})
+    await world.claims.claim(
+        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+    )
+    bob = Claim("+31855363012", "bob", "bob@contoso.example", "r", 1)  # reserved, not assigned
+    await world.claims.claim(TENANT.key, bob)
+
+    assert await world.process(_unassign("ann", "+31855363011")) == (
+        Outcome.UNASSIGNED, Reason.LEFT_GROUP,
+    )
+    assert await world.process(_unassign("bob", "+31855363012")) == (
+        Outcome.SKIPPED, Reason.STALE,
+    )
+    assert world.teams.assignments == {"+31855363012": "bob"}
+    assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
+
+
+async def test_a_number_change_releases_the_old_number_and_assigns_the_new_one() -> None:
+    world = World([_member("ann", "+31855363022")], teams={"+31855363011": "ann"})
+    await world.claims.claim(
+        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+    )
+    assert await world.process(_assign("ann", "+31855363022", previous="+31855363011")) == (
+        Outcome.ASSIGNED, Reason.ASSIGNED,
+    )
+    assert world.teams.assignments == {"+31855363022": "ann"}
+    assert world.teams.unassign_calls == [("+31855363011", NumberType.OPERATOR_CONNECT)]
+    assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
+
+
+async def test_run_sync_claims_in_read_order_and_enqueues_only_changes() -> None:
+    world = World(
+        [
+            _member("ann", "+31855363011", 0),
+            _member("bob", "+31855363011", 1),
+            _member("cy", None, 2),
+            _member("dee", "+31855363014", 3),
+        ],
+        teams={"+31855363014": "dee"},
+    )
+    await world.sync()
+
+    assert [(m.user_id, m.action, m.number) for m in world.queue.sent] == [
+        ("ann", "assign", "+31855363011"),
     ]
-    claims, queue = FakeClaimStore(), FakeQueue()
-    summary = await run_sync(
-        tenant=TENANT,
-        run_id="run-1",
-        directory=FakeDirectory(members),
-        claims=claims,
-        queue=queue,
-    )
-    assert [m.user_id for m in queue.sent] == ["ann", "bob", "cy"]
-    assert (await claims.list_claims(TENANT.key))["+31855363011"].holder_user_id == "ann"
-    assert summary.enqueued == 3
-    assert summary.precheck == {"valid": 1, "duplicate": 1, "no_number": 1}
+    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    assert claim is not None
+    assert claim.holder_user_id == "ann"
+    recorded = {user: s.outcome for (_, user), s in world.statuses.statuses.items()}
+    assert recorded == {"bob": Outcome.SKIPPED, "cy": Outcome.SKIPPED, "dee": Outcome.KEPT}
 
 
-async def test_a_dry_run_writes_nothing_and_shows_what_it_would_enqueue() -> None:
-    members = [Member("ann", "ann@contoso.example", ("+31855363011",), True, 0)]
-    claims, queue = FakeClaimStore(), FakeQueue()
-    summary = await run_sync(
-        tenant=TENANT,
-        run_id="run-1",
-        directory=FakeDirectory(members),
-        claims=claims,
-        queue=queue,
-        dry_run=True,
-    )
-    assert queue.sent == []
-    assert claims.claims == {}
-    body = summary.to_json()
+async def test_a_second_run_over_the_same_state_enqueues_and_writes_nothing() -> None:
+    world = World([_member("ann", "+31855363011", 0), _member("cy", None, 1)])
+    await world.sync()
+    await world.drain()
+    await world.sync()
+    written_before = dict(world.statuses.statuses)
+
+    await world.sync()
+
+    assert world.queue.sent == []
+    assert world.statuses.statuses == written_before
+    assert len(world.teams.assign_calls) == 1
+
+
+async def test_a_dry_run_writes_nothing_and_shows_every_decision() -> None:
+    world = World([_member("ann", "+31855363011")])
+    await world.sync(dry_run=True)
+    assert world.queue.sent == []
+    assert world.claims.claims == {}
+    assert world.statuses.statuses == {}
+    body = world.summary.to_json()
     assert body["dryRun"] is True
     assert body["enqueued"] == 0
-    assert [m.user_id for m in summary.messages] == ["ann"]
-    assert "wouldEnqueue" in body
+    assert "decisions" in body

@@ -1,0 +1,74 @@
+"""``python -m shared.cli plan SNAPSHOT.json [--json]``: preview a tenant's plan, offline.
+
+Reads a directory snapshot (the scenario format: users, groups, the tenant's rules, the Teams
+numbers that exist and the numbers this app holds), runs the planner, and prints every decision
+with its reason, or ``{"decisions": [...], "summary": {...}}`` as JSON. Nothing is written
+anywhere. A broken or incomplete file gets one line naming the field, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.planner import Plan, plan
+from shared.snapshot import SnapshotError, read_snapshot
+
+cli = typer.Typer(add_completion=False, help="Teams Number Sync operator commands.")
+
+_STYLE = {"assign": "green", "keep": "cyan", "skip": "yellow", "unassign": "magenta", "hold": "red"}
+
+
+@cli.callback()
+def _commands() -> None:
+    """Teams Number Sync operator commands."""
+
+
+@cli.command("plan")
+def plan_command(
+    snapshot: Annotated[Path, typer.Argument(help="directory snapshot / scenario JSON")],
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print what a sync would decide for every user, without touching anything."""
+    try:
+        text = snapshot.read_text(encoding="utf-8")
+    except OSError as error:
+        typer.echo(f"error: {snapshot}: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        planned = read_snapshot(text, str(snapshot))
+    except SnapshotError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    result = plan(planned.members, planned.rules, planned.state)
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        return
+    render_plan(result, Console(width=160), title=f"Plan for tenant {planned.tenant_id}")
+
+
+def render_plan(result: Plan, console: Console, *, title: str) -> None:
+    """The plan as a table and a summary line."""
+    table = Table(title=title)
+    for column in ("user", "raw number", "outcome", "reason", "number", "message"):
+        table.add_column(column, overflow="fold")
+    for decision in result.decisions:
+        style = _STYLE.get(decision.action.value, "white")
+        table.add_row(
+            decision.user_principal_name, decision.raw_number or "",
+            f"[{style}]{decision.action.value}[/]", decision.reason.value,
+            decision.number or decision.previous_number or "", decision.message,
+        )
+    console.print(table)
+    summary = result.summary()
+    console.print(f"Summary — {summary['byOutcome']}; reasons: {summary['byReason']}")
+
+
+if __name__ == "__main__":
+    cli()

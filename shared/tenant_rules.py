@@ -1,0 +1,102 @@
+"""A tenant's number rules: the options the customer agreed with the operator.
+
+Pure data, validated with pydantic when read from app settings or a scenario file. The planner and
+the number check take these as input; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+class NumberRange(BaseModel):
+    """An inclusive block of numbers the operator supplied, e.g. +31855363000 … +31855363999."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel,
+                              populate_by_name=True)
+
+    first: str
+    last: str
+
+    @field_validator("first", "last")
+    @classmethod
+    def _is_e164(cls, value: str) -> str:
+        if not _E164.fullmatch(value):
+            raise ValueError(f"must be E.164 with a leading +, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if len(self.first) != len(self.last) or self.first > self.last:
+            raise ValueError(
+                f"range {self.first}…{self.last} must run from low to high with equal lengths"
+            )
+        return self
+
+    def __contains__(self, number: object) -> bool:
+        # Equal-length digit strings compare like the numbers they spell.
+        return (
+            isinstance(number, str)
+            and len(number) == len(self.first)
+            and self.first <= number <= self.last
+        )
+
+    def __str__(self) -> str:
+        return f"{self.first}…{self.last}"
+
+
+class TenantRules(BaseModel):
+    """How the customer's rules apply in this tenant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel,
+                              populate_by_name=True)
+
+    default_region: Annotated[str | None, Field(pattern=r"^[A-Z]{2}$")] = None
+    """ISO region for reading national numbers (``0855363010``) when suggesting a correction."""
+    accept_formatted: bool = False
+    """Assign near misses that phonenumbers reads unambiguously, in their E.164 form."""
+    allow_extensions: bool = False
+    """Accept ``;ext=`` suffixes (``+31855363010;ext=123``)."""
+    main_numbers: dict[str, str] = Field(default_factory=dict)
+    """SIP domain → that domain's main number; never given to a person."""
+    number_ranges: tuple[NumberRange, ...] = ()
+    """The numbers the customer supplied; when set, numbers outside them are not assigned."""
+    mass_unassign_minimum: Annotated[int, Field(ge=0)] = 10
+    mass_unassign_percent: Annotated[float, Field(ge=0, le=100)] = 5.0
+
+    @field_validator("main_numbers")
+    @classmethod
+    def _main_numbers_are_e164(cls, value: dict[str, str]) -> dict[str, str]:
+        for domain, number in value.items():
+            if not _E164.fullmatch(number):
+                raise ValueError(f"main number of {domain!r} must be E.164, got {number!r}")
+        return {domain.lower(): number for domain, number in value.items()}
+
+    def mass_unassign_threshold(self, numbers_held: int) -> int:
+        """The most unassignments one plan may carry out without an approval: the larger of the
+        minimum and the percentage of the numbers held, rounded down (more than 10.5 is 11)."""
+        share = Decimal(numbers_held) * Decimal(str(self.mass_unassign_percent)) / 100
+        return max(self.mass_unassign_minimum, math.floor(share))
+
+    def main_number_domain(self, number: str) -> str | None:
+        """The SIP domain whose main number this is, if any."""
+        return self.domains_by_main_number().get(number)
+
+    def domains_by_main_number(self) -> dict[str, str]:
+        """Main number → its SIP domain (the first domain alphabetically, if two share one)."""
+        by_number: dict[str, str] = {}
+        for domain, main in sorted(self.main_numbers.items()):
+            by_number.setdefault(main, domain)
+        return by_number
+
+    def range_of(self, number: str) -> NumberRange | None:
+        """The supplied range holding the number (None also when no ranges are configured)."""
+        return next((block for block in self.number_ranges if number in block), None)
