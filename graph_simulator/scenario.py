@@ -235,10 +235,11 @@ class Directory(_Model):
 
 
 class TimelineStep(_Model):
-    """A later state of the directory: what changed, and the users and groups after it."""
+    """What happens next: the clock moves on and/or the directory changes; then a sync runs."""
 
     description: str
-    directory: Directory
+    advance_hours: Annotated[float, Field(ge=0)] = 0.0
+    directory: Directory | None = None
 
 
 class Scenario(_Model):

@@ -6,6 +6,8 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +25,7 @@ from local_runner.session import (
     sync_and_drain,
 )
 from shared.config import ConfigError
+from shared.runtime import utc_now
 
 cli = typer.Typer(add_completion=False, help=__doc__)
 
@@ -60,13 +63,31 @@ def main(
 async def _run(scenario: Scenario, state_dir: Path | None) -> list[SyncReport]:
     with local_stack(scenario, state_dir=state_dir) as stack:
         async with app_environment(stack.settings):
+            # Time a kept state has already lived through: a second run starts where it ended.
+            offset_file = state_dir / "clock-offset-hours" if state_dir else None
+            offset = timedelta(hours=float(offset_file.read_text())) \
+                if offset_file and offset_file.exists() else timedelta(0)
+            runtime = await function_app.runtime.get()
+            runtime.clock = _later(offset)
             await seed_app_state(scenario)
             reports = [await _step(stack, scenario, "Sync of the directory", None)]
             for number, step in enumerate(scenario.timeline, start=1):
-                stack.simulator.replace_directory(step.directory)
+                offset += timedelta(hours=step.advance_hours)
+                runtime.clock = _later(offset)
+                if step.directory is not None:
+                    stack.simulator.replace_directory(step.directory)
                 title = f"Timeline step {number}: {step.description}"
                 reports.append(await _step(stack, scenario, title, reports[-1].run_id))
+            if offset_file is not None:
+                offset_file.write_text(str(offset.total_seconds() / 3600))
             return reports
+
+
+def _later(offset: timedelta) -> Callable[[], datetime]:
+    def clock() -> datetime:
+        return utc_now() + offset
+
+    return clock
 
 
 async def _step(

@@ -51,6 +51,8 @@ def rules_as_app_settings(rules: TenantRules) -> dict[str, str]:
     settings = {
         "ACCEPT_FORMATTED": str(rules.accept_formatted).lower(),
         "ALLOW_EXTENSIONS": str(rules.allow_extensions).lower(),
+        "GRACE_PERIOD_HOURS": str(rules.grace_period_hours),
+        "COOLING_DAYS": str(rules.cooling_days),
         "MASS_UNASSIGN_MINIMUM": str(rules.mass_unassign_minimum),
         "MASS_UNASSIGN_PERCENT": str(rules.mass_unassign_percent),
         "NUMBER_DEFAULT_REGION": rules.default_region or "",

@@ -185,6 +185,8 @@ _RULES_KEYS = {
     "ALLOW_EXTENSIONS": "allow_extensions",
     "MAIN_NUMBERS": "main_numbers",
     "NUMBER_RANGES": "number_ranges",
+    "GRACE_PERIOD_HOURS": "grace_period_hours",
+    "COOLING_DAYS": "cooling_days",
     "MASS_UNASSIGN_MINIMUM": "mass_unassign_minimum",
     "MASS_UNASSIGN_PERCENT": "mass_unassign_percent",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,8 @@ class Claim:
     """Who a personal number belongs to, as recorded in Table Storage (first claim wins).
 
     ``assigned`` is set once this app has put the number on the holder in Teams: the app's
-    ownership marker. Only numbers with it are ever taken back by the app.
+    ownership marker. Only numbers with it are ever taken back by the app. A claim without it
+    records a number Teams already had on its holder (found, never removed) or a reservation.
     """
 
     number: str
@@ -39,3 +41,12 @@ class Claim:
     run_id: str
     read_position: int
     assigned: bool = False
+    release_pending_since: datetime | None = None
+    """When a run first decided to take the number back (the grace period counts from here)."""
+    released_at: datetime | None = None
+    """Set when the app took the number back and it is cooling down before anyone else gets it."""
+
+    @property
+    def held(self) -> bool:
+        """True while this app has the number on its holder in Teams."""
+        return self.assigned and self.released_at is None

@@ -50,6 +50,8 @@ class Reason(StrEnum):
     LEFT_GROUP = "left_group"
     NUMBER_REMOVED = "number_removed"
     MASS_UNASSIGN_GUARD = "mass_unassign_guard"
+    GRACE_PERIOD = "grace_period"
+    COOLING = "cooling"
     EMPTY_MEMBER_LIST = "empty_member_list"
     STALE = "stale"
     NOT_IN_INVENTORY = "not_in_inventory"

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from shared.directory import Claim, Member
@@ -53,15 +54,26 @@ class CurrentState:
     """Number → who it belongs to; ``assigned`` marks numbers this app put in Teams."""
     teams: Mapping[str, str] = field(default_factory=dict)
     """Number → the Teams target (user or resource id) that has it."""
+    now: datetime | None = None
+    """The time of the run. Grace periods and cooling count from it; without it (a preview of
+    the rules alone) they count as elapsed."""
 
     def holdings_by_user(self) -> dict[str, Claim]:
         """User id → the number this app assigned to them and still holds."""
         held: dict[str, Claim] = {}
         for number in sorted(self.claims):
             claim = self.claims[number]
-            if claim.assigned:
+            if claim.held:
                 held.setdefault(claim.holder_user_id, claim)
         return held
+
+    def cooling_until(self, number: str, rules: TenantRules) -> datetime | None:
+        """When a number the app took back may go to someone else, if that is still ahead."""
+        claim = self.claims.get(number)
+        if claim is None or claim.released_at is None or self.now is None:
+            return None
+        until = claim.released_at + timedelta(days=rules.cooling_days)
+        return until if until > self.now else None
 
 
 class Decision(NamedTuple):
@@ -131,7 +143,8 @@ def plan(members: Sequence[Member], rules: TenantRules, state: CurrentState) -> 
     main_domains = rules.domains_by_main_number()
     ranges = [(block.first, block.last) for block in rules.number_ranges]
     verdicts = {
-        m.user_id: _screen(m, rules, main_domains, ranges, held.get(m.user_id)) for m in ordered
+        m.user_id: _cool(_screen(m, rules, main_domains, ranges, held.get(m.user_id)), state, rules)
+        for m in ordered
     }
     contenders = {
         member.user_id: verdict.number
@@ -157,8 +170,59 @@ def plan(members: Sequence[Member], rules: TenantRules, state: CurrentState) -> 
     for user_id, claim in sorted(held.items(), key=lambda item: item[1].holder_upn):
         if user_id not in members_ids:
             decisions.append(_left_group(claim, empty_directory=not ordered))
-    guarded = _guard_mass_unassign(decisions, rules, len(held))
+    graced = _grace(decisions, rules, state)
+    guarded = _guard_mass_unassign(graced, rules, len(held))
     return Plan(_wait_for_releases(guarded, state.claims))
+
+
+def _cool(
+    verdict: Decision | _Candidate, state: CurrentState, rules: TenantRules
+) -> Decision | _Candidate:
+    """A number the app took back rests for ``coolingDays`` before someone else gets it."""
+    if not isinstance(verdict, _Candidate) or not rules.cooling_days:
+        return verdict
+    until = state.cooling_until(verdict.number, rules)
+    claim = state.claims.get(verdict.number)
+    if until is None or claim is None or claim.holder_user_id == verdict.member.user_id:
+        return verdict
+    return _decision(
+        verdict.member, Action.SKIP, Reason.COOLING,
+        f"{verdict.number} was taken back from {claim.holder_upn} and rests until "
+        f"{until:%Y-%m-%d %H:%M} UTC before anyone else gets it; it is assigned after that.",
+        number=verdict.number,
+    )
+
+
+# Removals that wait out the grace period; a number change and guard holds do not.
+_GRACEFUL = frozenset(
+    {Reason.LEFT_GROUP, Reason.DISABLED, Reason.NUMBER_REMOVED, Reason.MAIN_NUMBER}
+)
+
+
+def _grace(decisions: list[Decision], rules: TenantRules, state: CurrentState) -> list[Decision]:
+    """Hold removals until the grace period, counted from the first run that wanted them, ends:
+    a membership blip or a directory hiccup must not drop anyone's phone."""
+    if state.now is None or not rules.grace_period_hours:
+        return decisions
+    grace = timedelta(hours=rules.grace_period_hours)
+    result = []
+    for decision in decisions:
+        claim = state.claims.get(decision.previous_number or "")
+        if decision.action is not Action.UNASSIGN or decision.reason not in _GRACEFUL \
+                or claim is None:
+            result.append(decision)
+            continue
+        since = claim.release_pending_since or state.now
+        if state.now - since >= grace:
+            result.append(decision)
+            continue
+        result.append(decision._replace(
+            action=Action.HOLD, reason=Reason.GRACE_PERIOD,
+            message=f"{decision.message.removesuffix('.')} after the grace period, at "
+                    f"{since + grace:%Y-%m-%d %H:%M} UTC, unless this changes back before then "
+                    f"(reason: {decision.reason.value}).",
+        ))
+    return result
 
 
 class _Candidate(NamedTuple):
@@ -271,7 +335,7 @@ def _winners(
         if number is None or number in winners:
             continue
         claim = claims.get(number)
-        holder = claim.holder_user_id if claim else None
+        holder = claim.holder_user_id if claim and claim.released_at is None else None
         holder_still_carries_it = holder is not None and contenders.get(holder) == number
         winners[number] = holder if holder_still_carries_it and holder else member.user_id
     return winners

@@ -95,8 +95,20 @@ class ClaimStore(Protocol):
         """
         ...
 
-    async def release(self, tenant_id: str, number: str, user_id: str) -> bool:
-        """Drop the user's claim on the number; False when they did not hold it."""
+    async def release(
+        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+    ) -> bool:
+        """Drop the user's claim on the number; False when they did not hold it.
+
+        With ``cooling_since`` the row stays, marked released, so the number rests before it
+        goes to anyone else.
+        """
+        ...
+
+    async def set_release_pending(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        """Start (or, with None, cancel) the grace period of a number the user holds."""
         ...
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -42,8 +42,8 @@ def utc_now() -> datetime:
 
 
 def new_run_id(now: datetime) -> str:
-    """A run id that sorts by start time: ``20261129T020304Z-1a2b3c4d``."""
-    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    """A run id that sorts by start time: ``20261129T020304.123456Z-1a2b3c4d``."""
+    return f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
 
 
 @dataclass
@@ -61,6 +61,8 @@ class AppRuntime:
     poison: StorageAssignmentQueue
     _tables: TableServiceClient
     _graph_transport: GraphTransport
+    clock: Callable[[], datetime] = utc_now
+    """The app's only clock; the local runner moves it forward to replay days in seconds."""
 
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
@@ -99,8 +101,8 @@ class AppRuntime:
         return await run_sync(
             tenant=self.settings.tenant,
             rules=self.settings.rules,
-            run_id=new_run_id(utc_now()),
-            clock=utc_now,
+            run_id=new_run_id(self.clock()),
+            clock=self.clock,
             directory=self.directory,
             teams=self.teams,
             claims=self.claims,
@@ -126,7 +128,7 @@ class AppRuntime:
             teams=self.teams,
             users=self.users,
             statuses=self.statuses,
-            clock=utc_now,
+            clock=self.clock,
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
         )
 

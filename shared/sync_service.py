@@ -87,9 +87,11 @@ async def run_sync(
         teams.list_assignments(),
         claims.list_claims(tenant.key),
     )
-    decided = plan(members, rules, CurrentState(claims=stored, teams=assigned))
+    now = clock()
+    decided = plan(members, rules, CurrentState(claims=stored, teams=assigned, now=now))
     work = decided.work()
     if not dry_run:
+        await _track_grace(claims, tenant.key, decided.decisions, stored, now)
         await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
         await _record_unchanged(statuses, tenant.key, run_id, clock, decided.decisions)
         await queue.send([_message(tenant.key, run_id, decision) for decision in work])
@@ -128,6 +130,33 @@ async def _bounded(calls: Iterable[Awaitable[object]], limit: int = 16) -> None:
             await call
 
     await asyncio.gather(*(run(call) for call in calls))
+
+
+async def _track_grace(
+    claims: ClaimStore,
+    tenant_id: str,
+    decisions: Sequence[Decision],
+    stored: dict[str, Claim],
+    now: datetime,
+) -> None:
+    """Start the grace period of numbers a run first wants back; cancel it for users who came
+    back (or whose number came back) before it ended."""
+    pending = {
+        d.previous_number for d in decisions
+        if d.previous_number and (
+            d.reason is Reason.GRACE_PERIOD or d.action is Action.UNASSIGN
+            or (d.action is Action.HOLD and d.reason is Reason.MASS_UNASSIGN_GUARD)
+        )
+    }
+    calls = []
+    for number, claim in stored.items():
+        if not claim.held:
+            continue
+        if number in pending and claim.release_pending_since is None:
+            calls.append(claims.set_release_pending(tenant_id, number, claim.holder_user_id, now))
+        elif number not in pending and claim.release_pending_since is not None:
+            calls.append(claims.set_release_pending(tenant_id, number, claim.holder_user_id, None))
+    await _bounded(calls)
 
 
 async def _claim_for_winners(
@@ -233,10 +262,11 @@ async def process_assignment(
         )
     try:
         if message.action == "unassign":
-            result = await _unassign(message, tenant, claims, teams)
+            result = await _unassign(message, tenant, claims, teams, _cooling(rules, clock))
         else:
             result = await _assign(
-                message, tenant=tenant, rules=rules, claims=claims, teams=teams, users=users
+                message, tenant=tenant, rules=rules, claims=claims, teams=teams, users=users,
+                clock=clock,
             )
     except TemporaryError as error:
         if final_attempt:
@@ -262,6 +292,7 @@ async def _assign(
     claims: ClaimStore,
     teams: TeamsNumbers,
     users: UserReader,
+    clock: Clock,
 ) -> UserResult:
     number = message.number
     if number is None:
@@ -285,7 +316,10 @@ async def _assign(
             "user only. Correct one of the two telephoneNumbers.", number,
         )
     if message.previous_number and message.previous_number != number:
-        await _release(tenant, claims, teams, message.previous_number, message.user_id)
+        await _release(
+            tenant, claims, teams, message.previous_number, message.user_id,
+            cooling_since=_cooling(rules, clock),
+        )
     in_teams = await teams.find_number(number)
     if in_teams is not None and in_teams.target_id == message.user_id and (
         in_teams.activation_state in {None, "activated"}
@@ -307,13 +341,23 @@ async def _assign(
     return UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
 
 
+def _cooling(rules: TenantRules, clock: Clock) -> datetime | None:
+    return clock() if rules.cooling_days else None
+
+
 async def _unassign(
-    message: AssignmentMessage, tenant: TenantSettings, claims: ClaimStore, teams: TeamsNumbers
+    message: AssignmentMessage,
+    tenant: TenantSettings,
+    claims: ClaimStore,
+    teams: TeamsNumbers,
+    cooling_since: datetime | None,
 ) -> UserResult:
     number = message.previous_number
     if number is None:
         raise MessageError("an unassign message must name the number (previousNumber: missing)")
-    released = await _release(tenant, claims, teams, number, message.user_id)
+    released = await _release(
+        tenant, claims, teams, number, message.user_id, cooling_since=cooling_since
+    )
     reason = _reason(message.reason, Reason.LEFT_GROUP)
     if not released:
         return UserResult(
@@ -332,11 +376,17 @@ def _reason(text: str, default: Reason) -> Reason:
 
 
 async def _release(
-    tenant: TenantSettings, claims: ClaimStore, teams: TeamsNumbers, number: str, user_id: str
+    tenant: TenantSettings,
+    claims: ClaimStore,
+    teams: TeamsNumbers,
+    number: str,
+    user_id: str,
+    *,
+    cooling_since: datetime | None = None,
 ) -> bool:
     """Take back a number this app gave the user: only with the ownership marker set."""
     claim = await claims.get_claim(tenant.key, number)
-    if claim is None or claim.holder_user_id != user_id or not claim.assigned:
+    if claim is None or claim.holder_user_id != user_id or not claim.held:
         return False
     in_teams = await teams.find_number(number)
     if in_teams is not None and in_teams.target_id == user_id:
@@ -345,7 +395,7 @@ async def _release(
         except PermanentError as error:
             log.warning("could not take back %s from %s: %s", number, user_id, error.message)
             raise TemporaryError(error.message) from error
-    await claims.release(tenant.key, number, user_id)
+    await claims.release(tenant.key, number, user_id, cooling_since=cooling_since)
     return True
 
 

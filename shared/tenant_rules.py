@@ -69,6 +69,10 @@ class TenantRules(BaseModel):
     """SIP domain → that domain's main number; never given to a person."""
     number_ranges: tuple[NumberRange, ...] = ()
     """The numbers the customer supplied; when set, numbers outside them are not assigned."""
+    grace_period_hours: Annotated[float, Field(ge=0)] = 24.0
+    """How long a leaver, a disabled account or a cleared number keeps the number (0: at once)."""
+    cooling_days: Annotated[float, Field(ge=0)] = 0.0
+    """How long a number taken back rests before anyone else gets it."""
     mass_unassign_minimum: Annotated[int, Field(ge=0)] = 10
     mass_unassign_percent: Annotated[float, Field(ge=0, le=100)] = 5.0
 

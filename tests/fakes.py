@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from shared.config import NumberType
 from shared.directory import Claim, Member
@@ -50,12 +51,29 @@ class FakeClaimStore:
             self.claims[(tenant_id, number)] = replace(stored, assigned=True)
             return True
 
-    async def release(self, tenant_id: str, number: str, user_id: str) -> bool:
+    async def release(
+        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+    ) -> bool:
         async with self._lock:
             stored = self.claims.get((tenant_id, number))
             if stored is None or stored.holder_user_id != user_id:
                 return False
-            del self.claims[(tenant_id, number)]
+            if cooling_since is None:
+                del self.claims[(tenant_id, number)]
+            else:
+                self.claims[(tenant_id, number)] = replace(
+                    stored, assigned=False, released_at=cooling_since, release_pending_since=None
+                )
+            return True
+
+    async def set_release_pending(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        async with self._lock:
+            stored = self.claims.get((tenant_id, number))
+            if stored is None or stored.holder_user_id != user_id:
+                return False
+            self.claims[(tenant_id, number)] = replace(stored, release_pending_since=since)
             return True
 
 

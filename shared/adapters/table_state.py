@@ -95,18 +95,45 @@ class TableClaimStore:
             return await self.mark_assigned(tenant_id, number, user_id)
         return True
 
-    async def release(self, tenant_id: str, number: str, user_id: str) -> bool:
-        """Delete the user's claim, conditional on the row not having changed."""
+    async def release(
+        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+    ) -> bool:
+        """Delete the user's claim (or mark it released, to cool down), under an ETag condition."""
         entity = await self._entity(tenant_id, number)
         if entity is None or entity["HolderUserId"] != user_id:
             return False
         try:
-            await self._table.delete_entity(
-                tenant_id, number, etag=entity.metadata["etag"],
+            if cooling_since is None:
+                await self._table.delete_entity(
+                    tenant_id, number, etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            else:
+                await self._table.update_entity(
+                    _with(entity, AssignedByApp=False, ReleasedAt=cooling_since,
+                          ReleasePendingSince=None),
+                    mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except ResourceModifiedError:
+            return await self.release(tenant_id, number, user_id, cooling_since=cooling_since)
+        return True
+
+    async def set_release_pending(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        """Start or cancel the grace period on the user's claim, under an ETag condition."""
+        entity = await self._entity(tenant_id, number)
+        if entity is None or entity["HolderUserId"] != user_id:
+            return False
+        try:
+            await self._table.update_entity(
+                _with(entity, ReleasePendingSince=since),
+                mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
                 match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
-            return await self.release(tenant_id, number, user_id)
+            return await self.set_release_pending(tenant_id, number, user_id, since)
         return True
 
     async def _entity(self, tenant_id: str, number: str) -> Any:
@@ -184,7 +211,19 @@ def _claim(entity: Any) -> Claim:
         run_id=str(entity.get("RunId", "")),
         read_position=int(entity.get("ReadPosition", 0)),
         assigned=bool(entity.get("AssignedByApp", False)),
+        release_pending_since=_time(entity.get("ReleasePendingSince")),
+        released_at=_time(entity.get("ReleasedAt")),
     )
+
+
+def _with(entity: Any, **changes: object) -> dict[str, object]:
+    """The entity with some properties changed; None removes a property (REPLACE drops it)."""
+    merged = {**dict(entity), **changes}
+    return {key: value for key, value in merged.items() if value is not None}
+
+
+def _time(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None
 
 
 def _status(entity: Any) -> UserStatus:

@@ -174,3 +174,40 @@ async def test_a_transfer_of_an_unclaimed_number_claims_it(stores: Stores) -> No
     tenant = _tenant()
     moved = await claims.transfer(tenant, "ann", _claim("+31855363011", "bob", 1))
     assert moved.holder_user_id == "bob"
+
+
+async def test_a_grace_period_is_started_and_cancelled_on_the_holders_claim_only(
+    stores: Stores,
+) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    since = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    await claims.mark_assigned(tenant, "+31855363011", "ann")
+    assert not await claims.set_release_pending(tenant, "+31855363011", "bob", since)
+    assert await claims.set_release_pending(tenant, "+31855363011", "ann", since)
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert (stored.release_pending_since, stored.assigned) == (since, True)
+    assert await claims.set_release_pending(tenant, "+31855363011", "ann", None)
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert stored.release_pending_since is None
+
+
+async def test_a_released_number_cools_down_in_place_and_can_then_move(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    since = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    await claims.mark_assigned(tenant, "+31855363011", "ann")
+    assert await claims.release(tenant, "+31855363011", "ann", cooling_since=since)
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert (stored.holder_user_id, stored.assigned, stored.released_at) == ("ann", False, since)
+    assert not stored.held
+    moved = await claims.transfer(tenant, "ann", _claim("+31855363011", "bob", 2))
+    assert moved.holder_user_id == "bob"
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert stored.released_at is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from local_runner.session import run_timer as invoke_timer
 from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
 from shared.host_settings import QueueHostSettings
 from shared.ports import UserStatus
-from shared.runtime import AppRuntime
+from shared.runtime import AppRuntime, utc_now
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SCENARIO = REPO / "scenarios" / "demo.json"
@@ -52,6 +53,7 @@ class LocalApp:
     scenario: Scenario
     simulator: SimulatorServer
     settings: dict[str, str]
+    offset: timedelta = timedelta(0)
 
     async def runtime(self) -> AppRuntime:
         return await function_app.runtime.get()
@@ -67,6 +69,21 @@ class LocalApp:
         await seed_app_state(self.scenario)
         await self.run_timer()
         return await self.drain(host)
+
+    async def advance(self, hours: float) -> None:
+        """Move the app's clock forward (grace periods, cooling)."""
+        self.offset += timedelta(hours=hours)
+        offset = self.offset
+        (await self.runtime()).clock = lambda: utc_now() + offset
+
+    async def step(self, index: int, host: QueueHostSettings | None = None) -> DrainStats:
+        """Play one step of the scenario's timeline, then sync."""
+        step = self.scenario.timeline[index]
+        await self.advance(step.advance_hours)
+        if step.directory is not None:
+            self.simulator.replace_directory(step.directory)
+            self.scenario = self.scenario.model_copy(update={"users": step.directory.users})
+        return await self.sync(host)
 
     async def statuses(self) -> dict[str, UserStatus]:
         report = await (await self.runtime()).report()

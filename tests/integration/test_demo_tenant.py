@@ -1,4 +1,5 @@
-"""The demo tenant end to end: the timer function, then the queue function, on real parts."""
+"""The demo tenant end to end: the timer function, then the queue function, on real parts,
+through the demo's timeline (a day passes, a group is dropped by mistake, another day passes)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ def _expected_assignments() -> dict[str, str]:
     return dict(data["numberAssignments"])
 
 
-async def test_a_full_sync_gives_teams_exactly_the_expected_numbers(local_app: LocalApp) -> None:
-    stats = await local_app.sync()
+async def test_the_demo_timeline_ends_with_exactly_the_expected_numbers(
+    local_app: LocalApp,
+) -> None:
+    first = await local_app.sync()
+    for index in range(len(local_app.scenario.timeline)):
+        stats = await local_app.step(index)
+        assert stats.poisoned == stats.failed_attempts == 0
 
     assert local_app.teams_by_upn() == _expected_assignments()
-    assert stats.poisoned == 0
-    assert stats.failed_attempts == 0
+    assert (first.poisoned, first.failed_attempts) == (0, 0)
     counts = local_app.simulator.request_counts()
     assert counts["assignNumber"] == 50
-    assert counts["unassignNumber"] == 3  # the leaver, the cleared number, the changed number
+    assert counts["unassignNumber"] == 3  # the changed number's old one, the leaver, the cleared
 
 
 async def test_every_rule_of_the_customer_shows_in_the_outcomes(local_app: LocalApp) -> None:
@@ -49,9 +54,30 @@ async def test_every_rule_of_the_customer_shows_in_the_outcomes(local_app: Local
     assert outcome("out.of.range") == (Outcome.SKIPPED, Reason.NOT_IN_RANGE)
     assert outcome("disabled.account") == (Outcome.SKIPPED, Reason.DISABLED)
     assert outcome("changed.number") == (Outcome.ASSIGNED, Reason.NUMBER_CHANGED)
-    assert outcome("cleared.number") == (Outcome.UNASSIGNED, Reason.NUMBER_REMOVED)
-    assert outcome("left.the.company") == (Outcome.UNASSIGNED, Reason.LEFT_GROUP)
+    assert outcome("cleared.number") == (Outcome.HELD, Reason.GRACE_PERIOD)
+    assert outcome("left.the.company") == (Outcome.HELD, Reason.GRACE_PERIOD)
     assert not any(upn.startswith(("outside", "reception")) for upn in statuses)
+    # Inside the grace period nothing was taken back; a number change is not a removal.
+    assert local_app.teams_by_upn()["+31855363080"] == "left.the.company@contoso.example"
+    assert "+31855363081" not in local_app.teams_by_upn()
+
+
+async def test_after_the_grace_period_leavers_lose_the_number_and_it_cools_down(
+    local_app: LocalApp,
+) -> None:
+    await local_app.sync()
+    await local_app.step(0)  # a day later
+    statuses = await local_app.statuses()
+    assert statuses["left.the.company@contoso.example"].outcome is Outcome.UNASSIGNED
+    assert statuses["cleared.number@contoso.example"].reason is Reason.NUMBER_REMOVED
+    assert "+31855363080" not in local_app.teams_by_upn()
+
+    await local_app.step(1)  # a new hire carries the leaver's old number
+
+    new_hire = (await local_app.statuses())["new.hire@contoso.example"]
+    assert (new_hire.outcome, new_hire.reason) == (Outcome.SKIPPED, Reason.COOLING)
+    assert "rests until" in new_hire.message
+    assert "+31855363080" not in local_app.teams_by_upn()
 
 
 async def test_a_second_sync_sends_no_assign_number_request(local_app: LocalApp) -> None:
@@ -70,16 +96,16 @@ async def test_a_second_sync_sends_no_assign_number_request(local_app: LocalApp)
 
 async def test_a_group_dropped_by_mistake_is_held_not_unassigned(local_app: LocalApp) -> None:
     await local_app.sync()
+    await local_app.step(0)
     before = local_app.teams_by_upn()
-    (step,) = local_app.scenario.timeline
-    local_app.simulator.replace_directory(step.directory)
     local_app.simulator.clear_requests()
 
-    stats = await local_app.sync()
+    inside_grace = await local_app.step(1)
+    after_grace = await local_app.step(2)
 
     assert local_app.teams_by_upn() == before
     assert local_app.simulator.request_counts().get("unassignNumber", 0) == 0
-    assert stats.invocations == 0
+    assert inside_grace.invocations == after_grace.invocations == 0
     held = [s for s in (await local_app.statuses()).values() if s.outcome is Outcome.HELD]
     assert len(held) == 11
     assert all(s.reason is Reason.MASS_UNASSIGN_GUARD for s in held)
