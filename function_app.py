@@ -5,7 +5,10 @@ Table of contents:
 * ``sync_scheduled`` — timer: read the voice group, enqueue one message per member.
 * ``assign_user``    — queue ``number-assignments``: validate, claim, assign, record one member.
 * ``sync_now``       — HTTP POST /api/sync (function key): the same run now; ``?dryRun=true``
-                        answers what would be enqueued without enqueueing.
+                        answers every decision without writing anything.
+* ``list_holds``     — HTTP GET /api/holds (function key): unassignments the guard holds.
+* ``approve_holds``  — HTTP POST /api/holds/approve (function key), body
+                        ``{"approvedBy": "...", "runId": "..."}``: carry them out.
 
 Each trigger only translates between the host and ``shared.runtime``; the rules live in ``shared``.
 """
@@ -21,7 +24,7 @@ import azure.functions as func
 from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
 from shared.errors import PermanentError, TemporaryError
-from shared.runtime import RuntimeHolder
+from shared.runtime import RuntimeHolder, hold_json
 
 app = func.FunctionApp()
 runtime = RuntimeHolder(os.environ)
@@ -62,6 +65,29 @@ async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
     except PermanentError as error:
         return _json({"error": error.reason.value, "message": error.message}, 502)
     return _json(summary.to_json(), 200)
+
+
+@app.route(route="holds", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
+    """The unassignments the mass-unassign guard holds, waiting for approval."""
+    status = req.params.get("status", "pending")
+    runtime_ = await runtime.get()
+    holds = await runtime_.ledger.holds(runtime_.settings.tenant.key, status or None)
+    return _json({"holds": [hold_json(hold) for hold in holds]}, 200)
+
+
+@app.route(route="holds/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def approve_holds(req: func.HttpRequest) -> func.HttpResponse:
+    """Approve held unassignments; records who approved, then enqueues them."""
+    try:
+        body = req.get_json() if req.get_body() else {}
+    except ValueError:
+        return _json({"error": "body", "message": "the body must be JSON"}, 400)
+    approved_by = str(body.get("approvedBy", "")).strip()
+    if not approved_by:
+        return _json({"error": "approvedBy", "message": "say who approves: approvedBy"}, 400)
+    approved = await (await runtime.get()).approve_holds(approved_by, body.get("runId"))
+    return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
 
 
 def _json(

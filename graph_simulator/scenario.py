@@ -294,6 +294,8 @@ class Fault(_Model):
     route: str
     status: Annotated[int, Field(ge=400, le=599)]
     count: Annotated[int, Field(ge=1)] = 1
+    after: Annotated[int, Field(ge=0)] = 0
+    """Let this many requests to the route through first (e.g. fail a read on its 2nd page)."""
     retry_after_seconds: Annotated[int, Field(ge=0)] | None = None
     code: str | None = None
     message: str | None = None

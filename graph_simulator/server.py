@@ -252,6 +252,7 @@ class _RoutedError(GraphHttpError):
 class _ActiveFault:
     status: int
     remaining: int
+    passes: int
     retry_after_seconds: int | None
     code: str | None
     message: str | None
@@ -527,7 +528,8 @@ class Simulator:
         self._check_route(fault.route, "fault")
         with self._lock:
             self._faults[fault.route] = _ActiveFault(
-                fault.status, fault.count, fault.retry_after_seconds, fault.code, fault.message
+                fault.status, fault.count, fault.after, fault.retry_after_seconds, fault.code,
+                fault.message,
             )
 
     def inject_latency(self, latency: LatencyFault) -> None:
@@ -683,6 +685,9 @@ class Simulator:
     def _apply_fault(self, route_name: str) -> None:
         fault = self._faults.get(route_name)
         if fault is None:
+            return
+        if fault.passes > 0:
+            fault.passes -= 1
             return
         fault.remaining -= 1
         if fault.remaining <= 0:
@@ -1503,12 +1508,14 @@ class SimulatorServer:
         status: int,
         *,
         count: int = 1,
+        after: int = 0,
         retry_after_seconds: int | None = None,
         code: str | None = None,
         message: str | None = None,
     ) -> None:
-        """Make the next `count` requests to `route` answer `status` with a Graph error body."""
-        self.simulator.inject_fault(Fault(route=route, status=status, count=count,
+        """Make `count` requests to `route`, after the next `after`, answer `status` with a
+        Graph error body."""
+        self.simulator.inject_fault(Fault(route=route, status=status, count=count, after=after,
                                           retry_after_seconds=retry_after_seconds,
                                           code=code, message=message))
 

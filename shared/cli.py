@@ -8,17 +8,24 @@ anywhere. A broken or incomplete file gets one line naming the field, and exit c
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.config import ConfigError
 from shared.planner import Plan, plan
+from shared.runtime import AppRuntime, RuntimeHolder, hold_json
 from shared.snapshot import SnapshotError, read_snapshot
+
+T = TypeVar("T")
 
 cli = typer.Typer(add_completion=False, help="Teams Number Sync operator commands.")
 
@@ -68,6 +75,43 @@ def render_plan(result: Plan, console: Console, *, title: str) -> None:
     console.print(table)
     summary = result.summary()
     console.print(f"Summary — {summary['byOutcome']}; reasons: {summary['byReason']}")
+
+
+holds_cli = typer.Typer(help="Unassignments held by the mass-unassign guard.")
+cli.add_typer(holds_cli, name="holds")
+
+
+@holds_cli.command("list")
+def holds_list(
+    status: Annotated[str, typer.Option(help="pending, approved or dropped")] = "pending",
+) -> None:
+    """List held unassignments (uses the app settings in the environment)."""
+    rows = asyncio.run(_with_runtime(lambda runtime: runtime.ledger.holds(
+        runtime.settings.tenant.key, status)))
+    sys.stdout.write(json.dumps({"holds": [hold_json(h) for h in rows]}, indent=2) + "\n")
+
+
+@holds_cli.command("approve")
+def holds_approve(
+    approved_by: Annotated[str, typer.Option("--by", help="who approves (name or e-mail)")],
+    run_id: Annotated[str | None, typer.Option("--run", help="only this run's holds")] = None,
+) -> None:
+    """Approve held unassignments and enqueue them; records who approved."""
+    approved = asyncio.run(
+        _with_runtime(lambda runtime: runtime.approve_holds(approved_by, run_id))
+    )
+    sys.stdout.write(json.dumps({"approved": [hold_json(h) for h in approved]}, indent=2) + "\n")
+
+
+async def _with_runtime(work: Callable[[AppRuntime], Awaitable[T]]) -> T:
+    holder = RuntimeHolder(os.environ)
+    try:
+        return await work(await holder.get())
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        await holder.close()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class AssignmentMessage(BaseModel):
     reason: str
     number: str | None = None
     previous_number: str | None = None
+    idempotency_key: Annotated[str, Field(min_length=1)]
+    """The same for every delivery of one planned change; its effect is recorded under it."""
 
     def to_json(self) -> str:
         """The wire form: compact JSON with camelCase keys."""

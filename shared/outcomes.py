@@ -51,6 +51,7 @@ class Reason(StrEnum):
     NUMBER_REMOVED = "number_removed"
     MASS_UNASSIGN_GUARD = "mass_unassign_guard"
     GRACE_PERIOD = "grace_period"
+    APPROVED = "approved"
     COOLING = "cooling"
     EMPTY_MEMBER_LIST = "empty_member_list"
     STALE = "stale"

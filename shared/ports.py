@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.config import NumberType
@@ -144,4 +144,79 @@ class AssignmentQueue(Protocol):
 
     async def send(self, messages: Sequence[AssignmentMessage]) -> None:
         """Enqueue the messages (order is not guaranteed by the queue)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One planning run: when, how it ended (completed / skipped / failed), counts."""
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    message: str
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """An unassignment stopped by the mass-unassign guard, waiting for a person."""
+
+    run_id: str
+    user_id: str
+    user_principal_name: str
+    number: str
+    reason: str
+    message: str
+    status: str  # pending | approved | dropped
+    created_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """The hold's row key: one hold per user per run."""
+        return f"{self.run_id}|{self.user_id}"
+
+
+class RunLedger(Protocol):
+    """Run records, the sync lease, holds and effect markers (one partition per tenant)."""
+
+    async def acquire_lease(
+        self, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+    ) -> str | None:
+        """Take the tenant's sync lease; returns the run holding it when taken, else None."""
+        ...
+
+    async def release_lease(self, tenant_id: str, run_id: str) -> None:
+        """Give the lease back if this run still holds it."""
+        ...
+
+    async def record_run(self, tenant_id: str, record: RunRecord) -> None:
+        """Store or update a run record."""
+        ...
+
+    async def runs(self, tenant_id: str) -> list[RunRecord]:
+        """Every run record, oldest first."""
+        ...
+
+    async def save_holds(self, tenant_id: str, holds: list[Hold]) -> None:
+        """Store new holds."""
+        ...
+
+    async def holds(self, tenant_id: str, status: str | None = None) -> list[Hold]:
+        """The tenant's holds (optionally of one status)."""
+        ...
+
+    async def update_hold(self, tenant_id: str, hold: Hold) -> None:
+        """Store a hold's new status."""
+        ...
+
+    async def effect_done(self, tenant_id: str, key: str) -> bool:
+        """Whether a message with this idempotency key has completed."""
+        ...
+
+    async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
+        """Record a message's effect as complete."""
         ...

@@ -25,13 +25,14 @@ from shared.adapters.graph_client import (
 from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_runs import TableRunLedger
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
 from shared.config import AppSettings
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import UserResult
-from shared.ports import UserStatus
-from shared.sync_service import SyncSummary, process_assignment, run_sync
+from shared.ports import Hold, UserStatus
+from shared.sync_service import SyncSummary, approve_holds, process_assignment, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class AppRuntime:
     statuses: TableStatusStore
     queue: StorageAssignmentQueue
     poison: StorageAssignmentQueue
+    ledger: TableRunLedger
     _tables: TableServiceClient
     _graph_transport: GraphTransport
     clock: Callable[[], datetime] = utc_now
@@ -92,6 +94,7 @@ class AppRuntime:
             statuses=TableStatusStore(tables),
             queue=queue,
             poison=poison,
+            ledger=TableRunLedger(tables),
             _tables=tables,
             _graph_transport=graph_transport,
         )
@@ -108,7 +111,15 @@ class AppRuntime:
             claims=self.claims,
             statuses=self.statuses,
             queue=self.queue,
+            ledger=self.ledger,
             dry_run=dry_run,
+        )
+
+    async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
+        """Approve held unassignments (all pending, or one run's) and enqueue them."""
+        return await approve_holds(
+            tenant=self.settings.tenant, ledger=self.ledger, queue=self.queue,
+            approved_by=approved_by, clock=self.clock, run_id=run_id,
         )
 
     async def assign(self, body: bytes, dequeue_count: int) -> UserResult | None:
@@ -128,6 +139,7 @@ class AppRuntime:
             teams=self.teams,
             users=self.users,
             statuses=self.statuses,
+            ledger=self.ledger,
             clock=self.clock,
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
         )
@@ -143,6 +155,21 @@ class AppRuntime:
         """Every user's latest outcome, in read order."""
         statuses = await self.statuses.list_statuses(self.settings.tenant.key)
         return sorted(statuses, key=lambda s: (s.read_position, s.user_principal_name))
+
+
+def hold_json(hold: Hold) -> dict[str, object]:
+    """A hold as JSON, for the HTTP answers and the CLI."""
+    return {
+        "runId": hold.run_id,
+        "userId": hold.user_id,
+        "userPrincipalName": hold.user_principal_name,
+        "number": hold.number,
+        "status": hold.status,
+        "message": hold.message,
+        "createdAt": hold.created_at.isoformat(),
+        "decidedBy": hold.decided_by,
+        "decidedAt": hold.decided_at.isoformat() if hold.decided_at else None,
+    }
 
 
 class RuntimeHolder:

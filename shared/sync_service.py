@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
 
 from shared.config import TenantSettings
 from shared.directory import Claim
@@ -22,6 +24,9 @@ from shared.planner import CurrentState, Decision, Plan, plan
 from shared.ports import (
     AssignmentQueue,
     ClaimStore,
+    Hold,
+    RunLedger,
+    RunRecord,
     StatusStore,
     TeamsNumbers,
     UserReader,
@@ -38,6 +43,9 @@ Clock = Callable[[], datetime]
 _RECORDED = {Action.KEEP: Outcome.KEPT, Action.SKIP: Outcome.SKIPPED, Action.HOLD: Outcome.HELD}
 
 
+LEASE_TTL = timedelta(minutes=10)  # the function timeout: a crashed run frees the tenant then
+
+
 @dataclass(frozen=True, slots=True)
 class SyncSummary:
     """What one planning run read, decided and enqueued."""
@@ -48,6 +56,7 @@ class SyncSummary:
     members: int
     enqueued: int
     plan: Plan
+    skipped_because: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """The JSON answer of the HTTP trigger (every decision on a dry run)."""
@@ -59,6 +68,8 @@ class SyncSummary:
             "enqueued": self.enqueued,
             "summary": self.plan.summary(),
         }
+        if self.skipped_because:
+            body["skipped"] = self.skipped_because
         if self.dry_run:
             body["decisions"] = [decision.to_json() for decision in self.plan.decisions]
         return body
@@ -75,13 +86,62 @@ async def run_sync(
     claims: ClaimStore,
     statuses: StatusStore,
     queue: AssignmentQueue,
+    ledger: RunLedger,
     dry_run: bool = False,
 ) -> SyncSummary:
     """Read the voice group and Teams, plan every user, enqueue the decisions that need work.
 
-    Decisions without work (keep, skip, hold) are recorded here, only when they changed. A dry
-    run reads and plans but writes nothing.
+    Only one run plans a tenant at a time (a lease with expiry); a second one is recorded as
+    skipped and returns. Decisions without work (keep, skip, hold) are recorded here, only when
+    they changed. A dry run reads and plans but writes nothing.
     """
+    started = clock()
+    if not dry_run:
+        holder = await ledger.acquire_lease(tenant.key, run_id, started, LEASE_TTL)
+        if holder is not None:
+            why = f"run {holder} is still planning this tenant"
+            log.warning("sync run %s for tenant %s skipped: %s", run_id, tenant.key, why)
+            await ledger.record_run(tenant.key, RunRecord(
+                run_id, started, clock(), "skipped", f"Skipped: {why}.", {},
+            ))
+            return SyncSummary(tenant.key, run_id, dry_run, 0, 0, Plan(()), why)
+    try:
+        summary = await _plan_and_apply(
+            tenant=tenant, rules=rules, run_id=run_id, clock=clock, directory=directory,
+            teams=teams, claims=claims, statuses=statuses, queue=queue, ledger=ledger,
+            dry_run=dry_run,
+        )
+    except Exception as error:
+        if not dry_run:
+            await ledger.record_run(tenant.key, RunRecord(
+                run_id, started, clock(), "failed", f"{type(error).__name__}: {error}", {},
+            ))
+            await ledger.release_lease(tenant.key, run_id)
+        raise
+    if not dry_run:
+        by_outcome = Counter(decision.action.value for decision in summary.plan.decisions)
+        counts = {"members": summary.members, "enqueued": summary.enqueued, **by_outcome}
+        await ledger.record_run(tenant.key, RunRecord(
+            run_id, started, clock(), "completed", "", counts,
+        ))
+        await ledger.release_lease(tenant.key, run_id)
+    return summary
+
+
+async def _plan_and_apply(
+    *,
+    tenant: TenantSettings,
+    rules: TenantRules,
+    run_id: str,
+    clock: Clock,
+    directory: VoiceGroupDirectory,
+    teams: TeamsNumbers,
+    claims: ClaimStore,
+    statuses: StatusStore,
+    queue: AssignmentQueue,
+    ledger: RunLedger,
+    dry_run: bool,
+) -> SyncSummary:
     members, assigned, stored = await asyncio.gather(
         directory.read_members(str(tenant.voice_group_id)),
         teams.list_assignments(),
@@ -92,6 +152,7 @@ async def run_sync(
     work = decided.work()
     if not dry_run:
         await _track_grace(claims, tenant.key, decided.decisions, stored, now)
+        await _store_holds(ledger, tenant.key, run_id, decided.decisions, now)
         await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
         await _record_unchanged(statuses, tenant.key, run_id, clock, decided.decisions)
         await queue.send([_message(tenant.key, run_id, decision) for decision in work])
@@ -108,14 +169,19 @@ async def run_sync(
 
 
 def _message(tenant_id: str, run_id: str, decision: Decision) -> AssignmentMessage:
+    action: Literal["assign", "unassign"] = (
+        "assign" if decision.action is Action.ASSIGN else "unassign"
+    )
     return AssignmentMessage(
+        idempotency_key=f"{run_id}|{decision.user_id}|{action}|"
+                        f"{decision.number or decision.previous_number}",
         tenant_id=tenant_id,
         run_id=run_id,
         user_id=decision.user_id,
         user_principal_name=decision.user_principal_name,
         telephone_number=decision.raw_number,
         read_position=decision.read_position,
-        action="assign" if decision.action is Action.ASSIGN else "unassign",
+        action=action,
         reason=decision.reason.value,
         number=decision.number,
         previous_number=decision.previous_number,
@@ -130,6 +196,68 @@ async def _bounded(calls: Iterable[Awaitable[object]], limit: int = 16) -> None:
             await call
 
     await asyncio.gather(*(run(call) for call in calls))
+
+
+async def _store_holds(
+    ledger: RunLedger, tenant_id: str, run_id: str, decisions: Sequence[Decision], now: datetime
+) -> None:
+    """Keep this run's guard holds for approval; drop earlier ones no run wants any more."""
+    held = [d for d in decisions if d.reason is Reason.MASS_UNASSIGN_GUARD and d.previous_number]
+    wanted = {(d.user_id, d.previous_number) for d in held}
+    for hold in await ledger.holds(tenant_id, "pending"):
+        if (hold.user_id, hold.number) not in wanted:
+            await ledger.update_hold(tenant_id, replace(
+                hold, status="dropped", decided_by=f"sync run {run_id}", decided_at=now,
+            ))
+    if not held:
+        return
+    log.error(
+        "sync run %s for tenant %s: the mass-unassign guard held %d unassignments; nothing is "
+        "taken back until someone approves (POST /api/holds/approve or "
+        "'python -m shared.cli holds approve')", run_id, tenant_id, len(held),
+    )
+    await ledger.save_holds(tenant_id, [
+        Hold(run_id, d.user_id, d.user_principal_name, d.previous_number or "",
+             d.reason.value, d.message, "pending", now)
+        for d in held
+    ])
+
+
+async def approve_holds(
+    *,
+    tenant: TenantSettings,
+    ledger: RunLedger,
+    queue: AssignmentQueue,
+    approved_by: str,
+    clock: Clock,
+    run_id: str | None = None,
+) -> list[Hold]:
+    """Approve the pending holds (of one run, or all) and enqueue their unassignments.
+
+    The queue function still only takes back numbers with this app's ownership marker.
+    """
+    if not approved_by.strip():
+        raise ValueError("approvedBy: say who approves (a name or e-mail), got an empty value")
+    now = clock()
+    approved = []
+    for hold in await ledger.holds(tenant.key, "pending"):
+        if run_id is not None and hold.run_id != run_id:
+            continue
+        decided = replace(hold, status="approved", decided_by=approved_by, decided_at=now)
+        await ledger.update_hold(tenant.key, decided)
+        approved.append(decided)
+    await queue.send([
+        AssignmentMessage(
+            idempotency_key=f"approved|{hold.key}",
+            tenant_id=tenant.key, run_id=hold.run_id, user_id=hold.user_id,
+            user_principal_name=hold.user_principal_name, telephone_number=None,
+            read_position=None, action="unassign", reason=Reason.APPROVED.value,
+            previous_number=hold.number,
+        )
+        for hold in approved
+    ])
+    log.warning("%d held unassignments approved by %s", len(approved), approved_by)
+    return approved
 
 
 async def _track_grace(
@@ -244,13 +372,16 @@ async def process_assignment(
     teams: TeamsNumbers,
     users: UserReader,
     statuses: StatusStore,
+    ledger: RunLedger,
     clock: Clock,
     final_attempt: bool = False,
-) -> UserResult:
+) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
 
-    Safe to run more than once for the same message: claims are conditional, Teams is asked
-    before every write, and a number already where it should be is not written again.
+    Safe to run more than once for the same message: a completed message's idempotency key is
+    recorded and a redelivery returns None at once; short of that, claims are conditional,
+    Teams is asked before every write, and a number already where it should be is not written
+    again.
 
     Raises:
         MessageError: the message belongs to another tenant or plans nothing.
@@ -260,6 +391,9 @@ async def process_assignment(
         raise MessageError(
             f"tenantId={message.tenant_id!r} is not the tenant this app serves ({tenant.key})"
         )
+    if await ledger.effect_done(tenant.key, message.idempotency_key):
+        log.info("message %s was already carried out; nothing to do", message.idempotency_key)
+        return None
     try:
         if message.action == "unassign":
             result = await _unassign(message, tenant, claims, teams, _cooling(rules, clock))
@@ -277,6 +411,7 @@ async def process_assignment(
             ))
         raise
     await _record(statuses, message, clock, result)
+    await ledger.mark_effect_done(tenant.key, message.idempotency_key, clock())
     log.info(
         "user %s (%s): %s/%s %s", message.user_principal_name, message.user_id,
         result.outcome, result.reason, result.number or "",

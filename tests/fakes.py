@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
-from shared.ports import TeamsNumber, UserStatus
+from shared.ports import Hold, RunRecord, TeamsNumber, UserStatus
 
 
 class FakeClaimStore:
@@ -157,3 +157,56 @@ class FakeQueue:
 
     async def send(self, messages: Sequence[AssignmentMessage]) -> None:
         self.sent.extend(messages)
+
+
+class FakeRunLedger:
+    """Run records, lease, holds and effect markers in dicts."""
+
+    def __init__(self) -> None:
+        self.leases: dict[str, tuple[str, datetime]] = {}
+        self.run_records: dict[tuple[str, str], RunRecord] = {}
+        self.hold_rows: dict[tuple[str, str], Hold] = {}
+        self.effects: dict[tuple[str, str], datetime] = {}
+
+    async def acquire_lease(
+        self, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+    ) -> str | None:
+        current = self.leases.get(tenant_id)
+        if current is not None and current[1] > now:
+            return current[0]
+        self.leases[tenant_id] = (run_id, now + ttl)
+        return None
+
+    async def release_lease(self, tenant_id: str, run_id: str) -> None:
+        current = self.leases.get(tenant_id)
+        if current is not None and current[0] == run_id:
+            del self.leases[tenant_id]
+
+    async def record_run(self, tenant_id: str, record: RunRecord) -> None:
+        self.run_records[(tenant_id, record.run_id)] = record
+
+    async def runs(self, tenant_id: str) -> list[RunRecord]:
+        return sorted(
+            (r for (t, _), r in self.run_records.items() if t == tenant_id),
+            key=lambda r: r.run_id,
+        )
+
+    async def save_holds(self, tenant_id: str, holds: list[Hold]) -> None:
+        for hold in holds:
+            self.hold_rows.setdefault((tenant_id, hold.key), hold)
+
+    async def holds(self, tenant_id: str, status: str | None = None) -> list[Hold]:
+        return sorted(
+            (h for (t, _), h in self.hold_rows.items()
+             if t == tenant_id and (status is None or h.status == status)),
+            key=lambda h: h.key,
+        )
+
+    async def update_hold(self, tenant_id: str, hold: Hold) -> None:
+        self.hold_rows[(tenant_id, hold.key)] = hold
+
+    async def effect_done(self, tenant_id: str, key: str) -> bool:
+        return (tenant_id, key) in self.effects
+
+    async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
+        self.effects[(tenant_id, key)] = at

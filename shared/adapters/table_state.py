@@ -20,6 +20,7 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.table_runs import TABLES as RUN_TABLES
 from shared.directory import Claim
 from shared.outcomes import Outcome, Reason
 from shared.ports import UserStatus
@@ -30,7 +31,7 @@ STATUS_TABLE = "userstatus"
 
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
-    for name in (CLAIMS_TABLE, STATUS_TABLE):
+    for name in (CLAIMS_TABLE, STATUS_TABLE, *RUN_TABLES):
         await service.create_table_if_not_exists(name)
 
 

@@ -23,6 +23,7 @@ def message(**overrides: object) -> AssignmentMessage:
         "reason": "number_changed",
         "number": "+31855363011",
         "previous_number": "+31855363012",
+        "idempotency_key": "run-42|ann|assign|+31855363011",
     }
     fields.update(overrides)
     return AssignmentMessage.model_validate(fields)
@@ -55,6 +56,7 @@ def test_the_wire_form_is_versioned_camel_case_json_carrying_the_decision() -> N
         "reason": "number_changed",
         "number": "+31855363011",
         "previousNumber": "+31855363012",
+        "idempotencyKey": "run-42|ann|assign|+31855363011",
     }
     assert SCHEMA == "number-assignment/2"
 

@@ -18,6 +18,7 @@ from tests.fakes import (
     FakeClaimStore,
     FakeDirectory,
     FakeQueue,
+    FakeRunLedger,
     FakeStatusStore,
     FakeTeamsNumbers,
     FakeUsers,
@@ -43,7 +44,7 @@ def _assign(
         tenant_id=TENANT.key, run_id="run-1", user_id=user,
         user_principal_name=f"{user}@contoso.example", telephone_number=number,
         read_position=position, action="assign", reason="assigned", number=number,
-        previous_number=previous,
+        previous_number=previous, idempotency_key=f"run-1|{user}|assign|{number}",
     )
 
 
@@ -52,6 +53,7 @@ def _unassign(user: str, number: str, reason: str = "left_group") -> AssignmentM
         tenant_id=TENANT.key, run_id="run-1", user_id=user,
         user_principal_name=f"{user}@contoso.example", telephone_number=None,
         read_position=None, action="unassign", reason=reason, previous_number=number,
+        idempotency_key=f"run-1|{user}|unassign|{number}",
     )
 
 
@@ -63,14 +65,17 @@ class World:
         self.users = FakeUsers(members)
         self.directory = FakeDirectory(members)
         self.queue = FakeQueue()
+        self.ledger = FakeRunLedger()
 
     async def process(
         self, message: AssignmentMessage, *, final: bool = False
     ) -> tuple[Outcome, Reason]:
         result = await process_assignment(
             message, tenant=TENANT, rules=RULES, claims=self.claims, teams=self.teams,
-            users=self.users, statuses=self.statuses, clock=lambda: NOW, final_attempt=final,
+            users=self.users, statuses=self.statuses, ledger=self.ledger, clock=lambda: NOW,
+            final_attempt=final,
         )
+        assert result is not None
         stored = self.statuses.statuses[(TENANT.key, message.user_id)]
         assert (stored.outcome, stored.reason) == (result.outcome, result.reason)
         return result.outcome, result.reason
@@ -79,7 +84,7 @@ class World:
         self.summary = await run_sync(
             tenant=TENANT, rules=RULES, run_id="run-1", clock=lambda: NOW,
             directory=self.directory, teams=self.teams, claims=self.claims,
-            statuses=self.statuses, queue=self.queue, dry_run=dry_run,
+            statuses=self.statuses, queue=self.queue, ledger=self.ledger, dry_run=dry_run,
         )
 
     async def drain(self) -> None:
@@ -99,12 +104,25 @@ async def test_a_planned_assignment_is_carried_out_and_marked_as_the_apps() -> N
     assert claim.assigned
 
 
-async def test_a_redelivered_message_sends_no_second_write() -> None:
+async def test_a_redelivered_message_does_nothing_at_all() -> None:
     world = World([_member("ann", "+31855363011")])
     await world.process(_assign("ann", "+31855363011"))
-    assert await world.process(_assign("ann", "+31855363011")) == (
-        Outcome.KEPT, Reason.ALREADY_ASSIGNED,
+    again = await process_assignment(
+        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
+        teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
+        clock=lambda: NOW,
     )
+    assert again is None
+    assert len(world.teams.assign_calls) == 1
+
+
+async def test_the_same_change_planned_by_a_later_run_finds_it_done_and_writes_nothing() -> None:
+    world = World([_member("ann", "+31855363011")])
+    await world.process(_assign("ann", "+31855363011"))
+    later = _assign("ann", "+31855363011").model_copy(
+        update={"run_id": "run-2", "idempotency_key": "run-2|ann|assign|+31855363011"}
+    )
+    assert await world.process(later) == (Outcome.KEPT, Reason.ALREADY_ASSIGNED)
     assert len(world.teams.assign_calls) == 1
 
 
