@@ -27,7 +27,7 @@ def scenario() -> Scenario:
     return build_scenario(MEMBERS)
 
 
-class Crash(Exception):
+class CrashError(Exception):
     """A process dying at a chosen point (the host sees an exception and redelivers)."""
 
 
@@ -43,7 +43,7 @@ def _crash_once(target: object, name: str, *, after_call: bool) -> None:
         crashed = True
         if after_call:
             await original(*args, **kwargs)
-        raise Crash(f"crash {'after' if after_call else 'before'} {name}")
+        raise CrashError(f"crash {'after' if after_call else 'before'} {name}")
 
     setattr(target, name, wrapper)
 
@@ -92,7 +92,7 @@ async def test_a_crash_at_any_point_converges_on_redelivery_without_a_second_wri
     _crash_once(getattr(runtime, port), method, after_call=after_call)
     assign_user = user_functions()["assign_user"]
 
-    with pytest.raises(Crash):
+    with pytest.raises(CrashError):
         await assign_user(message)
     redelivered = QueueMessage(  # type: ignore[no-untyped-call]
         id="again", body=message.get_body(), dequeue_count=2, pop_receipt="p2"
