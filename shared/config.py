@@ -76,7 +76,8 @@ class GraphSettings(BaseModel):
     static_token: str | None = None
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     operation_poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
-    operation_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+    operation_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
+    inline_retry_max_seconds: Annotated[float, Field(ge=0, le=170)] = 10.0
 
     @field_validator("base_url")
     @classmethod
@@ -199,6 +200,7 @@ _GRAPH_KEYS = {
     "GRAPH_MAX_RETRIES": "max_retries",
     "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "operation_poll_interval_seconds",
     "GRAPH_OPERATION_TIMEOUT_SECONDS": "operation_timeout_seconds",
+    "GRAPH_INLINE_RETRY_MAX_SECONDS": "inline_retry_max_seconds",
 }
 _STORAGE_KEYS = {
     "AzureWebJobsStorage": "connection_string",

@@ -34,3 +34,12 @@ class PermanentError(SyncError):
     def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class OperationPendingError(TemporaryError):
+    """Teams accepted the change but its operation has not finished; look again later at
+    ``location`` instead of sending the change a second time."""
+
+    def __init__(self, message: str, *, location: str, retry_after_seconds: float) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+        self.location = location

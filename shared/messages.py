@@ -45,6 +45,10 @@ class AssignmentMessage(BaseModel):
     previous_number: str | None = None
     idempotency_key: Annotated[str, Field(min_length=1)]
     """The same for every delivery of one planned change; its effect is recorded under it."""
+    deferrals: Annotated[StrictInt, Field(ge=0)] = 0
+    """How often the change was put back on the queue to wait (throttling, a slow operation)."""
+    operation_location: str | None = None
+    """A Teams operation already started for this change: follow it, do not send it again."""
 
     def to_json(self) -> str:
         """The wire form: compact JSON with camelCase keys."""

@@ -54,11 +54,20 @@ class TeamsNumbers(Protocol):
         """The number's Teams record, or None when Teams has no record of it."""
         ...
 
-    async def assign_number(self, number: str, user_id: str, number_type: NumberType) -> None:
-        """Assign and wait for the asynchronous operation to finish.
+    async def assign_number(
+        self,
+        number: str,
+        user_id: str,
+        number_type: NumberType,
+        *,
+        operation_location: str | None = None,
+    ) -> None:
+        """Assign and wait for the asynchronous operation to finish; with
+        ``operation_location``, follow that earlier operation instead of assigning again.
 
         Raises:
-            TemporaryError: throttled, unavailable, or the operation is still running.
+            OperationPendingError: the operation is still running after a short wait.
+            TemporaryError: throttled or unavailable.
             PermanentError: Teams refused; the reason code says why.
         """
         ...
@@ -144,6 +153,10 @@ class AssignmentQueue(Protocol):
 
     async def send(self, messages: Sequence[AssignmentMessage]) -> None:
         """Enqueue the messages (order is not guaranteed by the queue)."""
+        ...
+
+    async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
+        """Enqueue one message that stays invisible for ``delay_seconds``."""
         ...
 
 

@@ -140,8 +140,10 @@ class AppRuntime:
             users=self.users,
             statuses=self.statuses,
             ledger=self.ledger,
+            queue=self.queue,
             clock=self.clock,
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
+            defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
         )
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from typing import Literal
 
 from shared.config import TenantSettings
 from shared.directory import Claim
-from shared.errors import PermanentError, TemporaryError
+from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import Action, Outcome, Reason, UserResult
 from shared.phone_numbers import check_number
@@ -373,8 +374,10 @@ async def process_assignment(
     users: UserReader,
     statuses: StatusStore,
     ledger: RunLedger,
+    queue: AssignmentQueue,
     clock: Clock,
     final_attempt: bool = False,
+    defer_beyond_seconds: float = 10.0,
 ) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
 
@@ -403,12 +406,25 @@ async def process_assignment(
                 clock=clock,
             )
     except TemporaryError as error:
-        if final_attempt:
-            await _record(statuses, message, clock, UserResult(
+        delay = _deferral(error, defer_beyond_seconds)
+        if delay is not None and message.deferrals < MAX_DEFERRALS:
+            # Wait on the queue, not on the worker: the message comes back after the delay.
+            await queue.send_later(message.model_copy(update={
+                "deferrals": message.deferrals + 1,
+                "operation_location": getattr(error, "location", message.operation_location),
+            }), delay)
+            log.info("user %s: %s; looking again in %d s", message.user_principal_name,
+                     error.message, delay)
+            return None
+        if delay is not None or final_attempt:
+            failed = UserResult(
                 Outcome.FAILED, Reason.ASSIGNMENT_FAILED,
                 f"Gave up after repeated temporary failures: {error.message}",
                 message.number or message.previous_number,
-            ))
+            )
+            await _record(statuses, message, clock, failed)
+            if delay is not None:
+                return failed  # deferred too often: recorded as failed, the message is done
         raise
     await _record(statuses, message, clock, result)
     await ledger.mark_effect_done(tenant.key, message.idempotency_key, clock())
@@ -468,7 +484,10 @@ async def _assign(
         # The plan saw this number on a user it is being taken back from; wait for that.
         raise TemporaryError(f"{number} is still on {in_teams.target_id}; retrying after release")
     try:
-        await teams.assign_number(number, message.user_id, tenant.number_type)
+        await teams.assign_number(
+            number, message.user_id, tenant.number_type,
+            operation_location=message.operation_location,
+        )
     except PermanentError as error:
         return UserResult(Outcome.FAILED, error.reason, error.message, number)
     await claims.mark_assigned(tenant.key, number, message.user_id)
@@ -501,6 +520,18 @@ async def _unassign(
             number,
         )
     return UserResult(Outcome.UNASSIGNED, reason, f"Took back {number} in Teams.", number)
+
+
+MAX_DEFERRALS = 24
+
+
+def _deferral(error: TemporaryError, defer_beyond_seconds: float) -> int | None:
+    """Seconds to wait on the queue for this error, or None to retry the usual way."""
+    wait = error.retry_after_seconds
+    pending = isinstance(error, OperationPendingError)
+    if pending or (wait is not None and wait > defer_beyond_seconds):
+        return math.ceil(wait or 30)
+    return None
 
 
 def _reason(text: str, default: Reason) -> Reason:

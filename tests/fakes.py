@@ -116,7 +116,14 @@ class FakeTeamsNumbers:
         target = self.assignments.get(number)
         return None if target is None else TeamsNumber(number, target, "activated")
 
-    async def assign_number(self, number: str, user_id: str, number_type: NumberType) -> None:
+    async def assign_number(
+        self,
+        number: str,
+        user_id: str,
+        number_type: NumberType,
+        *,
+        operation_location: str | None = None,
+    ) -> None:
         self.assign_calls.append((number, user_id, number_type))
         if self.temporary is not None:
             raise self.temporary
@@ -154,9 +161,13 @@ class FakeQueue:
 
     def __init__(self) -> None:
         self.sent: list[AssignmentMessage] = []
+        self.later: list[tuple[AssignmentMessage, int]] = []
 
     async def send(self, messages: Sequence[AssignmentMessage]) -> None:
         self.sent.extend(messages)
+
+    async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
+        self.later.append((message, delay_seconds))
 
 
 class FakeRunLedger:

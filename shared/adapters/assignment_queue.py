@@ -35,6 +35,12 @@ class StorageAssignmentQueue:
         """Enqueue a body as it is (used to set an unreadable message aside)."""
         await self._client.send_message(body)
 
+    async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
+        """Enqueue a message hidden for a while (a queue allows up to seven days)."""
+        await self._client.send_message(
+            message.to_json(), visibility_timeout=max(0, min(delay_seconds, 7 * 24 * 3600))
+        )
+
     async def send(self, messages: Sequence[AssignmentMessage]) -> None:
         """Enqueue every message; a few at a time so a 10,000-member run stays quick."""
         limit = asyncio.Semaphore(self._concurrency)

@@ -20,6 +20,8 @@ from kiota_abstractions.authentication import (
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
+from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import RetryHandler
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
@@ -57,11 +59,35 @@ class GraphTransport(Protocol):
         ...
 
 
+class ShortWaitRetryHandler(RetryHandler):  # type: ignore[misc]  # kiota base is untyped here
+    """The SDK's retry handler, except that it never sleeps longer than ``max_wait`` seconds.
+
+    The stock handler honours any ``Retry-After`` below 180 s by sleeping inside the request,
+    i.e. inside the function invocation. Longer waits are better spent off the worker: the
+    handler then gives up at once, the 429 reaches the app, and the queue message is re-enqueued
+    with that delay.
+    """
+
+    def __init__(self, options: RetryHandlerOption, max_wait: float) -> None:
+        super().__init__(options=options)
+        self._max_wait = max_wait
+
+    def get_delay_time(self, retry_count: int, response: Any = None, delay: float = 3.0) -> float:
+        """The SDK's delay, or "too long" (which stops retrying) beyond ``max_wait``."""
+        wait = float(super().get_delay_time(retry_count, response, delay))
+        return wait if wait <= self._max_wait else RetryHandlerOption.MAX_DELAY
+
+
 def graph_http_client(settings: GraphSettings) -> GraphTransport:
-    """The SDK's HTTP client with its default middleware (retry honours ``Retry-After``)."""
-    transport: GraphTransport = GraphClientFactory.create_with_default_middleware(
-        options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=settings.max_retries)}
-    )
+    """The SDK's HTTP client with its default middleware; retries wait ``inline_retry_max``
+    seconds at most (see ``ShortWaitRetryHandler``)."""
+    options = RetryHandlerOption(max_retries=settings.max_retries, delay=0.5)
+    middleware = [
+        ShortWaitRetryHandler(options, settings.inline_retry_max_seconds)
+        if isinstance(handler, RetryHandler) else handler
+        for handler in KiotaClientFactory.get_default_middleware({options.get_key(): options})
+    ]
+    transport: GraphTransport = GraphClientFactory.create_with_custom_middleware(middleware)
     return transport
 
 

@@ -32,7 +32,7 @@ from msgraph.graph_service_client import GraphServiceClient
 
 from shared.adapters.graph_failures import raise_classified, raise_for_status
 from shared.config import NumberType
-from shared.errors import TemporaryError
+from shared.errors import OperationPendingError, TemporaryError
 from shared.graph_errors import classify_operation_failure
 from shared.ports import TeamsNumber
 
@@ -99,8 +99,18 @@ class GraphTeamsNumbers:
             )
         return None
 
-    async def assign_number(self, number: str, user_id: str, number_type: NumberType) -> None:
+    async def assign_number(
+        self,
+        number: str,
+        user_id: str,
+        number_type: NumberType,
+        *,
+        operation_location: str | None = None,
+    ) -> None:
         """Assign the number as the user's primary number and wait for the operation."""
+        if operation_location:
+            await self._wait_for_operation(operation_location, number)
+            return
         body = AssignNumberPostRequestBody(
             telephone_number=number,
             assignment_target_id=user_id,
@@ -143,9 +153,10 @@ class GraphTeamsNumbers:
             if status in {"failed", "skipped"}:
                 raise classify_operation_failure(detail or f"assignment of {number} failed")
             if time.monotonic() + interval > deadline:
-                raise TemporaryError(
-                    f"assignment of {number} is still {status} after {self._timeout:.0f}s "
-                    f"({location}); it will be checked again"
+                raise OperationPendingError(
+                    f"the Teams operation for {number} is still {status} after "
+                    f"{self._timeout:.0f}s; it is checked again later",
+                    location=location, retry_after_seconds=max(30.0, self._timeout),
                 )
             await asyncio.sleep(interval)
             interval = min(interval * 1.5, _MAX_POLL_INTERVAL_SECONDS)

@@ -57,6 +57,8 @@ def test_the_wire_form_is_versioned_camel_case_json_carrying_the_decision() -> N
         "number": "+31855363011",
         "previousNumber": "+31855363012",
         "idempotencyKey": "run-42|ann|assign|+31855363011",
+        "deferrals": 0,
+        "operationLocation": None,
     }
     assert SCHEMA == "number-assignment/2"
 

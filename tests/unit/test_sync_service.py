@@ -9,7 +9,7 @@ import pytest
 
 from shared.config import NumberType, TenantSettings
 from shared.directory import Claim, Member
-from shared.errors import PermanentError, TemporaryError
+from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import Outcome, Reason
 from shared.sync_service import process_assignment, run_sync
@@ -72,8 +72,8 @@ class World:
     ) -> tuple[Outcome, Reason]:
         result = await process_assignment(
             message, tenant=TENANT, rules=RULES, claims=self.claims, teams=self.teams,
-            users=self.users, statuses=self.statuses, ledger=self.ledger, clock=lambda: NOW,
-            final_attempt=final,
+            users=self.users, statuses=self.statuses, ledger=self.ledger, queue=self.queue,
+            clock=lambda: NOW, final_attempt=final,
         )
         assert result is not None
         stored = self.statuses.statuses[(TENANT.key, message.user_id)]
@@ -110,7 +110,7 @@ async def test_a_redelivered_message_does_nothing_at_all() -> None:
     again = await process_assignment(
         _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
         teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
-        clock=lambda: NOW,
+        queue=world.queue, clock=lambda: NOW,
     )
     assert again is None
     assert len(world.teams.assign_calls) == 1
@@ -160,7 +160,7 @@ async def test_a_teams_refusal_is_recorded_with_its_reason() -> None:
 
 async def test_a_temporary_failure_is_retried_and_recorded_only_on_the_last_attempt() -> None:
     world = World([_member("ann", "+31855363011")])
-    world.teams.temporary = TemporaryError("throttled", retry_after_seconds=30)
+    world.teams.temporary = TemporaryError("throttled", retry_after_seconds=5)  # a short wait
     with pytest.raises(TemporaryError):
         await world.process(_assign("ann", "+31855363011"))
     assert world.statuses.statuses == {}
@@ -256,3 +256,44 @@ async def test_a_dry_run_writes_nothing_and_shows_every_decision() -> None:
     assert body["dryRun"] is True
     assert body["enqueued"] == 0
     assert "decisions" in body
+
+
+async def test_a_long_throttle_waits_on_the_queue_not_on_the_worker() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams.temporary = TemporaryError("throttled", retry_after_seconds=120)
+
+    result = await process_assignment(
+        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
+        teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
+        queue=world.queue, clock=lambda: NOW,
+    )
+
+    assert result is None
+    ((later, delay),) = world.queue.later
+    assert (delay, later.deferrals, later.idempotency_key) == (
+        120, 1, "run-1|ann|assign|+31855363011",
+    )
+    assert world.statuses.statuses == {}
+
+
+async def test_a_slow_operation_is_followed_later_without_assigning_twice() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams.temporary = OperationPendingError(
+        "still running", location="http://graph/operations('1')", retry_after_seconds=30
+    )
+    await process_assignment(
+        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
+        teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
+        queue=world.queue, clock=lambda: NOW,
+    )
+    ((later, delay),) = world.queue.later
+    assert (delay, later.operation_location) == (30, "http://graph/operations('1')")
+
+
+async def test_a_change_deferred_too_often_is_recorded_as_failed() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams.temporary = TemporaryError("throttled", retry_after_seconds=600)
+    tired = _assign("ann", "+31855363011").model_copy(update={"deferrals": 24})
+
+    assert await world.process(tired) == (Outcome.FAILED, Reason.ASSIGNMENT_FAILED)
+    assert world.queue.later == []
