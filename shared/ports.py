@@ -134,6 +134,10 @@ class UserStatus:
     run_id: str
     read_position: int
     updated_at: datetime
+    first_seen: datetime | None = None
+    """When the app first recorded anything for the user (kept across updates by the store)."""
+    attempts: int = 0
+    """Failed outcomes in a row (the store counts them; a success resets it)."""
 
 
 class StatusStore(Protocol):

@@ -15,6 +15,7 @@ from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
+from shared.outcomes import Outcome
 from shared.ports import Hold, RunRecord, TeamsNumber, UserStatus
 
 
@@ -87,7 +88,12 @@ class FakeStatusStore:
         existing = self.statuses.get((tenant_id, status.user_id))
         if existing is not None and existing.run_id > status.run_id:
             return
-        self.statuses[(tenant_id, status.user_id)] = status
+        failed = status.outcome is Outcome.FAILED
+        self.statuses[(tenant_id, status.user_id)] = replace(
+            status,
+            first_seen=(existing.first_seen if existing else None) or status.updated_at,
+            attempts=((existing.attempts if existing else 0) + 1) if failed else 0,
+        )
 
     async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
         return [s for (tenant, _), s in self.statuses.items() if tenant == tenant_id]

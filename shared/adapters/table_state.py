@@ -163,6 +163,8 @@ class TableStatusStore:
             "RunId": status.run_id,
             "ReadPosition": status.read_position,
             "UpdatedAt": status.updated_at,
+            "FirstSeen": status.updated_at,
+            "Attempts": 1 if status.outcome is Outcome.FAILED else 0,
         }
         try:
             existing = await self._table.get_entity(tenant_id, status.user_id)
@@ -176,6 +178,9 @@ class TableStatusStore:
                 return
         if str(existing.get("RunId", "")) > status.run_id:
             return  # run ids sort by start time: a stale redelivery must not hide a newer outcome
+        entity["FirstSeen"] = existing.get("FirstSeen") or status.updated_at
+        if status.outcome is Outcome.FAILED:
+            entity["Attempts"] = int(existing.get("Attempts", 0)) + 1
         await self._table.update_entity(
             entity,
             mode=UpdateMode.REPLACE,
@@ -239,4 +244,6 @@ def _status(entity: Any) -> UserStatus:
         run_id=str(entity.get("RunId", "")),
         read_position=int(entity.get("ReadPosition", 0)),
         updated_at=updated if isinstance(updated, datetime) else datetime.fromtimestamp(0, UTC),
+        first_seen=_time(entity.get("FirstSeen")),
+        attempts=int(entity.get("Attempts", 0)),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -211,3 +212,22 @@ async def test_a_released_number_cools_down_in_place_and_can_then_move(stores: S
     stored = await claims.get_claim(tenant, "+31855363011")
     assert stored is not None
     assert stored.released_at is None
+
+
+async def test_a_status_keeps_when_the_user_was_first_seen_and_counts_failures_in_a_row(
+    stores: Stores,
+) -> None:
+    _, statuses = stores
+    tenant = _tenant()
+    first = _status("ann", "r1", Outcome.FAILED)
+    await statuses.record(tenant, first)
+    later = replace(_status("ann", "r2", Outcome.FAILED),
+                    updated_at=datetime(2026, 11, 30, 2, 0, tzinfo=UTC))
+    await statuses.record(tenant, later)
+    (stored,) = await statuses.list_statuses(tenant)
+    assert (stored.attempts, stored.first_seen) == (2, first.updated_at)
+    await statuses.record(tenant, replace(_status("ann", "r3"), updated_at=later.updated_at))
+    (stored,) = await statuses.list_statuses(tenant)
+    assert (stored.attempts, stored.first_seen, stored.outcome) == (
+        0, first.updated_at, Outcome.ASSIGNED,
+    )

@@ -50,7 +50,7 @@ def _forged_for_later_reader(first_reader_message: func.QueueMessage) -> func.Qu
     body = json.loads(first_reader_message.get_body())
     body.update(
         userId=user_id("later.reader"), userPrincipalName="later.reader@contoso.example",
-        readPosition=2,
+        readPosition=2, idempotencyKey=f"forged|{user_id('later.reader')}",
     )
     return _trigger_message(json.dumps(body))
 
