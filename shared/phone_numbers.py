@@ -51,6 +51,20 @@ def check_number(raw: str | None, rules: TenantRules = _DEFAULT_RULES) -> Number
     Surrounding whitespace is ignored. Anything else that is not strict E.164 is refused (with a
     suggestion when one is unambiguous), unless the tenant accepts formatted numbers.
     """
+    return _check(raw, rules.default_region, rules.accept_formatted, rules.allow_extensions)
+
+
+def clear_remembered_verdicts() -> None:
+    """Forget remembered verdicts (benchmarks measure a worker's first plan with it)."""
+    _check.cache_clear()
+
+
+# The verdict depends on the text and three rule options only, and a worker plans the same
+# numbers every few minutes: remembering verdicts makes every run after the first cheap.
+@functools.lru_cache(maxsize=1 << 18)
+def _check(
+    raw: str | None, default_region: str | None, accept_formatted: bool, allow_extensions: bool
+) -> NumberCheck:
     value = (raw or "").strip()
     if not value:
         return NumberCheck(
@@ -61,7 +75,7 @@ def check_number(raw: str | None, rules: TenantRules = _DEFAULT_RULES) -> Number
     if ";" not in value and _E164.fullmatch(value):
         return _valid_or_not(value, value, None)  # the common case, kept cheap for large plans
     extension = _EXTENSION.fullmatch(value)
-    if extension is not None and not rules.allow_extensions:
+    if extension is not None and not allow_extensions:
         return NumberCheck(
             None,
             Reason.INVALID_FORMAT,
@@ -71,8 +85,8 @@ def check_number(raw: str | None, rules: TenantRules = _DEFAULT_RULES) -> Number
     base = extension.group("base") if extension else value
     if _E164.fullmatch(base):
         return _valid_or_not(base, value, extension.group("ext") if extension else None)
-    suggestion = suggest_e164(base, rules.default_region)
-    if suggestion is not None and rules.accept_formatted:
+    suggestion = suggest_e164(base, default_region)
+    if suggestion is not None and accept_formatted:
         full = f"{suggestion};ext={extension.group('ext')}" if extension else suggestion
         return NumberCheck(full, None, f"Normalised {value!r} to {full}.", suggestion, True)
     hint = f" Did you mean {suggestion}?" if suggestion else ""

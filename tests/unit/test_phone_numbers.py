@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shared.outcomes import Reason
-from shared.phone_numbers import check_number, suggest_e164
+from shared.phone_numbers import check_number, is_real_number, suggest_e164
 from shared.tenant_rules import TenantRules
 
 NUMBER_TYPES = (
@@ -321,3 +321,48 @@ def test_any_real_number_in_international_format_gets_its_e164_form_as_suggestio
     assert check_number(international).suggestion == e164
     formatted = check_number(international, TenantRules(accept_formatted=True))
     assert (formatted.number, formatted.normalised) == (e164, True)
+
+
+_CALLING_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _reference(e164: str) -> bool:
+    """phonenumbers' own verdict on a strict E.164 string, without parse's leniency."""
+    digits = e164[1:]
+    for size in (1, 2, 3):
+        if int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[size:]
+            zeros = len(national) - len(national.lstrip("0"))
+            number = phonenumbers.PhoneNumber(
+                country_code=int(digits[:size]), national_number=int(national),
+                italian_leading_zero=zeros > 0 or None,
+                number_of_leading_zeros=zeros if zeros > 1 else None,
+            )
+            return bool(phonenumbers.is_valid_number(number))
+    return False
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(_CALLING_CODES),
+    st.text(alphabet="0123456789", min_size=1, max_size=13),
+)
+def test_the_fast_validity_check_agrees_with_phonenumbers_on_any_digits(
+    code: int, national: str
+) -> None:
+    e164 = f"+{code}{national}"
+    assume(len(e164) <= 16 and national.strip("0"))
+
+    assert is_real_number(e164) == _reference(e164)
+
+
+@settings(max_examples=300, deadline=None)
+@given(real_numbers, st.text(alphabet="0123456789", min_size=1, max_size=3))
+def test_the_fast_validity_check_agrees_with_phonenumbers_near_real_numbers(
+    number: phonenumbers.PhoneNumber, tail: str
+) -> None:
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    near = e164[: len(e164) - len(tail)] + tail
+    assume(near[1:].strip("0") and len(near) > 2)
+
+    assert is_real_number(near) == _reference(near)
