@@ -366,3 +366,29 @@ def test_the_fast_validity_check_agrees_with_phonenumbers_near_real_numbers(
     assume(near[1:].strip("0") and len(near) > 2)
 
     assert is_real_number(near) == _reference(near)
+
+
+_NATIONAL_FORMS = [
+    (region, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+    for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE)
+    if (number := phonenumbers.example_number_for_type(region, kind)) is not None
+]
+
+
+@pytest.mark.parametrize(("region", "national"), _NATIONAL_FORMS[::3])
+def test_a_suggestion_for_a_national_form_is_what_phonenumbers_reads(
+    region: str, national: str
+) -> None:
+    try:
+        parsed = phonenumbers.parse(national, region)
+        expected = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed) else None
+        )
+    except phonenumbers.NumberParseException:
+        expected = None
+    compact = national.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+    if not compact.startswith("0"):
+        expected = None  # only trunk-prefixed national forms are ever suggested
+    assert suggest_e164(national, region) == expected
