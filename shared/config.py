@@ -139,6 +139,9 @@ class AppSettings(BaseModel):
     storage: StorageSettings
     sync_schedule: str = DEFAULT_SYNC_SCHEDULE
     enqueue_concurrency: Annotated[int, Field(ge=1, le=256)] = 32
+    teams_readiness_patience_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 24.0
+    """How long a user may wait for Teams (visible, licensed) before it is reported as a
+    problem: licences take up to 24 hours to show."""
 
     @field_validator("sync_schedule")
     @classmethod
@@ -211,6 +214,7 @@ _STORAGE_KEYS = {
 _APP_KEYS = {
     "SYNC_SCHEDULE": "sync_schedule",
     "ENQUEUE_CONCURRENCY": "enqueue_concurrency",
+    "TEAMS_READINESS_PATIENCE_HOURS": "teams_readiness_patience_hours",
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "tenant": _TENANT_KEYS,

@@ -8,6 +8,7 @@ code and a message that says what the customer can do about it (README, "How it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -58,8 +59,23 @@ class Reason(StrEnum):
     NOT_IN_INVENTORY = "not_in_inventory"
     USER_NOT_FOUND = "user_not_found"
     NOT_LICENSED = "not_licensed"
+    WAITING_FOR_TEAMS = "waiting_for_teams"
+    EV_NOT_ENABLED = "ev_not_enabled"
+    VERIFY_FAILED = "verify_failed"
     GRAPH_FORBIDDEN = "graph_forbidden"
     ASSIGNMENT_FAILED = "assignment_failed"
+
+
+#: Teams is not ready for the user yet (shared.teams_readiness): looked at again with a backoff.
+WAITING_REASONS = frozenset({Reason.WAITING_FOR_TEAMS, Reason.NOT_LICENSED})
+#: The number is on the user but the read-back found it unusable: verified again with a backoff.
+VERIFY_REASONS = frozenset({Reason.EV_NOT_ENABLED, Reason.VERIFY_FAILED})
+
+
+def counts_as_attempt(outcome: Outcome, reason: Reason) -> bool:
+    """Whether a stored outcome adds to the user's attempts in a row (which set the backoff):
+    a failure, or a wait for Teams; anything else starts the count again."""
+    return outcome is Outcome.FAILED or reason in WAITING_REASONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +86,7 @@ class UserResult:
     reason: Reason
     message: str
     number: str | None
+    retry_at: datetime | None = None
+    """When the app looks at the user again (a wait for Teams, a failed read-back)."""
+    waiting_since: datetime | None = None
+    """When the user's current wait for Teams began (only while waiting)."""

@@ -16,6 +16,7 @@ from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.messages import AssignmentMessage
 from shared.outcomes import Outcome, Reason
+from shared.teams_readiness import TeamsUser
 
 
 class VoiceGroupDirectory(Protocol):
@@ -40,6 +41,19 @@ class UserReader(Protocol):
 
     async def read_user(self, user_id: str) -> Member | None:
         """The user as the directory has them now (``read_position`` 0), or None if gone."""
+        ...
+
+
+class TeamsUserReader(Protocol):
+    """One user's Teams configuration (``teamsUserConfiguration``)."""
+
+    async def read(self, user_id: str) -> TeamsUser | None:
+        """The user as Teams sees them now, or None when Teams does not know the user (yet).
+
+        Raises:
+            TemporaryError: throttled or unavailable.
+            PermanentError: refused (e.g. ``GRAPH_FORBIDDEN``: a permission is missing).
+        """
         ...
 
 
@@ -137,7 +151,15 @@ class UserStatus:
     first_seen: datetime | None = None
     """When the app first recorded anything for the user (kept across updates by the store)."""
     attempts: int = 0
-    """Failed outcomes in a row (the store counts them; a success resets it)."""
+    """Failed outcomes and waits for Teams in a row (the store counts them; anything else
+    resets it): sets the backoff of the next look."""
+    retry_at: datetime | None = None
+    """When the app looks at the user again: a wait for Teams (``waiting_for_teams``,
+    ``not_licensed``) or a failed read-back (``ev_not_enabled``, ``verify_failed``); the timer
+    does not enqueue the user before then. Stored as given."""
+    waiting_since: datetime | None = None
+    """When the user's current wait for Teams began (the patience counts from here). Stored as
+    given; None when the user is not waiting."""
 
 
 class StatusStore(Protocol):
@@ -149,6 +171,10 @@ class StatusStore(Protocol):
 
     async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
         """Every user's latest outcome in the tenant."""
+        ...
+
+    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
+        """One user's latest outcome, if any."""
         ...
 
 

@@ -11,7 +11,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from azure.data.tables.aio import TableServiceClient
 
@@ -24,6 +24,7 @@ from shared.adapters.graph_client import (
 )
 from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph_teams import GraphTeamsNumbers
+from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
 from shared.adapters.table_runs import TableRunLedger
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
@@ -35,6 +36,7 @@ from shared.ports import Hold, UserStatus
 from shared.sync_service import SyncSummary, approve_holds, process_assignment, run_sync
 
 log = logging.getLogger(__name__)
+
 
 
 def utc_now() -> datetime:
@@ -55,6 +57,7 @@ class AppRuntime:
     host: QueueHostSettings
     directory: GraphVoiceGroupDirectory
     users: GraphUserReader
+    teams_users: GraphUserConfigurations
     teams: GraphTeamsNumbers
     claims: TableClaimStore
     statuses: TableStatusStore
@@ -85,6 +88,7 @@ class AppRuntime:
             host=read_queue_settings(),
             directory=GraphVoiceGroupDirectory(graph),
             users=GraphUserReader(graph),
+            teams_users=GraphUserConfigurations(graph),
             teams=GraphTeamsNumbers(
                 graph,
                 poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
@@ -138,12 +142,14 @@ class AppRuntime:
             claims=self.claims,
             teams=self.teams,
             users=self.users,
+            teams_users=self.teams_users,
             statuses=self.statuses,
             ledger=self.ledger,
             queue=self.queue,
             clock=self.clock,
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
             defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
+            readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
         )
 
     async def close(self) -> None:

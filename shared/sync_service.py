@@ -19,7 +19,14 @@ from shared.config import TenantSettings
 from shared.directory import Claim
 from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
-from shared.outcomes import Action, Outcome, Reason, UserResult
+from shared.outcomes import (
+    VERIFY_REASONS,
+    WAITING_REASONS,
+    Action,
+    Outcome,
+    Reason,
+    UserResult,
+)
 from shared.phone_numbers import check_number
 from shared.planner import CurrentState, Decision, Plan, plan
 from shared.ports import (
@@ -30,10 +37,12 @@ from shared.ports import (
     RunRecord,
     StatusStore,
     TeamsNumbers,
+    TeamsUserReader,
     UserReader,
     UserStatus,
     VoiceGroupDirectory,
 )
+from shared.teams_readiness import DEFAULT_PATIENCE, backoff, readiness, verify_assignment
 from shared.tenant_rules import TenantRules
 
 log = logging.getLogger(__name__)
@@ -143,35 +152,70 @@ async def _plan_and_apply(
     ledger: RunLedger,
     dry_run: bool,
 ) -> SyncSummary:
-    members, assigned, stored = await asyncio.gather(
+    members, assigned, stored, recorded = await asyncio.gather(
         directory.read_members(str(tenant.voice_group_id)),
         teams.list_assignments(),
         claims.list_claims(tenant.key),
+        statuses.list_statuses(tenant.key),
     )
     now = clock()
     decided = plan(members, rules, CurrentState(claims=stored, teams=assigned, now=now))
-    work = decided.work()
+    existing = {status.user_id: status for status in recorded}
+    # Users Teams was not ready for, or whose read-back failed, are looked at again only once
+    # their retry time has passed (backoff); until then nothing is enqueued or recorded for them.
+    later = {id(d) for d in decided.decisions if _look_later(d, existing.get(d.user_id), now)}
+    recheck = [d for d in decided.decisions if _verify_again(d, existing.get(d.user_id), now)]
+    work = [d for d in decided.work() if id(d) not in later] + recheck
+    aside = later | {id(d) for d in recheck}
+    unchanged = [d for d in decided.decisions if id(d) not in aside]
     if not dry_run:
         await _track_grace(claims, tenant.key, decided.decisions, stored, now)
         await _store_holds(ledger, tenant.key, run_id, decided.decisions, now)
         await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
-        await _record_unchanged(statuses, tenant.key, run_id, clock, decided.decisions)
+        await _record_unchanged(statuses, tenant.key, run_id, clock, unchanged, existing=existing)
         await queue.send([_message(tenant.key, run_id, decision) for decision in work])
     summary = SyncSummary(
         tenant_id=tenant.key, run_id=run_id, dry_run=dry_run, members=len(members),
         enqueued=0 if dry_run else len(work), plan=decided,
     )
     log.info(
-        "sync run %s for tenant %s: %d members, %d changes enqueued%s; %s",
+        "sync run %s for tenant %s: %d members, %d changes enqueued%s (%d looked at later); %s",
         run_id, tenant.key, summary.members, summary.enqueued, " (dry run)" if dry_run else "",
-        decided.summary()["byReason"],
+        len(later), decided.summary()["byReason"],
     )
     return summary
 
 
+def _look_later(decision: Decision, status: UserStatus | None, now: datetime) -> bool:
+    """Whether the user's stored status says not to look at them before its retry time: an
+    assignment Teams was not ready for, or a number whose read-back failed."""
+    if status is None or status.retry_at is None or status.retry_at <= now:
+        return False
+    if decision.action is Action.ASSIGN:
+        return status.reason in WAITING_REASONS
+    return _failed_read_back(decision, status)
+
+
+def _verify_again(decision: Decision, status: UserStatus | None, now: datetime) -> bool:
+    """Whether a number Teams has on the user failed its read-back and is due to be checked
+    again (by the queue function, which records kept once it reads back fine)."""
+    return (
+        status is not None and _failed_read_back(decision, status)
+        and (status.retry_at is None or status.retry_at <= now)
+    )
+
+
+def _failed_read_back(decision: Decision, status: UserStatus) -> bool:
+    return (
+        decision.action is Action.KEEP and status.reason in VERIFY_REASONS
+        and status.number == decision.number
+    )
+
+
 def _message(tenant_id: str, run_id: str, decision: Decision) -> AssignmentMessage:
+    # A kept number is enqueued only to verify it again: the assign path finds it in Teams.
     action: Literal["assign", "unassign"] = (
-        "assign" if decision.action is Action.ASSIGN else "unassign"
+        "assign" if decision.action in {Action.ASSIGN, Action.KEEP} else "unassign"
     )
     return AssignmentMessage(
         idempotency_key=f"{run_id}|{decision.user_id}|{action}|"
@@ -321,10 +365,15 @@ async def _claim_for_winners(
 
 
 async def _record_unchanged(
-    statuses: StatusStore, tenant_id: str, run_id: str, clock: Clock, decisions: Sequence[Decision]
+    statuses: StatusStore,
+    tenant_id: str,
+    run_id: str,
+    clock: Clock,
+    decisions: Sequence[Decision],
+    *,
+    existing: dict[str, UserStatus],
 ) -> None:
     """Record keep/skip/hold decisions, skipping users whose stored status says the same."""
-    existing = {status.user_id: status for status in await statuses.list_statuses(tenant_id)}
     now = clock()
     calls = []
     for decision in decisions:
@@ -372,14 +421,23 @@ async def process_assignment(
     claims: ClaimStore,
     teams: TeamsNumbers,
     users: UserReader,
+    teams_users: TeamsUserReader,
     statuses: StatusStore,
     ledger: RunLedger,
     queue: AssignmentQueue,
     clock: Clock,
     final_attempt: bool = False,
     defer_beyond_seconds: float = 10.0,
+    readiness_patience: timedelta = DEFAULT_PATIENCE,
 ) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
+
+    An assignment first asks Teams whether it is ready for the user (known, licensed for Teams
+    Phone); a user it is not ready for is ``skipped`` (``waiting_for_teams``, ``not_licensed``)
+    with a time to look again, and ``failed`` once ``readiness_patience`` has passed since the
+    wait began. After the assignment the user's Teams configuration is read back: without the
+    number or without Enterprise Voice the user is ``failed`` (``verify_failed``,
+    ``ev_not_enabled``), though the number stays marked as the app's.
 
     Safe to run more than once for the same message: a completed message's idempotency key is
     recorded and a redelivery returns None at once; short of that, claims are conditional,
@@ -403,7 +461,8 @@ async def process_assignment(
         else:
             result = await _assign(
                 message, tenant=tenant, rules=rules, claims=claims, teams=teams, users=users,
-                clock=clock,
+                teams_users=teams_users, statuses=statuses, clock=clock,
+                patience=readiness_patience,
             )
     except TemporaryError as error:
         delay = _deferral(error, defer_beyond_seconds)
@@ -443,7 +502,10 @@ async def _assign(
     claims: ClaimStore,
     teams: TeamsNumbers,
     users: UserReader,
+    teams_users: TeamsUserReader,
+    statuses: StatusStore,
     clock: Clock,
+    patience: timedelta,
 ) -> UserResult:
     number = message.number
     if number is None:
@@ -466,6 +528,12 @@ async def _assign(
             f"{number} already belongs to {holder.holder_upn}; a personal number goes to one "
             "user only. Correct one of the two telephoneNumbers.", number,
         )
+    not_ready = await _not_ready(
+        message, number, tenant=tenant, teams_users=teams_users, statuses=statuses,
+        clock=clock, patience=patience,
+    )
+    if not_ready is not None:
+        return not_ready  # nothing is written to Teams; the claim keeps the number for the user
     if message.previous_number and message.previous_number != number:
         await _release(
             tenant, claims, teams, message.previous_number, message.user_id,
@@ -476,10 +544,10 @@ async def _assign(
         in_teams.activation_state in {None, "activated"}
     ):
         await claims.mark_assigned(tenant.key, number, message.user_id)
-        return UserResult(
+        return await _read_back(message, number, UserResult(
             Outcome.KEPT, Reason.ALREADY_ASSIGNED, f"Teams already has {number} on this user.",
             number,
-        )
+        ), tenant=tenant, teams_users=teams_users, statuses=statuses, clock=clock)
     if in_teams is not None and in_teams.target_id not in {None, message.user_id}:
         # The plan saw this number on a user it is being taken back from; wait for that.
         raise TemporaryError(f"{number} is still on {in_teams.target_id}; retrying after release")
@@ -492,7 +560,77 @@ async def _assign(
         return UserResult(Outcome.FAILED, error.reason, error.message, number)
     await claims.mark_assigned(tenant.key, number, message.user_id)
     reason = _reason(message.reason, Reason.ASSIGNED)
-    return UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
+    done = UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
+    return await _read_back(
+        message, number, done, tenant=tenant, teams_users=teams_users, statuses=statuses,
+        clock=clock,
+    )
+
+
+async def _not_ready(
+    message: AssignmentMessage,
+    number: str,
+    *,
+    tenant: TenantSettings,
+    teams_users: TeamsUserReader,
+    statuses: StatusStore,
+    clock: Clock,
+    patience: timedelta,
+) -> UserResult | None:
+    """None when Teams knows the user and they have Teams Phone; otherwise the wait to record.
+
+    The patience counts from when the user's current wait began (kept in their status), the
+    backoff from their attempts in a row; the stored status is read only for a user who waits.
+    """
+    try:
+        user = await teams_users.read(message.user_id)
+    except PermanentError as error:
+        return UserResult(Outcome.FAILED, error.reason, error.message, number)
+    now = clock()
+    if readiness(user, first_seen=now, now=now, patience=patience).ready:
+        return None
+    stored = await statuses.get_status(tenant.key, message.user_id)
+    waiting = stored is not None and stored.reason in WAITING_REASONS
+    since = (stored.waiting_since if stored is not None and waiting else None) or now
+    state = readiness(
+        user, first_seen=since, now=now, patience=patience,
+        attempts=stored.attempts if stored is not None else 0,
+    )
+    return UserResult(
+        Outcome.FAILED if state.is_problem else Outcome.SKIPPED, Reason(state.state),
+        state.message, number, retry_at=state.check_again_at, waiting_since=since,
+    )
+
+
+async def _read_back(
+    message: AssignmentMessage,
+    number: str,
+    done: UserResult,
+    *,
+    tenant: TenantSettings,
+    teams_users: TeamsUserReader,
+    statuses: StatusStore,
+    clock: Clock,
+) -> UserResult:
+    """``done`` when the user's Teams configuration shows the number with Enterprise Voice on;
+    otherwise a failure to verify again after a backoff (the number stays the app's)."""
+    try:
+        user = await teams_users.read(message.user_id)
+    except PermanentError as error:
+        return UserResult(
+            Outcome.FAILED, error.reason,
+            f"{number} is on the user in Teams, but reading it back failed: {error.message}",
+            number,
+        )
+    check = verify_assignment(user, number)
+    if check.ok:
+        return done
+    stored = await statuses.get_status(tenant.key, message.user_id)
+    attempts = stored.attempts if stored is not None else 0
+    return UserResult(
+        Outcome.FAILED, Reason(check.reason), check.message, number,
+        retry_at=clock() + backoff(attempts),
+    )
 
 
 def _cooling(rules: TenantRules, clock: Clock) -> datetime | None:
@@ -578,4 +716,6 @@ async def _record(
         run_id=message.run_id,
         read_position=message.read_position if message.read_position is not None else -1,
         updated_at=clock(),
+        retry_at=result.retry_at,
+        waiting_since=result.waiting_since,
     ))

@@ -7,7 +7,7 @@ Azurite-backed adapters, so a fake cannot quietly behave differently from the re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -15,8 +15,9 @@ from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
-from shared.outcomes import Outcome
+from shared.outcomes import counts_as_attempt
 from shared.ports import Hold, RunRecord, TeamsNumber, UserStatus
+from shared.teams_readiness import TeamsUser
 
 
 class FakeClaimStore:
@@ -88,15 +89,18 @@ class FakeStatusStore:
         existing = self.statuses.get((tenant_id, status.user_id))
         if existing is not None and existing.run_id > status.run_id:
             return
-        failed = status.outcome is Outcome.FAILED
+        counted = counts_as_attempt(status.outcome, status.reason)
         self.statuses[(tenant_id, status.user_id)] = replace(
             status,
             first_seen=(existing.first_seen if existing else None) or status.updated_at,
-            attempts=((existing.attempts if existing else 0) + 1) if failed else 0,
+            attempts=((existing.attempts if existing else 0) + 1) if counted else 0,
         )
 
     async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
         return [s for (tenant, _), s in self.statuses.items() if tenant == tenant_id]
+
+    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
+        return self.statuses.get((tenant_id, user_id))
 
 
 class FakeTeamsNumbers:
@@ -108,6 +112,8 @@ class FakeTeamsNumbers:
         self.unassign_calls: list[tuple[str, NumberType]] = []
         self.refusal: PermanentError | None = None
         self.temporary: TemporaryError | None = None
+        self.on_assigned: list[Callable[[str, str], None]] = []
+        """Called with (number, user id) after each assignment that succeeded."""
 
     async def list_assignments(self) -> dict[str, str]:
         return dict(self.assignments)
@@ -139,6 +145,66 @@ class FakeTeamsNumbers:
             if target == user_id:
                 del self.assignments[held]
         self.assignments[number] = user_id
+        for listener in self.on_assigned:
+            listener(number, user_id)
+
+
+class FakeTeamsUsers:
+    """Teams user configurations, like the simulator's ``teams`` profiles.
+
+    A user is known to Teams and licensed for Teams Phone unless told otherwise (``set``); their
+    numbers are the ones ``teams`` has on them, and an assignment turns Enterprise Voice on
+    unless ``assign_enables_ev`` is false (the simulator's ``assignEnablesEnterpriseVoice``).
+    """
+
+    def __init__(self, teams: FakeTeamsNumbers, *, assign_enables_ev: bool = True) -> None:
+        self.teams = teams
+        self.assign_enables_ev = assign_enables_ev
+        self.present: dict[str, bool] = {}
+        self.licensed: dict[str, bool] = {}
+        self.voice_enabled: dict[str, bool] = {}
+        self.numbers_hidden: set[str] = set()
+        """Users whose configuration shows no number (a read-back that does not agree)."""
+        self.failure: Exception | None = None
+        self.reads: list[str] = []
+        teams.on_assigned.append(self._assigned)
+
+    def set(
+        self,
+        user_id: str,
+        *,
+        present: bool | None = None,
+        licensed: bool | None = None,
+        voice_enabled: bool | None = None,
+    ) -> None:
+        """Make the user appear in or vanish from Teams, (un)licensed, EV on or off."""
+        if present is not None:
+            self.present[user_id] = present
+        if licensed is not None:
+            self.licensed[user_id] = licensed
+        if voice_enabled is not None:
+            self.voice_enabled[user_id] = voice_enabled
+
+    def _assigned(self, number: str, user_id: str) -> None:
+        del number
+        if self.assign_enables_ev:
+            self.voice_enabled[user_id] = True
+
+    async def read(self, user_id: str) -> TeamsUser | None:
+        self.reads.append(user_id)
+        if self.failure is not None:
+            raise self.failure
+        if not self.present.get(user_id, True):
+            return None
+        numbers = () if user_id in self.numbers_hidden else tuple(
+            number for number, target in self.teams.assignments.items() if target == user_id
+        )
+        return TeamsUser(
+            user_id=user_id,
+            enterprise_voice_enabled=self.voice_enabled.get(user_id, False),
+            telephone_numbers=numbers,
+            licensed_for_phone=self.licensed.get(user_id, True),
+        )
 
 
 class FakeUsers:

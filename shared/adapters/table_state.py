@@ -3,7 +3,9 @@
 ``numberclaims``: PartitionKey = tenant id, RowKey = the E.164 number. Created insert-if-absent, so
 of two concurrent claims exactly one is stored and the other reads it back; every change after
 that is conditional on the row's ETag. ``AssignedByApp`` is the app's ownership marker.
-``userstatus``: PartitionKey = tenant id, RowKey = the Entra user id; the user's latest outcome.
+``userstatus``: PartitionKey = tenant id, RowKey = the Entra user id; the user's latest outcome,
+with ``Attempts`` (failures and waits for Teams in a row), ``RetryAt`` (when to look again) and
+``WaitingSince`` (when the current wait for Teams began).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.adapters.table_runs import TABLES as RUN_TABLES
 from shared.directory import Claim
-from shared.outcomes import Outcome, Reason
+from shared.outcomes import Outcome, Reason, counts_as_attempt
 from shared.ports import UserStatus
 
 CLAIMS_TABLE = "numberclaims"
@@ -152,7 +154,8 @@ class TableStatusStore:
 
     async def record(self, tenant_id: str, status: UserStatus) -> None:
         """Store the user's latest outcome; a newer run's row is never overwritten by an older."""
-        entity = {
+        counted = counts_as_attempt(status.outcome, status.reason)
+        entity: dict[str, object] = {
             "PartitionKey": tenant_id,
             "RowKey": status.user_id,
             "UserPrincipalName": status.user_principal_name,
@@ -164,8 +167,13 @@ class TableStatusStore:
             "ReadPosition": status.read_position,
             "UpdatedAt": status.updated_at,
             "FirstSeen": status.updated_at,
-            "Attempts": 1 if status.outcome is Outcome.FAILED else 0,
+            "Attempts": 1 if counted else 0,
         }
+        # Absent rather than null: a REPLACE then drops a time an earlier outcome had set.
+        if status.retry_at is not None:
+            entity["RetryAt"] = status.retry_at
+        if status.waiting_since is not None:
+            entity["WaitingSince"] = status.waiting_since
         try:
             existing = await self._table.get_entity(tenant_id, status.user_id)
         except ResourceNotFoundError:
@@ -179,7 +187,7 @@ class TableStatusStore:
         if str(existing.get("RunId", "")) > status.run_id:
             return  # run ids sort by start time: a stale redelivery must not hide a newer outcome
         entity["FirstSeen"] = existing.get("FirstSeen") or status.updated_at
-        if status.outcome is Outcome.FAILED:
+        if counted:
             entity["Attempts"] = int(existing.get("Attempts", 0)) + 1
         await self._table.update_entity(
             entity,
@@ -194,6 +202,13 @@ class TableStatusStore:
             "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
         )
         return [_status(entity) async for entity in entities]
+
+    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
+        """One user's latest outcome, if any."""
+        try:
+            return _status(await self._table.get_entity(tenant_id, user_id))
+        except ResourceNotFoundError:
+            return None
 
 
 def _claim_entity(tenant_id: str, claim: Claim) -> dict[str, object]:
@@ -246,4 +261,6 @@ def _status(entity: Any) -> UserStatus:
         updated_at=updated if isinstance(updated, datetime) else datetime.fromtimestamp(0, UTC),
         first_seen=_time(entity.get("FirstSeen")),
         attempts=int(entity.get("Attempts", 0)),
+        retry_at=_time(entity.get("RetryAt")),
+        waiting_since=_time(entity.get("WaitingSince")),
     )

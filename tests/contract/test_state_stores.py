@@ -231,3 +231,53 @@ async def test_a_status_keeps_when_the_user_was_first_seen_and_counts_failures_i
     assert (stored.attempts, stored.first_seen, stored.outcome) == (
         0, first.updated_at, Outcome.ASSIGNED,
     )
+
+
+async def test_a_status_keeps_its_retry_time_and_when_the_wait_began(stores: Stores) -> None:
+    _, statuses = stores
+    tenant = _tenant()
+    began = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    retry = datetime(2026, 11, 29, 2, 15, tzinfo=UTC)
+    waiting = replace(
+        _status("ann", "r1", Outcome.SKIPPED), reason=Reason.WAITING_FOR_TEAMS,
+        retry_at=retry, waiting_since=began,
+    )
+    await statuses.record(tenant, waiting)
+    stored = await statuses.get_status(tenant, "ann")
+    assert stored is not None
+    assert (stored.retry_at, stored.waiting_since) == (retry, began)
+    assert await statuses.list_statuses(tenant) == [stored]
+
+    await statuses.record(tenant, _status("ann", "r2"))  # assigned: neither time any more
+    stored = await statuses.get_status(tenant, "ann")
+    assert stored is not None
+    assert (stored.outcome, stored.retry_at, stored.waiting_since) == (
+        Outcome.ASSIGNED, None, None,
+    )
+
+
+async def test_a_missing_status_reads_as_none(stores: Stores) -> None:
+    _, statuses = stores
+    assert await statuses.get_status(_tenant(), "ann") is None
+
+
+async def test_waits_for_teams_count_as_attempts_in_a_row_like_failures(stores: Stores) -> None:
+    _, statuses = stores
+    tenant = _tenant()
+    runs = iter(f"r{n}" for n in range(1, 10))
+
+    async def record(outcome: Outcome, reason: Reason) -> int:
+        await statuses.record(tenant, replace(
+            _status("ann", next(runs), outcome), reason=reason,
+        ))
+        stored = await statuses.get_status(tenant, "ann")
+        assert stored is not None
+        return stored.attempts
+
+    assert await record(Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS) == 1
+    assert await record(Outcome.SKIPPED, Reason.NOT_LICENSED) == 2
+    assert await record(Outcome.FAILED, Reason.NOT_LICENSED) == 3
+    assert await record(Outcome.FAILED, Reason.EV_NOT_ENABLED) == 4
+    assert await record(Outcome.SKIPPED, Reason.STALE) == 0  # anything else starts again
+    assert await record(Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS) == 1
+    assert await record(Outcome.ASSIGNED, Reason.ASSIGNED) == 0

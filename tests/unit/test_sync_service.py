@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -12,6 +12,7 @@ from shared.directory import Claim, Member
 from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import Outcome, Reason
+from shared.ports import UserStatus
 from shared.sync_service import process_assignment, run_sync
 from shared.tenant_rules import TenantRules
 from tests.fakes import (
@@ -21,6 +22,7 @@ from tests.fakes import (
     FakeRunLedger,
     FakeStatusStore,
     FakeTeamsNumbers,
+    FakeTeamsUsers,
     FakeUsers,
 )
 
@@ -62,27 +64,29 @@ class World:
         self.claims = FakeClaimStore()
         self.statuses = FakeStatusStore()
         self.teams = FakeTeamsNumbers(teams)
+        self.teams_users = FakeTeamsUsers(self.teams)
         self.users = FakeUsers(members)
         self.directory = FakeDirectory(members)
         self.queue = FakeQueue()
         self.ledger = FakeRunLedger()
+        self.now = NOW
 
     async def process(
         self, message: AssignmentMessage, *, final: bool = False
     ) -> tuple[Outcome, Reason]:
         result = await process_assignment(
             message, tenant=TENANT, rules=RULES, claims=self.claims, teams=self.teams,
-            users=self.users, statuses=self.statuses, ledger=self.ledger, queue=self.queue,
-            clock=lambda: NOW, final_attempt=final,
+            users=self.users, teams_users=self.teams_users, statuses=self.statuses,
+            ledger=self.ledger, queue=self.queue, clock=lambda: self.now, final_attempt=final,
         )
         assert result is not None
         stored = self.statuses.statuses[(TENANT.key, message.user_id)]
         assert (stored.outcome, stored.reason) == (result.outcome, result.reason)
         return result.outcome, result.reason
 
-    async def sync(self, *, dry_run: bool = False) -> None:
+    async def sync(self, *, dry_run: bool = False, run_id: str = "run-1") -> None:
         self.summary = await run_sync(
-            tenant=TENANT, rules=RULES, run_id="run-1", clock=lambda: NOW,
+            tenant=TENANT, rules=RULES, run_id=run_id, clock=lambda: self.now,
             directory=self.directory, teams=self.teams, claims=self.claims,
             statuses=self.statuses, queue=self.queue, ledger=self.ledger, dry_run=dry_run,
         )
@@ -109,8 +113,8 @@ async def test_a_redelivered_message_does_nothing_at_all() -> None:
     await world.process(_assign("ann", "+31855363011"))
     again = await process_assignment(
         _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
-        queue=world.queue, clock=lambda: NOW,
+        teams=world.teams, users=world.users, teams_users=world.teams_users,
+        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
     )
     assert again is None
     assert len(world.teams.assign_calls) == 1
@@ -264,8 +268,8 @@ async def test_a_long_throttle_waits_on_the_queue_not_on_the_worker() -> None:
 
     result = await process_assignment(
         _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
-        queue=world.queue, clock=lambda: NOW,
+        teams=world.teams, users=world.users, teams_users=world.teams_users,
+        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
     )
 
     assert result is None
@@ -283,8 +287,8 @@ async def test_a_slow_operation_is_followed_later_without_assigning_twice() -> N
     )
     await process_assignment(
         _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, statuses=world.statuses, ledger=world.ledger,
-        queue=world.queue, clock=lambda: NOW,
+        teams=world.teams, users=world.users, teams_users=world.teams_users,
+        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
     )
     ((later, delay),) = world.queue.later
     assert (delay, later.operation_location) == (30, "http://graph/operations('1')")
@@ -297,3 +301,231 @@ async def test_a_change_deferred_too_often_is_recorded_as_failed() -> None:
 
     assert await world.process(tired) == (Outcome.FAILED, Reason.ASSIGNMENT_FAILED)
     assert world.queue.later == []
+
+
+# -- Teams readiness and the read-back ------------------------------------------------------------
+
+
+def _in_run(message: AssignmentMessage, run: str) -> AssignmentMessage:
+    """The same planned change as a later run sends it."""
+    return message.model_copy(update={
+        "run_id": run, "idempotency_key": message.idempotency_key.replace("run-1", run, 1),
+    })
+
+
+def _stored(world: World, user: str = "ann") -> UserStatus:
+    return world.statuses.statuses[(TENANT.key, user)]
+
+
+async def test_an_assignment_reads_the_teams_configuration_before_and_after() -> None:
+    world = World([_member("ann", "+31855363011")])
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.ASSIGNED, Reason.ASSIGNED,
+    )
+    assert world.teams_users.reads == ["ann", "ann"]
+    assert (_stored(world).retry_at, _stored(world).waiting_since) == (None, None)
+
+
+async def test_a_user_teams_does_not_know_yet_waits_and_nothing_is_written() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.set("ann", present=False)
+
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS,
+    )
+
+    assert world.teams.assign_calls == []
+    status = _stored(world)
+    assert (status.retry_at, status.waiting_since, status.attempts) == (
+        NOW + timedelta(minutes=15), NOW, 1,
+    )
+    assert "will look again" in status.message
+    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    assert claim is not None
+    assert (claim.holder_user_id, claim.assigned) == ("ann", False)  # reserved for ann
+
+
+async def test_an_unlicensed_user_waits_and_fails_only_after_the_patience() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.set("ann", licensed=False)
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.SKIPPED, Reason.NOT_LICENSED,
+    )
+
+    world.now = NOW + timedelta(hours=23, minutes=45)  # a 30-minute backoff would overrun
+    assert await world.process(_in_run(_assign("ann", "+31855363011"), "run-2")) == (
+        Outcome.SKIPPED, Reason.NOT_LICENSED,
+    )
+    assert _stored(world).retry_at == NOW + timedelta(hours=24)  # never later than the deadline
+
+    world.now = NOW + timedelta(hours=24)
+    assert await world.process(_in_run(_assign("ann", "+31855363011"), "run-3")) == (
+        Outcome.FAILED, Reason.NOT_LICENSED,
+    )
+    status = _stored(world)
+    assert "give the user a Teams Phone licence" in status.message
+    assert (status.waiting_since, status.attempts) == (NOW, 3)
+    assert status.retry_at == world.now + timedelta(hours=1)  # backoff(2): 15 min · 2²
+    assert world.teams.assign_calls == []
+
+
+async def test_the_patience_is_a_parameter() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.set("ann", licensed=False)
+    result = await process_assignment(
+        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
+        teams=world.teams, users=world.users, teams_users=world.teams_users,
+        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
+        readiness_patience=timedelta(0),
+    )
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.FAILED, Reason.NOT_LICENSED)
+
+
+async def test_the_patience_counts_from_the_wait_not_from_the_users_first_status() -> None:
+    world = World([_member("ann", "+31855363011")])
+    long_ago = NOW - timedelta(days=30)
+    await world.statuses.record(TENANT.key, UserStatus(
+        "ann", "ann@contoso.example", Outcome.SKIPPED, Reason.DISABLED, "+31855363011",
+        "disabled", "run-0", 0, long_ago,
+    ))
+    world.teams_users.set("ann", licensed=False)  # enabled today, licence on its way
+
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.SKIPPED, Reason.NOT_LICENSED,
+    )
+    assert _stored(world).first_seen == long_ago
+    assert _stored(world).waiting_since == NOW
+
+
+async def test_a_waiting_user_keeps_the_number_they_have() -> None:
+    world = World([_member("ann", "+31855363022")], teams={"+31855363011": "ann"})
+    await world.claims.claim(
+        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+    )
+    world.teams_users.set("ann", licensed=False)
+
+    assert await world.process(_assign("ann", "+31855363022", previous="+31855363011")) == (
+        Outcome.SKIPPED, Reason.NOT_LICENSED,
+    )
+    assert world.teams.unassign_calls == []
+    assert world.teams.assignments == {"+31855363011": "ann"}
+
+
+async def test_the_timer_looks_at_a_waiting_user_again_only_after_the_backoff() -> None:
+    world = World([_member("ann", "+31855363011"), _member("bob", None, 1)])
+    world.teams_users.set("ann", present=False)
+    await world.sync()
+    await world.drain()
+    waiting = _stored(world)
+    assert (waiting.outcome, waiting.reason) == (Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS)
+
+    world.now = NOW + timedelta(minutes=14)
+    await world.sync(run_id="run-2")
+    assert world.queue.sent == []
+    assert _stored(world) == waiting  # nothing new recorded either
+    assert world.summary.enqueued == 0
+
+    world.now = NOW + timedelta(minutes=15)
+    await world.sync(run_id="run-3")
+    assert [(m.user_id, m.action) for m in world.queue.sent] == [("ann", "assign")]
+    await world.drain()  # still not there: the next look is 30 minutes on
+    assert (_stored(world).attempts, _stored(world).retry_at) == (
+        2, world.now + timedelta(minutes=30),
+    )
+
+    world.teams_users.set("ann", present=True)
+    world.now += timedelta(minutes=30)
+    await world.sync(run_id="run-4")
+    await world.drain()
+    done = _stored(world)
+    assert (done.outcome, done.reason, done.attempts) == (Outcome.ASSIGNED, Reason.ASSIGNED, 0)
+    assert (done.retry_at, done.waiting_since) == (None, None)
+    assert world.teams.assignments == {"+31855363011": "ann"}
+
+
+async def test_an_assignment_that_leaves_enterprise_voice_off_is_ev_not_enabled() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.assign_enables_ev = False
+
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.FAILED, Reason.EV_NOT_ENABLED,
+    )
+
+    status = _stored(world)
+    assert "Set-CsPhoneNumberAssignment -Identity ann -EnterpriseVoiceEnabled $true" in (
+        status.message
+    )
+    assert status.retry_at == NOW + timedelta(minutes=15)
+    assert world.teams.assignments == {"+31855363011": "ann"}
+    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    assert claim is not None
+    assert claim.assigned  # the number is on the user: it stays the app's to take back
+
+
+async def test_a_read_back_without_the_number_is_verify_failed() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.numbers_hidden.add("ann")
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.FAILED, Reason.VERIFY_FAILED,
+    )
+    assert "shows no number" in _stored(world).message
+
+
+async def test_a_number_found_already_there_is_verified_too() -> None:
+    world = World([_member("ann", "+31855363011")], teams={"+31855363011": "ann"})
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.FAILED, Reason.EV_NOT_ENABLED,  # put there by hand, Enterprise Voice never on
+    )
+    world.teams_users.set("ann", voice_enabled=True)
+    assert await world.process(_in_run(_assign("ann", "+31855363011"), "run-2")) == (
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED,
+    )
+    assert world.teams.assign_calls == []
+
+
+async def test_a_failed_read_back_stays_visible_and_is_verified_again_after_the_backoff() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.assign_enables_ev = False
+    await world.sync()
+    await world.drain()
+    failed = _stored(world)
+    assert failed.reason is Reason.EV_NOT_ENABLED
+
+    world.now = NOW + timedelta(minutes=5)
+    await world.sync(run_id="run-2")  # the plan keeps the number: not recorded as kept
+    assert world.queue.sent == []
+    assert _stored(world) == failed
+
+    world.teams_users.set("ann", voice_enabled=True)  # someone ran the PowerShell
+    world.now = NOW + timedelta(minutes=15)
+    await world.sync(run_id="run-3")
+    assert [(m.user_id, m.action, m.number) for m in world.queue.sent] == [
+        ("ann", "assign", "+31855363011"),
+    ]
+    await world.drain()
+    kept = _stored(world)
+    assert (kept.outcome, kept.reason, kept.attempts, kept.retry_at) == (
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED, 0, None,
+    )
+    assert len(world.teams.assign_calls) == 1
+
+
+async def test_a_refused_configuration_read_is_recorded_and_nothing_is_written() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.failure = PermanentError(
+        Reason.GRAPH_FORBIDDEN, "grant it TeamsUserConfiguration.Read.All"
+    )
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.FAILED, Reason.GRAPH_FORBIDDEN,
+    )
+    assert world.teams.assign_calls == []
+
+
+async def test_a_temporary_failure_reading_the_configuration_is_retried() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.failure = TemporaryError("throttled", retry_after_seconds=5)
+    with pytest.raises(TemporaryError):
+        await world.process(_assign("ann", "+31855363011"))
+    assert world.statuses.statuses == {}
+    assert world.teams.assign_calls == []
