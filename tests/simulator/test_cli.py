@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
+from tests.simulator.support import EXAMPLE
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from graph_simulator import ScenarioError, SimulatorServer, parse_directory, parse_scenario
+from tests.simulator.support import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
 VOICE_GROUP = "6b0d2c61-0000-4000-8000-0000000000a1"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
@@ -24,11 +24,6 @@ def example() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(EXAMPLE.read_text())
     return data
 
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,8 +9,8 @@ from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactor
 from msgraph.generated.models.teams_administration.number_assignment import NumberAssignment
 
 from graph_simulator import SimulatorServer, parse_scenario
+from tests.simulator.support import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
 CAROL = "0f3a5c2e-0000-4000-8000-000000000003"
@@ -34,11 +33,6 @@ def scenario(**behaviour: Any) -> dict[str, Any]:
     data["behaviour"] = {**data["behaviour"], **behaviour}
     return data
 
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
-        yield server
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from tests.simulator.support import (
     CONFIGURATIONS,
     DAVE,
     DIAL_PLAN_ID,
-    EXAMPLE,
     POLICY,
     example,
     graph_client,
@@ -42,11 +41,6 @@ ASSIGN = f"{POLICY}/userAssignments/assign"
 UNASSIGN = f"{POLICY}/userAssignments/unassign"
 FQ = "microsoft.graph.teamsAdministration."
 
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
-        yield server
 
 
 @pytest.fixture

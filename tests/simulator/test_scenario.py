@@ -5,8 +5,7 @@ from typing import Any
 import pytest
 
 from graph_simulator import ScenarioError, load_scenario, parse_directory, parse_scenario
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
+from tests.simulator.support import EXAMPLE
 
 
 def example() -> dict[str, Any]:

@@ -1,8 +1,7 @@
 """The simulator driven by msgraph-sdk itself: proves it accepts the forms the SDK really sends."""
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -39,8 +38,8 @@ from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from graph_simulator import SimulatorServer, parse_scenario
+from tests.simulator.support import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
 VOICE_GROUP = "6b0d2c61-0000-4000-8000-0000000000a1"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
@@ -63,11 +62,6 @@ class StaticToken(AccessTokenProvider):  # type: ignore[misc]  # kiota is not fo
     def get_allowed_hosts_validator(self) -> AllowedHostsValidator:
         return AllowedHostsValidator(["127.0.0.1"])
 
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
-        yield server
 
 
 @pytest.fixture

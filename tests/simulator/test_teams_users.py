@@ -30,7 +30,6 @@ from tests.simulator.support import (
     CONFIGURATIONS,
     DAVE,
     ERIN,
-    EXAMPLE,
     FREE_DR,
     OPERATOR_CONNECT,
     POLICY,
@@ -41,12 +40,6 @@ from tests.simulator.support import (
     unexpected_data,
     user_entry,
 )
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -8,8 +7,8 @@ import httpx
 import pytest
 
 from graph_simulator import SimulatorServer, parse_scenario
+from tests.simulator.support import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
 VOICE_GROUP = "6b0d2c61-0000-4000-8000-0000000000a1"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
@@ -30,11 +29,6 @@ def big_scenario(user_count: int) -> dict[str, Any]:
     data["groups"][0]["members"] += [user["id"] for user in extra]
     return data
 
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
-        yield server
 
 
 @pytest.fixture

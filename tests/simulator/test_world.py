@@ -1,6 +1,5 @@
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +12,8 @@ from graph_simulator import (
     parse_directory,
     parse_scenario,
 )
+from tests.simulator.support import EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "scenarios" / "example-small.json"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
 CAROL = "0f3a5c2e-0000-4000-8000-000000000003"
