@@ -12,14 +12,9 @@ from msgraph.graph_service_client import GraphServiceClient
 
 from graph_simulator import Scenario, SimulatorServer, parse_scenario
 from local_runner.session import SIMULATOR_TOKEN as TOKEN
-from shared.adapters.graph_client import (
-    build_graph_client,
-    close_graph_transport,
-    graph_http_client,
-)
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations, configuration_entity
-from shared.config import GraphAuth, GraphSettings, NumberType
+from shared.config import NumberType
 from shared.errors import PermanentError, TemporaryError
 from shared.outcomes import Reason
 from shared.teams_readiness import (
@@ -30,6 +25,7 @@ from shared.teams_readiness import (
     readiness,
     verify_assignment,
 )
+from tests.integration.graph_client_support import fresh_graph_client
 from tests.integration.scenario_builder import build_scenario, user_id
 
 ANN = user_id("ann")  # in Teams, licensed, has +31855363011, Enterprise Voice off
@@ -74,16 +70,8 @@ def sim() -> Iterator[SimulatorServer]:
 
 @pytest.fixture
 async def graph(sim: SimulatorServer) -> AsyncIterator[GraphServiceClient]:
-    sim.load_scenario(scenario())  # a fresh world (and no faults) for every test
-    sim.clear_requests()
-    # No in-SDK retries: an injected 503 must reach the adapter, not be slept through.
-    settings = GraphSettings(base_url=sim.base_url, auth=GraphAuth.STATIC_TOKEN,
-                             static_token=TOKEN, max_retries=0)
-    transport = graph_http_client(settings)
-    try:
-        yield build_graph_client(settings, "tenant", transport)
-    finally:
-        await close_graph_transport(transport)
+    async with fresh_graph_client(sim, scenario(), TOKEN) as client:  # a fresh world per test
+        yield client
 
 
 @pytest.fixture
