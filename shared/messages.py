@@ -10,6 +10,7 @@ the raw number only) is no longer written or read.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -49,6 +50,9 @@ class AssignmentMessage(BaseModel):
     """How often the change was put back on the queue to wait (throttling, a slow operation)."""
     operation_location: str | None = None
     """A Teams operation already started for this change: follow it, do not send it again."""
+    read_at: datetime | None = None
+    """When the directory data behind this change was read from Graph (None: from the stored
+    snapshot). The queue function reads the user again unless this is recent."""
 
     def to_json(self) -> str:
         """The wire form: compact JSON with camelCase keys."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -106,10 +107,15 @@ class GraphTeamsNumbers:
         number_type: NumberType,
         *,
         operation_location: str | None = None,
+        landed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        """Assign the number as the user's primary number and wait for the operation."""
+        """Assign the number as the user's primary number and wait for the operation.
+
+        With ``landed``, the first look after the poll interval asks it (the caller's read-back)
+        instead of the operation; the operation is polled only while it answers False.
+        """
         if operation_location:
-            await self._wait_for_operation(operation_location, number)
+            await self._wait_for_operation(operation_location, number, landed)
             return
         body = AssignNumberPostRequestBody(
             telephone_number=number,
@@ -118,7 +124,9 @@ class GraphTeamsNumbers:
             assignment_category=AssignmentCategory.Primary,
         )
         action = self._numbers.microsoft_graph_teams_administration_assign_number
-        await self._run_action(action.to_post_request_information(body), "assignNumber", number)
+        await self._run_action(
+            action.to_post_request_information(body), "assignNumber", number, landed
+        )
 
     async def unassign_number(self, number: str, number_type: NumberType) -> None:
         """Take the number off its target and wait for the operation."""
@@ -128,7 +136,13 @@ class GraphTeamsNumbers:
         action = self._numbers.microsoft_graph_teams_administration_unassign_number
         await self._run_action(action.to_post_request_information(body), "unassignNumber", number)
 
-    async def _run_action(self, request: Any, name: str, number: str) -> None:
+    async def _run_action(
+        self,
+        request: Any,
+        name: str,
+        number: str,
+        landed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         # The SDK's post() returns None, and HeadersInspectionHandlerOption misses the Location of
         # a retried request (kiota-http drops request options after the first attempt). Sending
         # the SDK-built request with a native response handler returns the final response itself.
@@ -138,11 +152,22 @@ class GraphTeamsNumbers:
         location = response.headers.get("location")
         if not location:
             raise TemporaryError(f"{name} for {number} was accepted without a Location")
-        await self._wait_for_operation(location, number)
+        await self._wait_for_operation(location, number, landed)
 
-    async def _wait_for_operation(self, location: str, number: str) -> None:
+    async def _wait_for_operation(
+        self,
+        location: str,
+        number: str,
+        landed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         deadline = time.monotonic() + self._timeout
         interval = self._poll_interval
+        if landed is not None:
+            # Most operations finish within one interval, and the caller reads the user back
+            # afterwards anyway: that read answers "done?" and saves every operation poll.
+            await asyncio.sleep(interval)
+            if await landed():
+                return
         operations = self._client.admin.teams.telephone_number_management.operations
         builder = operations.by_telephone_number_long_running_operation_id("_").with_url(location)
         while True:

@@ -1,9 +1,10 @@
 """Teams readiness and the read-back, end to end on Azurite and the Graph simulator.
 
-A user Teams does not know yet, or knows without Teams Phone, waits (nothing is written to
-Teams) and is looked at again with a backoff; after an assignment the user's Teams
-configuration is read back. Time moves with the app's clock (``LocalApp.advance``), never with
-sleeps; the simulator models licence propagation as reads (``visibleAfterPolls``).
+A user Teams does not know yet, or knows without Teams Phone, waits (Teams refuses the
+assignment, nothing lands) and is looked at again with a backoff; after an assignment the
+user's Teams configuration is read back. Time moves with the app's clock
+(``LocalApp.advance``), never with sleeps; the simulator models licence propagation as reads
+(``visibleAfterPolls``).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def _backoff_of(status: UserStatus) -> timedelta:
 async def test_a_user_not_yet_in_teams_waits_and_is_assigned_once_visible(
     local_app: LocalApp,
 ) -> None:
-    _use(local_app, _tenant({"ann": {"visibleAfterPolls": 2}}))
+    # Each refused attempt reads her configuration twice (the first look, the wait): she shows
+    # up on the fifth read, i.e. at the third attempt.
+    _use(local_app, _tenant({"ann": {"visibleAfterPolls": 4}}))
     sim = local_app.simulator
 
     await local_app.sync()
@@ -73,7 +76,6 @@ async def test_a_user_not_yet_in_teams_waits_and_is_assigned_once_visible(
     )
     assert timedelta(minutes=14) < _backoff_of(waiting) <= timedelta(minutes=15)
     assert local_app.teams_by_upn() == {"+31855363012": "bob@contoso.example"}
-    assert sim.request_counts()["assignNumber"] == 1  # bob only
 
     # Before the retry time the timer does not enqueue ann, and records nothing new.
     sim.clear_requests()
@@ -82,14 +84,14 @@ async def test_a_user_not_yet_in_teams_waits_and_is_assigned_once_visible(
     assert sim.request_counts().get("getUserConfiguration", 0) == 0
     assert await _ann(local_app) == waiting
 
-    # Past it, ann is looked at again: still not there (the second read makes her visible).
+    # Past it, ann is looked at again: still not there.
     await local_app.advance(16 / 60)
     again = await local_app.sync()
     assert again.invocations == 1
     still = await _ann(local_app)
     assert (still.reason, still.attempts) == (Reason.WAITING_FOR_TEAMS, 2)
     assert timedelta(minutes=29) < _backoff_of(still) <= timedelta(minutes=30)  # backoff grows
-    assert sim.request_counts().get("assignNumber", 0) == 0
+    assert NUMBER not in local_app.teams_by_upn()
 
     await local_app.advance(31 / 60)
     await local_app.sync()
@@ -99,7 +101,6 @@ async def test_a_user_not_yet_in_teams_waits_and_is_assigned_once_visible(
         Outcome.ASSIGNED, Reason.ASSIGNED, 0, None,
     )
     assert local_app.teams_by_upn()[NUMBER] == ANN
-    assert sim.request_counts()["assignNumber"] == 1
 
 
 async def test_an_unlicensed_user_fails_only_after_the_patience_and_is_assigned_when_licensed(
@@ -120,7 +121,6 @@ async def test_an_unlicensed_user_fails_only_after_the_patience_and_is_assigned_
         Outcome.FAILED, Reason.NOT_LICENSED, first.waiting_since,
     )
     assert "give the user a Teams Phone licence" in late.message
-    assert local_app.simulator.request_counts().get("assignNumber", 0) == 1  # bob only
     assert ANN not in local_app.teams_by_upn().values()
 
     local_app.simulator.replace_directory(_tenant())  # the licence reaches Teams
@@ -180,12 +180,15 @@ async def test_the_user_configuration_is_read_at_the_root_or_inside_value(
     assert local_app.teams_by_upn() == {
         NUMBER: ANN, "+31855363012": "bob@contoso.example",
     }
-    # Per newly assigned user: the fresh read, Teams before, the number, the assignment and its
-    # three polls, Teams after (read-back); plus one page each of members and numbers per run.
+    # Per newly assigned user: no re-read (the plan read them just now), the assignment, a first
+    # look at the user (the default simulator's operation is not done yet), its three polls and
+    # the read-back; plus, for the run, one page each of members and numbers and the two delta
+    # links ($deltatoken=latest) the next run continues from.
     assert local_app.simulator.request_counts() == {
+        "usersDelta": 1,
+        "groupsDelta": 1,
         "listTransitiveMemberUsers": 1,
-        "listNumberAssignments": 1 + 2,
-        "getUser": 2,
+        "listNumberAssignments": 1,
         "getUserConfiguration": 2 * 2,
         "assignNumber": 2,
         "getOperation": 2 * 3,

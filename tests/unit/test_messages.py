@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -59,6 +60,7 @@ def test_the_wire_form_is_versioned_camel_case_json_carrying_the_decision() -> N
         "idempotencyKey": "run-42|ann|assign|+31855363011",
         "deferrals": 0,
         "operationLocation": None,
+        "readAt": None,
     }
     assert SCHEMA == "number-assignment/2"
 
@@ -219,3 +221,11 @@ def test_every_problem_in_a_message_is_listed() -> None:
     assert "userId: missing" in text
     assert "readPosition=-5" in text
     assert "action='keep'" in text
+
+
+def test_the_read_time_travels_as_iso_8601_and_comes_back_equal() -> None:
+    read_at = datetime(2026, 11, 29, 4, 30, 5, 123000, tzinfo=UTC)
+    original = message(read_at=read_at)
+
+    assert json.loads(original.to_json())["readAt"] == "2026-11-29T04:30:05.123000Z"
+    assert AssignmentMessage.from_body(original.to_json()).read_at == read_at

@@ -210,7 +210,22 @@ async def test_a_number_change_releases_the_old_number_and_assigns_the_new_one()
         Outcome.ASSIGNED, Reason.ASSIGNED,
     )
     assert world.teams.assignments == {"+31855363022": "ann"}
+    # The new primary number replaced the old one in Teams: no separate unassign was needed.
+    assert world.teams.unassign_calls == []
+    assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
+
+
+async def test_a_new_number_teams_refuses_still_releases_the_old_one() -> None:
+    world = World([_member("ann", "+31855363022")], teams={"+31855363011": "ann"})
+    await world.claims.claim(
+        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+    )
+    world.teams.refusal = PermanentError(Reason.NOT_IN_INVENTORY, "not in the inventory")
+    assert await world.process(_assign("ann", "+31855363022", previous="+31855363011")) == (
+        Outcome.FAILED, Reason.NOT_IN_INVENTORY,
+    )
     assert world.teams.unassign_calls == [("+31855363011", NumberType.OPERATOR_CONNECT)]
+    assert world.teams.assignments == {}
     assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
 
 
@@ -317,12 +332,13 @@ def _stored(world: World, user: str = "ann") -> UserStatus:
     return world.statuses.statuses[(TENANT.key, user)]
 
 
-async def test_an_assignment_reads_the_teams_configuration_before_and_after() -> None:
+async def test_an_assignment_reads_the_teams_configuration_once_after_the_write() -> None:
     world = World([_member("ann", "+31855363011")])
     assert await world.process(_assign("ann", "+31855363011")) == (
         Outcome.ASSIGNED, Reason.ASSIGNED,
     )
-    assert world.teams_users.reads == ["ann", "ann"]
+    # The read-back is also the "operation done?" look: one read, nothing before the write.
+    assert world.teams_users.reads == ["ann"]
     assert (_stored(world).retry_at, _stored(world).waiting_since) == (None, None)
 
 
@@ -334,7 +350,7 @@ async def test_a_user_teams_does_not_know_yet_waits_and_nothing_is_written() -> 
         Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS,
     )
 
-    assert world.teams.assign_calls == []
+    assert world.teams.assignments == {}  # Teams refused the one attempt
     status = _stored(world)
     assert (status.retry_at, status.waiting_since, status.attempts) == (
         NOW + timedelta(minutes=15), NOW, 1,
@@ -366,7 +382,7 @@ async def test_an_unlicensed_user_waits_and_fails_only_after_the_patience() -> N
     assert "give the user a Teams Phone licence" in status.message
     assert (status.waiting_since, status.attempts) == (NOW, 3)
     assert status.retry_at == world.now + timedelta(hours=1)  # backoff(2): 15 min · 2²
-    assert world.teams.assign_calls == []
+    assert world.teams.assignments == {}
 
 
 async def test_the_patience_is_a_parameter() -> None:
@@ -474,11 +490,12 @@ async def test_a_read_back_without_the_number_is_verify_failed() -> None:
 
 async def test_a_number_found_already_there_is_verified_too() -> None:
     world = World([_member("ann", "+31855363011")], teams={"+31855363011": "ann"})
-    assert await world.process(_assign("ann", "+31855363011")) == (
+    recheck = _assign("ann", "+31855363011").model_copy(update={"reason": "already_assigned"})
+    assert await world.process(recheck) == (
         Outcome.FAILED, Reason.EV_NOT_ENABLED,  # put there by hand, Enterprise Voice never on
     )
     world.teams_users.set("ann", voice_enabled=True)
-    assert await world.process(_in_run(_assign("ann", "+31855363011"), "run-2")) == (
+    assert await world.process(_in_run(recheck, "run-2")) == (
         Outcome.KEPT, Reason.ALREADY_ASSIGNED,
     )
     assert world.teams.assign_calls == []
@@ -511,7 +528,7 @@ async def test_a_failed_read_back_stays_visible_and_is_verified_again_after_the_
     assert len(world.teams.assign_calls) == 1
 
 
-async def test_a_refused_configuration_read_is_recorded_and_nothing_is_written() -> None:
+async def test_a_refused_configuration_read_is_recorded_with_the_missing_permission() -> None:
     world = World([_member("ann", "+31855363011")])
     world.teams_users.failure = PermanentError(
         Reason.GRAPH_FORBIDDEN, "grant it TeamsUserConfiguration.Read.All"
@@ -519,7 +536,8 @@ async def test_a_refused_configuration_read_is_recorded_and_nothing_is_written()
     assert await world.process(_assign("ann", "+31855363011")) == (
         Outcome.FAILED, Reason.GRAPH_FORBIDDEN,
     )
-    assert world.teams.assign_calls == []
+    assert "reading it back failed" in _stored(world).message
+    assert "TeamsUserConfiguration.Read.All" in _stored(world).message
 
 
 async def test_a_temporary_failure_reading_the_configuration_is_retried() -> None:
@@ -527,5 +545,10 @@ async def test_a_temporary_failure_reading_the_configuration_is_retried() -> Non
     world.teams_users.failure = TemporaryError("throttled", retry_after_seconds=5)
     with pytest.raises(TemporaryError):
         await world.process(_assign("ann", "+31855363011"))
-    assert world.statuses.statuses == {}
-    assert world.teams.assign_calls == []
+    assert world.statuses.statuses == {}  # nothing recorded: the redelivery reads it back
+
+    world.teams_users.failure = None
+    assert await world.process(_assign("ann", "+31855363011")) == (
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED,
+    )
+    assert len(world.teams.assign_calls) == 1
