@@ -142,6 +142,12 @@ class AppSettings(BaseModel):
     teams_readiness_patience_hours: Annotated[float, Field(ge=0, le=24 * 14)] = 24.0
     """How long a user may wait for Teams (visible, licensed) before it is reported as a
     problem: licences take up to 24 hours to show."""
+    delta_reads: bool = True
+    """Between full reads, read only what changed (``users/delta``, ``groups/delta``)."""
+    full_read_interval_minutes: Annotated[int, Field(ge=5, le=7 * 24 * 60)] = 60
+    """How often the whole voice group is read transitively even with delta reads on: group
+    delta sees direct members only, so a change inside a nested group waits for this read (the
+    default keeps the customer's one-hour promise)."""
 
     @field_validator("sync_schedule")
     @classmethod
@@ -215,6 +221,8 @@ _APP_KEYS = {
     "SYNC_SCHEDULE": "sync_schedule",
     "ENQUEUE_CONCURRENCY": "enqueue_concurrency",
     "TEAMS_READINESS_PATIENCE_HOURS": "teams_readiness_patience_hours",
+    "DELTA_READS": "delta_reads",
+    "FULL_READ_INTERVAL_MINUTES": "full_read_interval_minutes",
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "tenant": _TENANT_KEYS,

@@ -43,3 +43,8 @@ class OperationPendingError(TemporaryError):
     def __init__(self, message: str, *, location: str, retry_after_seconds: float) -> None:
         super().__init__(message, retry_after_seconds=retry_after_seconds)
         self.location = location
+
+
+class DeltaGoneError(Exception):
+    """Graph no longer knows a delta link (``410 Gone``, an expired or unknown token): the
+    caller starts again with a full read. Not a failure of the run."""

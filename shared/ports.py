@@ -7,7 +7,7 @@ tests runs against both so the fakes cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,6 +24,85 @@ class VoiceGroupDirectory(Protocol):
 
     async def read_members(self, group_id: str) -> list[Member]:
         """All transitive user members, in the order the directory returned them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserDelta:
+    """One ``users/delta`` round: users whose selected fields changed, users deleted, and the
+    link that reports the changes after these."""
+
+    changed: tuple[Member, ...]
+    removed: tuple[str, ...]
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDelta:
+    """One ``groups/delta`` round on the voice group: its *direct* members who joined or left,
+    whether a group joined or left it (its members need a transitive read), and the next link."""
+
+    joined: tuple[str, ...]
+    left: tuple[str, ...]
+    nested_changed: bool
+    link: str
+
+
+class DirectoryDelta(Protocol):
+    """Graph's delta queries on users and on the voice group.
+
+    A link Graph no longer knows (``410 Gone``, an expired token) raises ``DeltaGoneError``.
+    """
+
+    async def users_link(self) -> str:
+        """A ``users/delta`` link that reports changes from now on (``$deltatoken=latest``)."""
+        ...
+
+    async def group_link(self, group_id: str) -> str:
+        """A ``groups/delta`` link on the voice group that reports changes from now on."""
+        ...
+
+    async def user_changes(self, link: str) -> UserDelta:
+        """Every page of the users round behind ``link``."""
+        ...
+
+    async def group_changes(self, link: str) -> GroupDelta:
+        """Every page of the voice-group round behind ``link``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorySnapshot:
+    """The voice group and Teams' numbers as the app last knew them, with the delta links that
+    continue from there; what a delta run plans on instead of reading everything again."""
+
+    members: tuple[Member, ...]
+    """In read order (``read_position``); joiners since the last full read come last."""
+    teams: dict[str, str]
+    """Number → target id: as the last full read saw it, updated by the app's own writes."""
+    users_link: str | None
+    group_link: str | None
+    full_read_at: datetime | None
+
+
+class SnapshotStore(Protocol):
+    """The tenant's ``DirectorySnapshot`` (one partition per tenant)."""
+
+    async def load(self, tenant_id: str) -> DirectorySnapshot | None:
+        """The stored snapshot, or None before the first full read."""
+        ...
+
+    async def save(
+        self, tenant_id: str, snapshot: DirectorySnapshot, *, with_numbers: bool
+    ) -> None:
+        """Store ``snapshot``, writing only what differs from what is stored. Without
+        ``with_numbers`` the stored numbers stay as they are (a delta run reads no numbers, and
+        the queue functions may be noting their writes meanwhile)."""
+        ...
+
+    async def note_number(self, tenant_id: str, number: str, target_id: str | None) -> None:
+        """Record a write of the app's own: Teams now has ``number`` on ``target_id`` (None:
+        on nobody)."""
         ...
 
 
@@ -75,9 +154,12 @@ class TeamsNumbers(Protocol):
         number_type: NumberType,
         *,
         operation_location: str | None = None,
+        landed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         """Assign and wait for the asynchronous operation to finish; with
-        ``operation_location``, follow that earlier operation instead of assigning again.
+        ``operation_location``, follow that earlier operation instead of assigning again. With
+        ``landed``, the first look asks it whether the number is on the user before the
+        operation is polled (True: done).
 
         Raises:
             OperationPendingError: the operation is still running after a short wait.
@@ -104,6 +186,11 @@ class ClaimStore(Protocol):
 
     async def claim(self, tenant_id: str, claim: Claim) -> Claim:
         """Insert the claim if the number is unclaimed; return the claim that holds the number."""
+        ...
+
+    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+        """``claim`` each of many numbers believed unclaimed (a first run claims thousands):
+        a number claimed meanwhile keeps its holder."""
         ...
 
     async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
@@ -167,6 +254,11 @@ class StatusStore(Protocol):
 
     async def record(self, tenant_id: str, status: UserStatus) -> None:
         """Store the user's latest outcome."""
+        ...
+
+    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+        """``record`` the outcomes of many users believed to have none stored yet (a first run
+        records thousands); a user recorded meanwhile is recorded the usual way."""
         ...
 
     async def list_statuses(self, tenant_id: str) -> list[UserStatus]:

@@ -22,13 +22,16 @@ from shared.adapters.graph_client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph_delta import GraphDirectoryDelta
 from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
 from shared.adapters.table_runs import TableRunLedger
+from shared.adapters.table_snapshot import TableSnapshotStore
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
 from shared.config import AppSettings
+from shared.directory_refresh import DeltaReads, TeamsWritesNoted
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import UserResult
@@ -58,7 +61,9 @@ class AppRuntime:
     directory: GraphVoiceGroupDirectory
     users: GraphUserReader
     teams_users: GraphUserConfigurations
-    teams: GraphTeamsNumbers
+    teams: TeamsWritesNoted
+    delta: GraphDirectoryDelta
+    snapshots: TableSnapshotStore
     claims: TableClaimStore
     statuses: TableStatusStore
     queue: StorageAssignmentQueue
@@ -83,17 +88,20 @@ class AppRuntime:
         poison = StorageAssignmentQueue(queue_client(settings.storage, POISON_QUEUE), concurrency=1)
         await queue.ensure_exists()
         await poison.ensure_exists()
+        snapshots = TableSnapshotStore(tables)
         return cls(
             settings=settings,
             host=read_queue_settings(),
             directory=GraphVoiceGroupDirectory(graph),
             users=GraphUserReader(graph),
             teams_users=GraphUserConfigurations(graph),
-            teams=GraphTeamsNumbers(
+            teams=TeamsWritesNoted(GraphTeamsNumbers(
                 graph,
                 poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
                 operation_timeout_seconds=settings.graph.operation_timeout_seconds,
-            ),
+            ), snapshots, settings.tenant.key),
+            delta=GraphDirectoryDelta(graph),
+            snapshots=snapshots,
             claims=TableClaimStore(tables),
             statuses=TableStatusStore(tables),
             queue=queue,
@@ -117,6 +125,10 @@ class AppRuntime:
             queue=self.queue,
             ledger=self.ledger,
             dry_run=dry_run,
+            delta_reads=DeltaReads(
+                self.delta, self.snapshots, self.users,
+                timedelta(minutes=self.settings.full_read_interval_minutes),
+            ) if self.settings.delta_reads else None,
         )
 
     async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
@@ -148,6 +160,7 @@ class AppRuntime:
             queue=self.queue,
             clock=self.clock,
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
+            redelivered=dequeue_count > 1,
             defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
             readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
         )

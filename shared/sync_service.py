@@ -17,6 +17,7 @@ from typing import Literal
 
 from shared.config import TenantSettings
 from shared.directory import Claim
+from shared.directory_refresh import DeltaReads, ReadKind, read_directory
 from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import (
@@ -42,7 +43,13 @@ from shared.ports import (
     UserStatus,
     VoiceGroupDirectory,
 )
-from shared.teams_readiness import DEFAULT_PATIENCE, backoff, readiness, verify_assignment
+from shared.teams_readiness import (
+    DEFAULT_PATIENCE,
+    TeamsUser,
+    backoff,
+    readiness,
+    verify_assignment,
+)
 from shared.tenant_rules import TenantRules
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,9 @@ _RECORDED = {Action.KEEP: Outcome.KEPT, Action.SKIP: Outcome.SKIPPED, Action.HOL
 
 
 LEASE_TTL = timedelta(minutes=10)  # the function timeout: a crashed run frees the tenant then
+# A plan this young is the directory as it is: the queue function acts without reading the user
+# again (a redelivered or deferred message always reads again).
+RECHECK_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,8 @@ class SyncSummary:
     enqueued: int
     plan: Plan
     skipped_because: str | None = None
+    read: ReadKind = "full"
+    """How the directory was read: ``full`` or ``delta``."""
 
     def to_json(self) -> dict[str, object]:
         """The JSON answer of the HTTP trigger (every decision on a dry run)."""
@@ -76,6 +88,7 @@ class SyncSummary:
             "dryRun": self.dry_run,
             "members": self.members,
             "enqueued": self.enqueued,
+            "read": self.read,
             "summary": self.plan.summary(),
         }
         if self.skipped_because:
@@ -98,8 +111,12 @@ async def run_sync(
     queue: AssignmentQueue,
     ledger: RunLedger,
     dry_run: bool = False,
+    delta_reads: DeltaReads | None = None,
 ) -> SyncSummary:
     """Read the voice group and Teams, plan every user, enqueue the decisions that need work.
+
+    With ``delta_reads`` most runs read only what changed since the last one (see
+    ``shared.directory_refresh``); the plan is the same as after a full read.
 
     Only one run plans a tenant at a time (a lease with expiry); a second one is recorded as
     skipped and returns. Decisions without work (keep, skip, hold) are recorded here, only when
@@ -119,7 +136,7 @@ async def run_sync(
         summary = await _plan_and_apply(
             tenant=tenant, rules=rules, run_id=run_id, clock=clock, directory=directory,
             teams=teams, claims=claims, statuses=statuses, queue=queue, ledger=ledger,
-            dry_run=dry_run,
+            dry_run=dry_run, delta_reads=delta_reads,
         )
     except Exception as error:
         if not dry_run:
@@ -130,7 +147,8 @@ async def run_sync(
         raise
     if not dry_run:
         by_outcome = Counter(decision.action.value for decision in summary.plan.decisions)
-        counts = {"members": summary.members, "enqueued": summary.enqueued, **by_outcome}
+        counts = {"members": summary.members, "enqueued": summary.enqueued,
+                  f"{summary.read}Read": 1, **by_outcome}
         await ledger.record_run(tenant.key, RunRecord(
             run_id, started, clock(), "completed", "", counts,
         ))
@@ -151,15 +169,20 @@ async def _plan_and_apply(
     queue: AssignmentQueue,
     ledger: RunLedger,
     dry_run: bool,
+    delta_reads: DeltaReads | None,
 ) -> SyncSummary:
-    members, assigned, stored, recorded = await asyncio.gather(
-        directory.read_members(str(tenant.voice_group_id)),
-        teams.list_assignments(),
+    read_at = clock()
+    read, stored, recorded = await asyncio.gather(
+        read_directory(
+            tenant.key, str(tenant.voice_group_id), directory=directory, teams=teams,
+            delta_reads=delta_reads, now=read_at, dry_run=dry_run,
+        ),
         claims.list_claims(tenant.key),
         statuses.list_statuses(tenant.key),
     )
+    members = read.members
     now = clock()
-    decided = plan(members, rules, CurrentState(claims=stored, teams=assigned, now=now))
+    decided = plan(members, rules, CurrentState(claims=stored, teams=read.teams, now=now))
     existing = {status.user_id: status for status in recorded}
     # Users Teams was not ready for, or whose read-back failed, are looked at again only once
     # their retry time has passed (backoff); until then nothing is enqueued or recorded for them.
@@ -173,15 +196,20 @@ async def _plan_and_apply(
         await _store_holds(ledger, tenant.key, run_id, decided.decisions, now)
         await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
         await _record_unchanged(statuses, tenant.key, run_id, clock, unchanged, existing=existing)
-        await queue.send([_message(tenant.key, run_id, decision) for decision in work])
+        await queue.send([
+            _message(tenant.key, run_id, decision,
+                     read_at if decision.user_id in read.read_now else None)
+            for decision in work
+        ])
     summary = SyncSummary(
         tenant_id=tenant.key, run_id=run_id, dry_run=dry_run, members=len(members),
-        enqueued=0 if dry_run else len(work), plan=decided,
+        enqueued=0 if dry_run else len(work), plan=decided, read=read.kind,
     )
     log.info(
-        "sync run %s for tenant %s: %d members, %d changes enqueued%s (%d looked at later); %s",
-        run_id, tenant.key, summary.members, summary.enqueued, " (dry run)" if dry_run else "",
-        len(later), decided.summary()["byReason"],
+        "sync run %s for tenant %s: %s read (%s), %d members, %d changes enqueued%s "
+        "(%d looked at later); %s",
+        run_id, tenant.key, read.kind, read.why, summary.members, summary.enqueued,
+        " (dry run)" if dry_run else "", len(later), decided.summary()["byReason"],
     )
     return summary
 
@@ -212,7 +240,9 @@ def _failed_read_back(decision: Decision, status: UserStatus) -> bool:
     )
 
 
-def _message(tenant_id: str, run_id: str, decision: Decision) -> AssignmentMessage:
+def _message(
+    tenant_id: str, run_id: str, decision: Decision, read_at: datetime | None
+) -> AssignmentMessage:
     # A kept number is enqueued only to verify it again: the assign path finds it in Teams.
     action: Literal["assign", "unassign"] = (
         "assign" if decision.action in {Action.ASSIGN, Action.KEEP} else "unassign"
@@ -230,6 +260,7 @@ def _message(tenant_id: str, run_id: str, decision: Decision) -> AssignmentMessa
         reason=decision.reason.value,
         number=decision.number,
         previous_number=decision.previous_number,
+        read_at=read_at,
     )
 
 
@@ -346,6 +377,7 @@ async def _claim_for_winners(
     the number and never had it assigned) moves to the winner.
     """
     calls = []
+    first: list[Claim] = []
     for decision in decisions:
         if decision.action not in {Action.ASSIGN, Action.KEEP} or decision.number is None:
             continue
@@ -358,10 +390,10 @@ async def _claim_for_winners(
         )
         current = stored.get(decision.number)
         if current is None:
-            calls.append(claims.claim(tenant_id, wanted))
+            first.append(wanted)
         elif current.holder_user_id != decision.user_id:
             calls.append(claims.transfer(tenant_id, current.holder_user_id, wanted))
-    await _bounded(calls)
+    await _bounded([claims.claim_all(tenant_id, first), *calls])
 
 
 async def _record_unchanged(
@@ -376,15 +408,18 @@ async def _record_unchanged(
     """Record keep/skip/hold decisions, skipping users whose stored status says the same."""
     now = clock()
     calls = []
+    first: list[UserStatus] = []
     for decision in decisions:
         outcome = _RECORDED.get(decision.action)
         if outcome is None:
             continue
         status = _status(decision, outcome, run_id, now)
-        if not _news(existing.get(decision.user_id), status):
-            continue
-        calls.append(statuses.record(tenant_id, status))
-    await _bounded(calls)
+        before = existing.get(decision.user_id)
+        if before is None:
+            first.append(status)
+        elif _news(before, status):
+            calls.append(statuses.record(tenant_id, status))
+    await _bounded([statuses.record_first(tenant_id, first), *calls])
 
 
 def _news(before: UserStatus | None, after: UserStatus) -> bool:
@@ -427,8 +462,10 @@ async def process_assignment(
     queue: AssignmentQueue,
     clock: Clock,
     final_attempt: bool = False,
+    redelivered: bool = False,
     defer_beyond_seconds: float = 10.0,
     readiness_patience: timedelta = DEFAULT_PATIENCE,
+    recheck_after: timedelta = RECHECK_AFTER,
 ) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
 
@@ -439,10 +476,14 @@ async def process_assignment(
     number or without Enterprise Voice the user is ``failed`` (``verify_failed``,
     ``ev_not_enabled``), though the number stays marked as the app's.
 
+    The user is read again from the directory before a write unless the plan read them less
+    than ``recheck_after`` ago (and this is the first delivery): a change planned from older
+    data that no longer holds is ``skipped``/``stale``.
+
     Safe to run more than once for the same message: a completed message's idempotency key is
-    recorded and a redelivery returns None at once; short of that, claims are conditional,
-    Teams is asked before every write, and a number already where it should be is not written
-    again.
+    recorded and a redelivery returns None at once; short of that, claims are conditional, a
+    redelivered or already-owned number is looked up in Teams before any write, and a number
+    already where it should be is not written again.
 
     Raises:
         MessageError: the message belongs to another tenant or plans nothing.
@@ -463,6 +504,8 @@ async def process_assignment(
                 message, tenant=tenant, rules=rules, claims=claims, teams=teams, users=users,
                 teams_users=teams_users, statuses=statuses, clock=clock,
                 patience=readiness_patience,
+                look_first=redelivered,
+                reread=redelivered or not _fresh(message, clock(), recheck_after),
             )
     except TemporaryError as error:
         delay = _deferral(error, defer_beyond_seconds)
@@ -506,13 +549,13 @@ async def _assign(
     statuses: StatusStore,
     clock: Clock,
     patience: timedelta,
+    look_first: bool,
+    reread: bool,
 ) -> UserResult:
     number = message.number
     if number is None:
         raise MessageError("an assign message must name the number (number: missing)")
-    fresh = await users.read_user(message.user_id)
-    current = check_number(fresh.telephone_number, rules) if fresh else None
-    if fresh is None or not fresh.account_enabled or current is None or current.number != number:
+    if reread and await _stale(message, number, users, rules):
         return UserResult(
             Outcome.SKIPPED, Reason.STALE,
             f"The directory changed after this run planned to assign {number}; the next run "
@@ -528,43 +571,147 @@ async def _assign(
             f"{number} already belongs to {holder.holder_upn}; a personal number goes to one "
             "user only. Correct one of the two telephoneNumbers.", number,
         )
-    not_ready = await _not_ready(
-        message, number, tenant=tenant, teams_users=teams_users, statuses=statuses,
-        clock=clock, patience=patience,
-    )
-    if not_ready is not None:
-        return not_ready  # nothing is written to Teams; the claim keeps the number for the user
-    if message.previous_number and message.previous_number != number:
-        await _release(
-            tenant, claims, teams, message.previous_number, message.user_id,
-            cooling_since=_cooling(rules, clock),
-        )
-    in_teams = await teams.find_number(number)
-    if in_teams is not None and in_teams.target_id == message.user_id and (
-        in_teams.activation_state in {None, "activated"}
-    ):
-        await claims.mark_assigned(tenant.key, number, message.user_id)
-        return await _read_back(message, number, UserResult(
-            Outcome.KEPT, Reason.ALREADY_ASSIGNED, f"Teams already has {number} on this user.",
-            number,
-        ), tenant=tenant, teams_users=teams_users, statuses=statuses, clock=clock)
-    if in_teams is not None and in_teams.target_id not in {None, message.user_id}:
-        # The plan saw this number on a user it is being taken back from; wait for that.
-        raise TemporaryError(f"{number} is still on {in_teams.target_id}; retrying after release")
+    if look_first or holder.assigned or message.reason == Reason.ALREADY_ASSIGNED.value:
+        # This app put the number there before (a later run planned it again), or Teams had
+        # it and it is due to be read back: look first, write only if it is gone.
+        seen = await _look(teams_users, message.user_id)
+        if seen is not None and seen.has_number(number):
+            await claims.mark_assigned(tenant.key, number, message.user_id)
+            return await _read_back(message, number, _already(number), seen=seen, tenant=tenant,
+                                    teams_users=teams_users, statuses=statuses, clock=clock)
+    looked: list[TeamsUser] = []
+
+    async def landed() -> bool:
+        seen = await _look(teams_users, message.user_id)
+        if seen is None or not seen.has_number(number):
+            return False
+        looked.append(seen)
+        return True
+
+    # Teams is asked nothing before the write: the assignment itself says whether the user is
+    # ready and the number free, and the read-back doubles as the "operation done?" check, so a
+    # new user costs three Graph requests (user, assignNumber, configuration).
     try:
         await teams.assign_number(
             number, message.user_id, tenant.number_type,
-            operation_location=message.operation_location,
+            operation_location=message.operation_location, landed=landed,
         )
     except PermanentError as error:
-        return UserResult(Outcome.FAILED, error.reason, error.message, number)
+        refused = await _refused(
+            error, message, number, tenant=tenant, claims=claims, teams=teams,
+            teams_users=teams_users, statuses=statuses, clock=clock, patience=patience,
+        )
+        if refused.reason not in WAITING_REASONS:
+            # The directory no longer gives the user the old number, whatever became of the
+            # new one; a user Teams is not ready for keeps theirs until it is.
+            await _release_previous(message, number, None, tenant, rules, claims, teams, clock)
+        return refused
     await claims.mark_assigned(tenant.key, number, message.user_id)
+    # The read-back, taken once: it also says whether the old number is still there.
+    seen = looked[-1] if looked else await _look(teams_users, message.user_id)
+    # A new primary number replaces the old one in Teams; the old one is only taken back
+    # (by its own write) if it is still there.
+    await _release_previous(message, number, seen, tenant, rules, claims, teams, clock)
     reason = _reason(message.reason, Reason.ASSIGNED)
     done = UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
     return await _read_back(
-        message, number, done, tenant=tenant, teams_users=teams_users, statuses=statuses,
-        clock=clock,
+        message, number, done, seen=seen, tenant=tenant, teams_users=teams_users,
+        statuses=statuses, clock=clock,
     )
+
+
+async def _release_previous(  # noqa: PLR0917 - one private call shape, used twice
+    message: AssignmentMessage,
+    number: str,
+    seen: TeamsUser | None,
+    tenant: TenantSettings,
+    rules: TenantRules,
+    claims: ClaimStore,
+    teams: TeamsNumbers,
+    clock: Clock,
+) -> None:
+    previous = message.previous_number
+    if not previous or previous == number:
+        return
+    await _release(
+        tenant, claims, teams, previous, message.user_id, cooling_since=_cooling(rules, clock),
+        still_on_user=None if seen is None else seen.has_number(previous),
+    )
+
+
+def _fresh(message: AssignmentMessage, now: datetime, recheck_after: timedelta) -> bool:
+    """Whether the plan read this user from Graph recently enough to act without a re-read."""
+    return (
+        message.read_at is not None and message.deferrals == 0
+        and timedelta(0) <= now - message.read_at <= recheck_after
+    )
+
+
+async def _stale(
+    message: AssignmentMessage, number: str, users: UserReader, rules: TenantRules
+) -> bool:
+    """Whether the directory no longer gives the user ``number`` (gone, disabled, changed)."""
+    fresh = await users.read_user(message.user_id)
+    current = check_number(fresh.telephone_number, rules) if fresh else None
+    return (
+        fresh is None or not fresh.account_enabled or current is None
+        or current.number != number
+    )
+
+
+def _already(number: str) -> UserResult:
+    return UserResult(
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED, f"Teams already has {number} on this user.",
+        number,
+    )
+
+
+async def _look(teams_users: TeamsUserReader, user_id: str) -> TeamsUser | None:
+    """The user's Teams configuration for a quick look; None when unknown or unreadable (the
+    caller then learns the answer the slower way)."""
+    try:
+        return await teams_users.read(user_id)
+    except (PermanentError, TemporaryError) as error:
+        log.info("could not look at %s in Teams: %s", user_id, error.message)
+        return None
+
+
+async def _refused(
+    error: PermanentError,
+    message: AssignmentMessage,
+    number: str,
+    *,
+    tenant: TenantSettings,
+    claims: ClaimStore,
+    teams: TeamsNumbers,
+    teams_users: TeamsUserReader,
+    statuses: StatusStore,
+    clock: Clock,
+    patience: timedelta,
+) -> UserResult:
+    """What a refused assignment means for the user.
+
+    A user Teams does not know or has no Teams Phone licence for waits (with patience); a number
+    Teams says is taken is looked up, because it may be on this very user already.
+    """
+    if error.reason in {Reason.USER_NOT_FOUND, Reason.NOT_LICENSED}:
+        waiting = await _not_ready(
+            message, number, tenant=tenant, teams_users=teams_users, statuses=statuses,
+            clock=clock, patience=patience,
+        )
+        if waiting is None:
+            # Teams caught up between refusing and the look: the redelivery will succeed.
+            raise TemporaryError(f"Teams refused {number} but now shows the user ready: "
+                                 f"{error.message}")
+        return waiting
+    if error.reason is Reason.ASSIGNED_ELSEWHERE:
+        in_teams = await teams.find_number(number)
+        if in_teams is not None and in_teams.target_id == message.user_id:
+            await claims.mark_assigned(tenant.key, number, message.user_id)
+            return await _read_back(message, number, _already(number), seen=None,
+                                    tenant=tenant, teams_users=teams_users, statuses=statuses,
+                                    clock=clock)
+    return UserResult(Outcome.FAILED, error.reason, error.message, number)
 
 
 async def _not_ready(
@@ -607,15 +754,19 @@ async def _read_back(
     number: str,
     done: UserResult,
     *,
+    seen: TeamsUser | None,
     tenant: TenantSettings,
     teams_users: TeamsUserReader,
     statuses: StatusStore,
     clock: Clock,
 ) -> UserResult:
     """``done`` when the user's Teams configuration shows the number with Enterprise Voice on;
-    otherwise a failure to verify again after a backoff (the number stays the app's)."""
+    otherwise a failure to verify again after a backoff (the number stays the app's).
+
+    ``seen`` is a configuration already read after the write, so it is not read twice.
+    """
     try:
-        user = await teams_users.read(message.user_id)
+        user = seen or await teams_users.read(message.user_id)
     except PermanentError as error:
         return UserResult(
             Outcome.FAILED, error.reason,
@@ -687,13 +838,20 @@ async def _release(
     user_id: str,
     *,
     cooling_since: datetime | None = None,
+    still_on_user: bool | None = None,
 ) -> bool:
-    """Take back a number this app gave the user: only with the ownership marker set."""
+    """Take back a number this app gave the user: only with the ownership marker set.
+
+    ``still_on_user`` is what a configuration read just now showed (None: not known, so Teams
+    is asked); a number no longer on the user needs no write.
+    """
     claim = await claims.get_claim(tenant.key, number)
     if claim is None or claim.holder_user_id != user_id or not claim.held:
         return False
-    in_teams = await teams.find_number(number)
-    if in_teams is not None and in_teams.target_id == user_id:
+    if still_on_user is None:
+        in_teams = await teams.find_number(number)
+        still_on_user = in_teams is not None and in_teams.target_id == user_id
+    if still_on_user:
         try:
             await teams.unassign_number(number, tenant.number_type)
         except PermanentError as error:

@@ -7,7 +7,7 @@ Azurite-backed adapters, so a fake cannot quietly behave differently from the re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -15,8 +15,8 @@ from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
-from shared.outcomes import counts_as_attempt
-from shared.ports import Hold, RunRecord, TeamsNumber, UserStatus
+from shared.outcomes import Reason, counts_as_attempt
+from shared.ports import DirectorySnapshot, Hold, RunRecord, TeamsNumber, UserStatus
 from shared.teams_readiness import TeamsUser
 
 
@@ -36,6 +36,10 @@ class FakeClaimStore:
     async def claim(self, tenant_id: str, claim: Claim) -> Claim:
         async with self._lock:
             return self.claims.setdefault((tenant_id, claim.number), claim)
+
+    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+        for claim in claims:
+            await self.claim(tenant_id, claim)
 
     async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
         async with self._lock:
@@ -96,6 +100,10 @@ class FakeStatusStore:
             attempts=((existing.attempts if existing else 0) + 1) if counted else 0,
         )
 
+    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+        for status in statuses:
+            await self.record(tenant_id, status)
+
     async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
         return [s for (tenant, _), s in self.statuses.items() if tenant == tenant_id]
 
@@ -114,6 +122,8 @@ class FakeTeamsNumbers:
         self.temporary: TemporaryError | None = None
         self.on_assigned: list[Callable[[str, str], None]] = []
         """Called with (number, user id) after each assignment that succeeded."""
+        self.refuse_target: Callable[[str], PermanentError | None] = lambda user_id: None
+        """Teams' refusal of a target (not in Teams, no licence), like the simulator's."""
 
     async def list_assignments(self) -> dict[str, str]:
         return dict(self.assignments)
@@ -135,18 +145,29 @@ class FakeTeamsNumbers:
         number_type: NumberType,
         *,
         operation_location: str | None = None,
+        landed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.assign_calls.append((number, user_id, number_type))
         if self.temporary is not None:
             raise self.temporary
         if self.refusal is not None:
             raise self.refusal
+        refused = self.refuse_target(user_id)
+        if refused is not None:
+            raise refused
+        if self.assignments.get(number, user_id) != user_id:
+            raise PermanentError(
+                Reason.ASSIGNED_ELSEWHERE,
+                f"Telephone Number '{number}' has already been assigned to another user",
+            )
         for held, target in list(self.assignments.items()):
             if target == user_id:
                 del self.assignments[held]
         self.assignments[number] = user_id
         for listener in self.on_assigned:
             listener(number, user_id)
+        if landed is not None:
+            await landed()
 
 
 class FakeTeamsUsers:
@@ -168,6 +189,7 @@ class FakeTeamsUsers:
         self.failure: Exception | None = None
         self.reads: list[str] = []
         teams.on_assigned.append(self._assigned)
+        teams.refuse_target = self._refusal
 
     def set(
         self,
@@ -184,6 +206,15 @@ class FakeTeamsUsers:
             self.licensed[user_id] = licensed
         if voice_enabled is not None:
             self.voice_enabled[user_id] = voice_enabled
+
+    def _refusal(self, user_id: str) -> PermanentError | None:
+        if not self.present.get(user_id, True):
+            return PermanentError(Reason.USER_NOT_FOUND, f"The user '{user_id}' is not found")
+        if not self.licensed.get(user_id, True):
+            return PermanentError(
+                Reason.NOT_LICENSED, f"User '{user_id}' lacks appropriate licenses"
+            )
+        return None
 
     def _assigned(self, number: str, user_id: str) -> None:
         del number
@@ -293,3 +324,34 @@ class FakeRunLedger:
 
     async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
         self.effects[(tenant_id, key)] = at
+
+
+class FakeSnapshotStore:
+    """The directory snapshot in a dict; counts saves so tests can see what was written."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[str, DirectorySnapshot] = {}
+        self.saves = 0
+
+    async def load(self, tenant_id: str) -> DirectorySnapshot | None:
+        return self.snapshots.get(tenant_id)
+
+    async def save(
+        self, tenant_id: str, snapshot: DirectorySnapshot, *, with_numbers: bool
+    ) -> None:
+        self.saves += 1
+        stored = self.snapshots.get(tenant_id)
+        teams = snapshot.teams if with_numbers or stored is None else stored.teams
+        self.snapshots[tenant_id] = replace(
+            snapshot, teams=dict(teams),
+            members=tuple(sorted(snapshot.members, key=lambda member: member.read_position)),
+        )
+
+    async def note_number(self, tenant_id: str, number: str, target_id: str | None) -> None:
+        stored = self.snapshots.get(tenant_id)
+        if stored is None:
+            return
+        if target_id is None:
+            stored.teams.pop(number, None)
+        else:
+            stored.teams[number] = target_id

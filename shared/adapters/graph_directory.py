@@ -55,7 +55,7 @@ class GraphVoiceGroupDirectory:
             raise_for_status(page)
             body = page.json()
             for user in body.get("value") or []:
-                members.append(_member(user, len(members)))
+                members.append(member_from_json(user, len(members)))
             next_link = body.get("@odata.nextLink")
             if not next_link:
                 return members
@@ -81,7 +81,7 @@ class GraphUserReader:
         if response.status_code == 404:
             return None
         raise_for_status(response)
-        return _member(response.json(), 0)
+        return member_from_json(response.json(), 0)
 
 
 def _raw_page_request(query: Any) -> RequestConfiguration[Any]:
@@ -92,7 +92,9 @@ def _raw_page_request(query: Any) -> RequestConfiguration[Any]:
     return config
 
 
-def _member(user: dict[str, Any], position: int) -> Member:
+def member_from_json(user: dict[str, Any], position: int) -> Member:
+    """A member from a raw user object (``id``, ``userPrincipalName``, ``businessPhones``,
+    ``accountEnabled``) at ``position`` in read order."""
     phones = tuple(str(phone) for phone in user.get("businessPhones") or [] if phone)
     return Member(
         user_id=str(user["id"]),

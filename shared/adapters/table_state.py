@@ -10,6 +10,7 @@ with ``Attempts`` (failures and waits for Teams in a row), ``RetryAt`` (when to 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +20,11 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, TransactionOperation, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.adapters.table_runs import TABLES as RUN_TABLES
+from shared.adapters.table_snapshot import SNAPSHOT_TABLE
 from shared.directory import Claim
 from shared.outcomes import Outcome, Reason, counts_as_attempt
 from shared.ports import UserStatus
@@ -33,7 +35,7 @@ STATUS_TABLE = "userstatus"
 
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
-    for name in (CLAIMS_TABLE, STATUS_TABLE, *RUN_TABLES):
+    for name in (CLAIMS_TABLE, STATUS_TABLE, SNAPSHOT_TABLE, *RUN_TABLES):
         await service.create_table_if_not_exists(name)
 
 
@@ -62,6 +64,14 @@ class TableClaimStore:
         except ResourceExistsError:
             return _claim(await self._table.get_entity(tenant_id, claim.number))
         return claim
+
+    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+        """Insert-if-absent in transactions of 100; a transaction that meets a stored claim is
+        done again one claim at a time."""
+        await _insert_all(
+            self._table, [_claim_entity(tenant_id, claim) for claim in claims],
+            lambda index: self.claim(tenant_id, claims[index]),
+        )
 
     async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
         """Move an unassigned claim to a new holder, conditional on the row not having changed."""
@@ -155,25 +165,7 @@ class TableStatusStore:
     async def record(self, tenant_id: str, status: UserStatus) -> None:
         """Store the user's latest outcome; a newer run's row is never overwritten by an older."""
         counted = counts_as_attempt(status.outcome, status.reason)
-        entity: dict[str, object] = {
-            "PartitionKey": tenant_id,
-            "RowKey": status.user_id,
-            "UserPrincipalName": status.user_principal_name,
-            "Outcome": status.outcome.value,
-            "Reason": status.reason.value,
-            "Number": status.number or "",
-            "Message": status.message,
-            "RunId": status.run_id,
-            "ReadPosition": status.read_position,
-            "UpdatedAt": status.updated_at,
-            "FirstSeen": status.updated_at,
-            "Attempts": 1 if counted else 0,
-        }
-        # Absent rather than null: a REPLACE then drops a time an earlier outcome had set.
-        if status.retry_at is not None:
-            entity["RetryAt"] = status.retry_at
-        if status.waiting_since is not None:
-            entity["WaitingSince"] = status.waiting_since
+        entity = _status_entity(tenant_id, status)
         try:
             existing = await self._table.get_entity(tenant_id, status.user_id)
         except ResourceNotFoundError:
@@ -196,6 +188,14 @@ class TableStatusStore:
             match_condition=MatchConditions.IfNotModified,
         )
 
+    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+        """Insert in transactions of 100; a transaction that meets a stored status is done again
+        one ``record`` at a time."""
+        await _insert_all(
+            self._table, [_status_entity(tenant_id, status) for status in statuses],
+            lambda index: self.record(tenant_id, statuses[index]),
+        )
+
     async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
         """Every user's latest outcome in the tenant."""
         entities = self._table.query_entities(
@@ -209,6 +209,51 @@ class TableStatusStore:
             return _status(await self._table.get_entity(tenant_id, user_id))
         except ResourceNotFoundError:
             return None
+
+
+_TRANSACTION_LIMIT = 100  # the most entities one Table Storage transaction takes
+
+
+async def _insert_all(
+    table: TableClient,
+    entities: Sequence[dict[str, object]],
+    one_by_one: Callable[[int], Awaitable[object]],
+) -> None:
+    """Create ``entities`` (one partition) in transactions; a transaction that fails because a
+    row exists is replayed through ``one_by_one(index)``, which knows how to meet it."""
+    for start in range(0, len(entities), _TRANSACTION_LIMIT):
+        chunk = entities[start:start + _TRANSACTION_LIMIT]
+        try:
+            await table.submit_transaction(
+                [(TransactionOperation.CREATE, entity) for entity in chunk]
+            )
+        except (TableTransactionError, ResourceExistsError):
+            for index in range(start, start + len(chunk)):
+                await one_by_one(index)
+
+
+def _status_entity(tenant_id: str, status: UserStatus) -> dict[str, object]:
+    counted = counts_as_attempt(status.outcome, status.reason)
+    entity: dict[str, object] = {
+        "PartitionKey": tenant_id,
+        "RowKey": status.user_id,
+        "UserPrincipalName": status.user_principal_name,
+        "Outcome": status.outcome.value,
+        "Reason": status.reason.value,
+        "Number": status.number or "",
+        "Message": status.message,
+        "RunId": status.run_id,
+        "ReadPosition": status.read_position,
+        "UpdatedAt": status.updated_at,
+        "FirstSeen": status.updated_at,
+        "Attempts": 1 if counted else 0,
+    }
+    # Absent rather than null: a REPLACE then drops a time an earlier outcome had set.
+    if status.retry_at is not None:
+        entity["RetryAt"] = status.retry_at
+    if status.waiting_since is not None:
+        entity["WaitingSince"] = status.waiting_since
+    return entity
 
 
 def _claim_entity(tenant_id: str, claim: Claim) -> dict[str, object]:
