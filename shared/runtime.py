@@ -23,9 +23,11 @@ from shared.adapters.graph_client import (
     graph_http_client,
 )
 from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
+from shared.adapters.graph_policies import GraphPolicies
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_policy_grants import TablePolicyGrantStore
 from shared.adapters.table_runs import TableRunLedger
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
 from shared.config import AppSettings
@@ -64,6 +66,9 @@ class AppRuntime:
     queue: StorageAssignmentQueue
     poison: StorageAssignmentQueue
     ledger: TableRunLedger
+    policies: GraphPolicies
+    """Main-number policies: ids resolved once per worker (``getPolicyId``), then cached."""
+    grants: TablePolicyGrantStore
     _tables: TableServiceClient
     _graph_transport: GraphTransport
     clock: Callable[[], datetime] = utc_now
@@ -99,6 +104,8 @@ class AppRuntime:
             queue=queue,
             poison=poison,
             ledger=TableRunLedger(tables),
+            policies=GraphPolicies(graph),
+            grants=TablePolicyGrantStore(tables),
             _tables=tables,
             _graph_transport=graph_transport,
         )
@@ -117,6 +124,7 @@ class AppRuntime:
             queue=self.queue,
             ledger=self.ledger,
             dry_run=dry_run,
+            grants=self.grants,
         )
 
     async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
@@ -150,6 +158,8 @@ class AppRuntime:
             final_attempt=dequeue_count >= self.host.max_dequeue_count,
             defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
             readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
+            policies=self.policies,
+            grants=self.grants,
         )
 
     async def close(self) -> None:
