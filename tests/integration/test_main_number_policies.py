@@ -7,11 +7,13 @@ assignments, and lose them (only the ones this app gave) once they no longer car
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from graph_simulator import Scenario, parse_scenario
+from shared.host_settings import QueueHostSettings
 from shared.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario, user_id
@@ -60,6 +62,25 @@ def _effective(app: LocalApp, user: str) -> dict[str, tuple[str, str]]:
         )
         for item in configuration["effectivePolicyAssignments"]
     }
+
+
+class CrashError(Exception):
+    """A worker dying right after a call returned (the host sees an exception, redelivers)."""
+
+
+def _crash_once_after(target: object, name: str) -> None:
+    original: Callable[..., Awaitable[Any]] = getattr(target, name)
+    calls = 0
+
+    async def crashing(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = await original(*args, **kwargs)
+        if calls == 1:
+            raise CrashError(f"crash after {name}")
+        return result
+
+    setattr(target, name, crashing)
 
 
 def _writes(app: LocalApp) -> dict[str, int]:
@@ -187,3 +208,25 @@ async def test_policies_the_app_did_not_give_are_never_taken_back(local_app: Loc
     # The app takes back only the routing policy it gave; the caller IDs stay.
     assert _effective(local_app, ANN) == {CLI: (CLI_MAIN, "direct")}
     assert _effective(local_app, BOB) == {CLI: (CLI_OTHER, "direct")}
+
+
+async def test_a_crash_after_the_assignment_converges_on_redelivery_without_a_second_write(
+    local_app: LocalApp,
+) -> None:
+    runtime = await local_app.runtime()
+    _crash_once_after(runtime.policies, "assign_policies")
+
+    stats = await local_app.sync(QueueHostSettings())  # redelivered at once, not after 30 s
+
+    assert stats.failed_attempts == 1  # the crash; the host delivered the message again
+    assert _effective(local_app, ANN) == {CLI: (CLI_MAIN, "direct"), ROUTE: (ROUTE_NL, "direct")}
+    assert local_app.simulator.request_counts()["assignPolicy"] == 1
+    grant = await runtime.grants.get_grant(runtime.settings.tenant.key, ANN)
+    assert grant is not None
+    # Stored as the app's before the write, so the crash did not make it look like someone
+    # else's: it is still taken back when ann stops carrying the main number.
+    assert grant.verified
+    assert all(policy.assigned_by_app for policy in grant.policies)
+    await _change_directory(local_app, [("ann", [ANN_PERSONAL]), ("bob", [BOB_PERSONAL])])
+    await local_app.sync()
+    assert _effective(local_app, ANN) == {}
