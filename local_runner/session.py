@@ -24,7 +24,7 @@ from shared.adapters.storage_accounts import queue_client
 from shared.config import AppSettings
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.snapshot import read_snapshot
-from shared.tenant_rules import TenantRules
+from shared.tenant_rules import TenantRules, format_main_number_policies
 
 SIMULATOR_TOKEN = "simulator-token"  # noqa: S105 - the local simulator's fixed test token
 
@@ -58,6 +58,7 @@ def rules_as_app_settings(rules: TenantRules) -> dict[str, str]:
         "NUMBER_DEFAULT_REGION": rules.default_region or "",
         "MAIN_NUMBERS": ";".join(f"{d}={n}" for d, n in sorted(rules.main_numbers.items())),
         "NUMBER_RANGES": ",".join(f"{r.first}-{r.last}" for r in rules.number_ranges),
+        "MAIN_NUMBER_POLICIES": format_main_number_policies(rules.main_number_policies),
     }
     return settings
 

@@ -194,6 +194,7 @@ _RULES_KEYS = {
     "ACCEPT_FORMATTED": "accept_formatted",
     "ALLOW_EXTENSIONS": "allow_extensions",
     "MAIN_NUMBERS": "main_numbers",
+    "MAIN_NUMBER_POLICIES": "main_number_policies",
     "NUMBER_RANGES": "number_ranges",
     "GRACE_PERIOD_HOURS": "grace_period_hours",
     "COOLING_DAYS": "cooling_days",
@@ -247,6 +248,8 @@ def _rules_from(values: dict[str, str]) -> dict[str, object]:
 
     ``MAIN_NUMBERS``: ``contoso.example=+31855363010;fabrikam.example=+31201234567``.
     ``NUMBER_RANGES``: ``+31855363000-+31855363999,+31201234500-+31201234599``.
+    ``MAIN_NUMBER_POLICIES`` stays text: ``TenantRules`` reads its form (per domain,
+    ``PolicyType:PolicyName`` pairs) so a scenario file can use the same text.
     Malformed pieces are passed through as they are, so the error names the value.
     """
     rules: dict[str, object] = dict(values)

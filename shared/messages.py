@@ -4,7 +4,9 @@ Versioned JSON (``schema``), camelCase keys. The queue function refuses a body i
 an error that names the field and the value; the body itself is kept in the poison queue.
 Version 2 carries the planner's decision (``action``, ``number``, ``previousNumber``, ``reason``)
 so the queue function re-checks exactly what was planned; version 1 (one message per member with
-the raw number only) is no longer written or read.
+the raw number only) is no longer written or read. ``grant_policies`` / ``revoke_policies`` carry
+a main number's policies (``domain``, ``policies``); both fields are optional, so every
+``assign``/``unassign`` body written before them still reads.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
+from shared.tenant_rules import MainNumberPolicy
+
 SCHEMA = "number-assignment/2"
+#: Message actions about a main number's policies rather than a personal number.
+POLICY_ACTIONS = frozenset({"grant_policies", "revoke_policies"})
 
 
 class MessageError(Exception):
@@ -40,7 +46,7 @@ class AssignmentMessage(BaseModel):
     user_principal_name: str
     telephone_number: str | None
     read_position: Annotated[StrictInt, Field(ge=0)] | None
-    action: Literal["assign", "unassign"]
+    action: Literal["assign", "unassign", "grant_policies", "revoke_policies"]
     reason: str
     number: str | None = None
     previous_number: str | None = None
@@ -53,10 +59,16 @@ class AssignmentMessage(BaseModel):
     read_at: datetime | None = None
     """When the directory data behind this change was read from Graph (None: from the stored
     snapshot). The queue function reads the user again unless this is recent."""
+    domain: str | None = None
+    """The SIP domain whose main number the policies belong to (policy actions only)."""
+    policies: tuple[MainNumberPolicy, ...] = ()
+    """grant: the main number's policies; revoke: the ones this app gave and takes back."""
 
     def to_json(self) -> str:
-        """The wire form: compact JSON with camelCase keys."""
-        return self.model_dump_json(by_alias=True)
+        """The wire form: compact JSON with camelCase keys (a number message's is unchanged by
+        the policy fields: they are left out while empty)."""
+        unset = {"domain", "policies"} if self.domain is None and not self.policies else None
+        return self.model_dump_json(by_alias=True, exclude=unset)
 
     @classmethod
     def from_body(cls, body: bytes | str) -> AssignmentMessage:

@@ -64,6 +64,8 @@ class Reason(StrEnum):
     VERIFY_FAILED = "verify_failed"
     GRAPH_FORBIDDEN = "graph_forbidden"
     ASSIGNMENT_FAILED = "assignment_failed"
+    MAIN_NUMBER_REMOVED = "main_number_removed"  # no longer carries a main number: policies back
+    POLICY_NOT_FOUND = "policy_not_found"  # a configured main-number policy does not exist
 
 
 #: Teams is not ready for the user yet (shared.teams_readiness): looked at again with a backoff.

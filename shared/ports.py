@@ -16,6 +16,7 @@ from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.messages import AssignmentMessage
 from shared.outcomes import Outcome, Reason
+from shared.policy_planner import PolicyGrant
 from shared.teams_readiness import TeamsUser
 
 
@@ -354,4 +355,50 @@ class RunLedger(Protocol):
 
     async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
         """Record a message's effect as complete."""
+        ...
+
+
+class TeamsPolicies(Protocol):
+    """Teams policies: name → id, and direct assignment to one user."""
+
+    async def policy_id(self, policy_type: str, name: str) -> str:
+        """The id of the ``policy_type`` policy called ``name`` (cached: ids do not change).
+
+        Raises:
+            PermanentError: ``POLICY_NOT_FOUND`` naming the type and name, ``GRAPH_FORBIDDEN``.
+            TemporaryError: throttled or unavailable.
+        """
+        ...
+
+    async def assign_policies(self, user_id: str, assignments: Sequence[tuple[str, str]]) -> None:
+        """Give the user every (policy type, policy id) directly, in one request.
+
+        Raises:
+            PermanentError: refused (``USER_NOT_FOUND`` when Teams does not know the user).
+            TemporaryError: throttled or unavailable.
+        """
+        ...
+
+    async def unassign_policies(self, user_id: str, policy_types: Sequence[str]) -> None:
+        """Remove the user's direct policies of these types, in one request (same errors)."""
+        ...
+
+
+class PolicyGrantStore(Protocol):
+    """The main-number policies this app granted, per user (one partition per tenant)."""
+
+    async def list_grants(self, tenant_id: str) -> dict[str, PolicyGrant]:
+        """Every grant of the tenant, by user id."""
+        ...
+
+    async def get_grant(self, tenant_id: str, user_id: str) -> PolicyGrant | None:
+        """One user's grant, if any."""
+        ...
+
+    async def save_grant(self, tenant_id: str, grant: PolicyGrant) -> None:
+        """Store the user's grant, replacing the one before (idempotent)."""
+        ...
+
+    async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
+        """Forget the user's grant; False when there was none (idempotent)."""
         ...

@@ -24,9 +24,11 @@ from shared.adapters.graph_client import (
 )
 from shared.adapters.graph_delta import GraphDirectoryDelta
 from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
+from shared.adapters.graph_policies import GraphPolicies
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_policy_grants import TablePolicyGrantStore
 from shared.adapters.table_runs import TableRunLedger
 from shared.adapters.table_snapshot import TableSnapshotStore
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
@@ -69,6 +71,9 @@ class AppRuntime:
     queue: StorageAssignmentQueue
     poison: StorageAssignmentQueue
     ledger: TableRunLedger
+    policies: GraphPolicies
+    """Main-number policies: ids resolved once per worker (``getPolicyId``), then cached."""
+    grants: TablePolicyGrantStore
     _tables: TableServiceClient
     _graph_transport: GraphTransport
     clock: Callable[[], datetime] = utc_now
@@ -107,6 +112,8 @@ class AppRuntime:
             queue=queue,
             poison=poison,
             ledger=TableRunLedger(tables),
+            policies=GraphPolicies(graph),
+            grants=TablePolicyGrantStore(tables),
             _tables=tables,
             _graph_transport=graph_transport,
         )
@@ -129,6 +136,7 @@ class AppRuntime:
                 self.delta, self.snapshots, self.users,
                 timedelta(minutes=self.settings.full_read_interval_minutes),
             ) if self.settings.delta_reads else None,
+            grants=self.grants,
         )
 
     async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
@@ -163,6 +171,8 @@ class AppRuntime:
             redelivered=dequeue_count > 1,
             defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
             readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
+            policies=self.policies,
+            grants=self.grants,
         )
 
     async def close(self) -> None:

@@ -19,7 +19,7 @@ from shared.config import TenantSettings
 from shared.directory import Claim
 from shared.directory_refresh import DeltaReads, ReadKind, read_directory
 from shared.errors import OperationPendingError, PermanentError, TemporaryError
-from shared.messages import AssignmentMessage, MessageError
+from shared.messages import POLICY_ACTIONS, AssignmentMessage, MessageError
 from shared.outcomes import (
     VERIFY_REASONS,
     WAITING_REASONS,
@@ -30,14 +30,22 @@ from shared.outcomes import (
 )
 from shared.phone_numbers import check_number
 from shared.planner import CurrentState, Decision, Plan, plan
+from shared.policy_service import (
+    PolicyRun,
+    carry_out_policy_message,
+    plan_policy_run,
+    record_policy_statuses,
+)
 from shared.ports import (
     AssignmentQueue,
     ClaimStore,
     Hold,
+    PolicyGrantStore,
     RunLedger,
     RunRecord,
     StatusStore,
     TeamsNumbers,
+    TeamsPolicies,
     TeamsUserReader,
     UserReader,
     UserStatus,
@@ -112,6 +120,7 @@ async def run_sync(
     ledger: RunLedger,
     dry_run: bool = False,
     delta_reads: DeltaReads | None = None,
+    grants: PolicyGrantStore | None = None,
 ) -> SyncSummary:
     """Read the voice group and Teams, plan every user, enqueue the decisions that need work.
 
@@ -136,7 +145,7 @@ async def run_sync(
         summary = await _plan_and_apply(
             tenant=tenant, rules=rules, run_id=run_id, clock=clock, directory=directory,
             teams=teams, claims=claims, statuses=statuses, queue=queue, ledger=ledger,
-            dry_run=dry_run, delta_reads=delta_reads,
+            dry_run=dry_run, delta_reads=delta_reads, grants=grants,
         )
     except Exception as error:
         if not dry_run:
@@ -170,6 +179,7 @@ async def _plan_and_apply(
     ledger: RunLedger,
     dry_run: bool,
     delta_reads: DeltaReads | None,
+    grants: PolicyGrantStore | None = None,
 ) -> SyncSummary:
     read_at = clock()
     read, stored, recorded = await asyncio.gather(
@@ -191,6 +201,12 @@ async def _plan_and_apply(
     work = [d for d in decided.work() if id(d) not in later] + recheck
     aside = later | {id(d) for d in recheck}
     unchanged = [d for d in decided.decisions if id(d) not in aside]
+    # Main-number policies (shared.policy_service): their users' statuses are recorded there.
+    policy_run = PolicyRun() if grants is None else await plan_policy_run(
+        tenant_id=tenant.key, run_id=run_id, rules=rules, decided=decided, grants=grants,
+        existing=existing, now=now,
+    )
+    unchanged = [d for d in unchanged if d.user_id not in policy_run.status_owned]
     if not dry_run:
         await _track_grace(claims, tenant.key, decided.decisions, stored, now)
         await _store_holds(ledger, tenant.key, run_id, decided.decisions, now)
@@ -201,9 +217,14 @@ async def _plan_and_apply(
                      read_at if decision.user_id in read.read_now else None)
             for decision in work
         ])
+        await queue.send(policy_run.messages)
+        await record_policy_statuses(
+            statuses, tenant.key, run_id, clock(), policy_run, existing=existing
+        )
     summary = SyncSummary(
         tenant_id=tenant.key, run_id=run_id, dry_run=dry_run, members=len(members),
-        enqueued=0 if dry_run else len(work), plan=decided, read=read.kind,
+        enqueued=0 if dry_run else len(work) + len(policy_run.messages), plan=decided,
+        read=read.kind,
     )
     log.info(
         "sync run %s for tenant %s: %s read (%s), %d members, %d changes enqueued%s "
@@ -466,6 +487,8 @@ async def process_assignment(
     defer_beyond_seconds: float = 10.0,
     readiness_patience: timedelta = DEFAULT_PATIENCE,
     recheck_after: timedelta = RECHECK_AFTER,
+    policies: TeamsPolicies | None = None,
+    grants: PolicyGrantStore | None = None,
 ) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
 
@@ -496,8 +519,17 @@ async def process_assignment(
     if await ledger.effect_done(tenant.key, message.idempotency_key):
         log.info("message %s was already carried out; nothing to do", message.idempotency_key)
         return None
+    result: UserResult | None
     try:
-        if message.action == "unassign":
+        if message.action in POLICY_ACTIONS:
+            if policies is None or grants is None:
+                raise MessageError(f"action={message.action!r}: this app has no policy adapters")
+            result = await carry_out_policy_message(
+                message, tenant_id=tenant.key, rules=rules, users=users,
+                teams_users=teams_users, policies=policies, grants=grants, statuses=statuses,
+                clock=clock, patience=readiness_patience,
+            )
+        elif message.action == "unassign":
             result = await _unassign(message, tenant, claims, teams, _cooling(rules, clock))
         else:
             result = await _assign(
@@ -528,12 +560,14 @@ async def process_assignment(
             if delay is not None:
                 return failed  # deferred too often: recorded as failed, the message is done
         raise
-    await _record(statuses, message, clock, result)
+    if result is not None:  # None: a policy revocation whose user's status is the number flow's
+        await _record(statuses, message, clock, result)
     await ledger.mark_effect_done(tenant.key, message.idempotency_key, clock())
-    log.info(
-        "user %s (%s): %s/%s %s", message.user_principal_name, message.user_id,
-        result.outcome, result.reason, result.number or "",
-    )
+    if result is not None:
+        log.info(
+            "user %s (%s): %s/%s %s", message.user_principal_name, message.user_id,
+            result.outcome, result.reason, result.number or "",
+        )
     return result
 
 

@@ -16,6 +16,7 @@ from shared.directory import Claim, Member
 from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
 from shared.outcomes import Reason, counts_as_attempt
+from shared.policy_planner import PolicyGrant
 from shared.ports import DirectorySnapshot, Hold, RunRecord, TeamsNumber, UserStatus
 from shared.teams_readiness import TeamsUser
 
@@ -355,3 +356,22 @@ class FakeSnapshotStore:
             stored.teams.pop(number, None)
         else:
             stored.teams[number] = target_id
+
+
+class FakePolicyGrantStore:
+    """Main-number policy grants in a dict, by (tenant, user)."""
+
+    def __init__(self) -> None:
+        self.grants: dict[tuple[str, str], PolicyGrant] = {}
+
+    async def list_grants(self, tenant_id: str) -> dict[str, PolicyGrant]:
+        return {user: g for (tenant, user), g in self.grants.items() if tenant == tenant_id}
+
+    async def get_grant(self, tenant_id: str, user_id: str) -> PolicyGrant | None:
+        return self.grants.get((tenant_id, user_id))
+
+    async def save_grant(self, tenant_id: str, grant: PolicyGrant) -> None:
+        self.grants[(tenant_id, grant.user_id)] = grant
+
+    async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
+        return self.grants.pop((tenant_id, user_id), None) is not None

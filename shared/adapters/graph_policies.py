@@ -14,6 +14,7 @@ raw (``NativeResponseHandler``) so every refusal goes through the one classifier
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -33,13 +34,11 @@ from msgraph.graph_service_client import GraphServiceClient
 from shared.adapters.graph_user_configuration import raise_for_status_needing
 from shared.errors import PermanentError
 from shared.outcomes import Reason
+from shared.policy_planner import bare_policy_name
 
 ASSIGN_PERMISSION = "TeamsPolicyUserAssign.ReadWrite.All"
 ASSIGNMENT_ODATA_TYPE = "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
 GET_POLICY_ID = "microsoft.graph.teamsAdministration.getPolicyId"
-# Teams shows policy instances as "Tag:<name>" (PowerShell's Identity); getPolicyId takes the
-# bare name and answers with the tagged one. People copy either into the app settings.
-TAG_PREFIX = "tag:"
 
 
 class GraphPolicies:
@@ -56,7 +55,7 @@ class GraphPolicies:
         """The id of the ``policy_type`` policy called ``name`` (with or without ``Tag:``).
 
         Raises:
-            PermanentError: ``ASSIGNMENT_FAILED`` when no such policy exists (the message names
+            PermanentError: ``POLICY_NOT_FOUND`` when no such policy exists (the message names
                 it), ``GRAPH_FORBIDDEN`` when the app lacks the permission.
             TemporaryError: throttled or unavailable.
         """
@@ -84,6 +83,28 @@ class GraphPolicies:
         """Remove the user's direct policy of ``policy_type`` (group or global policies then
         apply); same errors as ``assign``."""
         body = UnassignPostRequestBody(value=[_assignment(user_id, policy_type)])
+        action = self._assignments.microsoft_graph_teams_administration_unassign
+        await self._post(action.to_post_request_information(body))
+
+    async def assign_policies(
+        self, user_id: str, assignments: Sequence[tuple[str, str]]
+    ) -> None:
+        """Give the user every (policy type, policy id) directly, in one request (Graph's body
+        is a list); same errors as ``assign``."""
+        items = []
+        for policy_type, policy_id in assignments:
+            item = _assignment(user_id, policy_type)
+            item.policy_id = policy_id
+            items.append(item)
+        action = self._assignments.microsoft_graph_teams_administration_assign
+        await self._post(action.to_post_request_information(AssignPostRequestBody(value=items)))
+
+    async def unassign_policies(self, user_id: str, policy_types: Sequence[str]) -> None:
+        """Remove the user's direct policies of these types, in one request; same errors as
+        ``assign``."""
+        body = UnassignPostRequestBody(
+            value=[_assignment(user_id, policy_type) for policy_type in policy_types]
+        )
         action = self._assignments.microsoft_graph_teams_administration_unassign
         await self._post(action.to_post_request_information(body))
 
@@ -135,11 +156,6 @@ class GraphPolicies:
         # pending state to poll, and retrying an accepted change could only repeat it.
         raise_for_status_needing(response, ASSIGN_PERMISSION)
 
-def bare_policy_name(name: str) -> str:
-    """``name`` without a leading ``Tag:`` (any case): the form getPolicyId takes."""
-    return name[len(TAG_PREFIX):] if name[: len(TAG_PREFIX)].lower() == TAG_PREFIX else name
-
-
 def odata_string(value: str) -> str:
     """``value`` as a percent-encoded OData string literal: quoted, inner quotes doubled.
 
@@ -182,7 +198,7 @@ def _assignment(user_id: str, policy_type: str) -> TeamsPolicyUserAssignment:
 
 def _unknown_policy(policy_type: str, name: str) -> PermanentError:
     return PermanentError(
-        Reason.ASSIGNMENT_FAILED,
+        Reason.POLICY_NOT_FOUND,
         f"Teams has no {policy_type} policy named {name!r}. Create it in the Teams admin center "
         "or correct the policy name in the app settings.",
     )

@@ -128,6 +128,7 @@ from graph_simulator.server import (
     USERS_DELTA,
 )
 from graph_simulator.world import number_assignment_id
+from shared.adapters.graph_delta import GraphDirectoryDelta
 from shared.adapters.graph_directory import MEMBER_FIELDS
 from shared.adapters.graph_directory import PAGE_SIZE as MEMBER_PAGE_SIZE
 from shared.adapters.graph_teams import LIST_PAGE_SIZE
@@ -767,6 +768,16 @@ async def _groups_delta(graph: Graph) -> None:
     await graph.client.groups.delta.get(RequestConfiguration(query_parameters=query))
 
 
+async def _users_delta_app(graph: Graph) -> None:
+    delta = GraphDirectoryDelta(graph.client)
+    await delta.user_changes(await delta.users_link())
+
+
+async def _group_delta_app(graph: Graph) -> None:
+    delta = GraphDirectoryDelta(graph.client)
+    await delta.group_changes(await delta.group_link(VOICE))
+
+
 async def _numbers_app_list(graph: Graph) -> None:
     query = NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters(
         top=LIST_PAGE_SIZE)
@@ -854,6 +865,13 @@ FORMS: tuple[Form, ...] = (
     Form("groups/delta() with $filter", _groups_delta, (
         (GROUPS_DELTA, "GET /v1.0/groups/delta()?"
          f"$filter=id%20eq%20%27{VOICE}%27&$select=displayName,members", 200),)),
+    Form("users/delta() as the app starts and follows it", _users_delta_app, (
+        (USERS_DELTA, f"GET /v1.0/users/delta()?$select={FIELDS}&$deltatoken=latest", 200),
+        (USERS_DELTA, f"GET /v1.0/users/delta()?$deltatoken={_TOKEN}", 200))),
+    Form("groups/delta() as the app starts and follows it", _group_delta_app, (
+        (GROUPS_DELTA, "GET /v1.0/groups/delta()?$select=members"
+         f"&$filter=id%20eq%20%27{VOICE}%27&$deltatoken=latest", 200),
+        (GROUPS_DELTA, f"GET /v1.0/groups/delta()?$deltatoken={_TOKEN}", 200))),
     Form("numberAssignments as the app lists them", _numbers_app_list, (
         (LIST_NUMBER_ASSIGNMENTS, f"GET {NUMBERS}?$top=1000", 200),)),
     Form("numberAssignments as the app finds one", _numbers_app_find, (

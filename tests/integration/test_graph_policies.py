@@ -119,7 +119,7 @@ async def test_an_unknown_policy_is_permanent_and_says_what_to_do(
     with pytest.raises(PermanentError) as raised:
         await policies.policy_id(CLI, "Tag:NoSuchPolicy")
 
-    assert raised.value.reason is Reason.ASSIGNMENT_FAILED
+    assert raised.value.reason is Reason.POLICY_NOT_FOUND
     message = raised.value.message
     assert "CallingLineIdentity" in message
     assert "'NoSuchPolicy'" in message

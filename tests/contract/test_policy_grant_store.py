@@ -1,0 +1,88 @@
+"""One set of assertions for the policy grant store: the in-memory fake and the Table Storage
+adapter on Azurite must behave the same."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from azure.data.tables.aio import TableServiceClient
+
+from local_runner.azurite import Azurite
+from shared.adapters.table_policy_grants import TablePolicyGrantStore
+from shared.adapters.table_state import ensure_tables
+from shared.policy_planner import GrantedPolicy, PolicyGrant
+from shared.ports import PolicyGrantStore
+from tests.fakes import FakePolicyGrantStore
+
+pytestmark = pytest.mark.integration
+
+GRANTED_AT = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["fake", "azurite"])
+async def grants(request: pytest.FixtureRequest) -> AsyncIterator[PolicyGrantStore]:
+    if request.param == "fake":
+        yield FakePolicyGrantStore()
+        return
+    azurite: Azurite = request.getfixturevalue("azurite")
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        await ensure_tables(service)
+        yield TablePolicyGrantStore(service)
+
+
+def _tenant() -> str:
+    return str(uuid.uuid4())
+
+
+def _grant(user: str, *, verified: bool = True) -> PolicyGrant:
+    return PolicyGrant(
+        user_id=user, user_principal_name=f"{user}@contoso.example", domain="contoso.example",
+        main_number="+31855363010",
+        policies=(
+            GrantedPolicy("CallingLineIdentity", "Contoso Main", "cli-1", assigned_by_app=True),
+            GrantedPolicy("OnlineVoiceRoutingPolicy", "O'Brien / NL", "route-1",
+                          assigned_by_app=False),
+        ),
+        granted_at=GRANTED_AT, verified=verified,
+    )
+
+
+async def test_a_saved_grant_reads_back_whole(grants: PolicyGrantStore) -> None:
+    tenant = _tenant()
+    await grants.save_grant(tenant, _grant("ann"))
+
+    assert await grants.get_grant(tenant, "ann") == _grant("ann")
+    assert await grants.list_grants(tenant) == {"ann": _grant("ann")}
+
+
+async def test_saving_again_replaces_the_grant(grants: PolicyGrantStore) -> None:
+    tenant = _tenant()
+    await grants.save_grant(tenant, _grant("ann", verified=False))
+    changed = replace(_grant("ann"), domain="fabrikam.example", policies=_grant("x").policies[:1])
+    await grants.save_grant(tenant, changed)
+    await grants.save_grant(tenant, changed)  # idempotent
+
+    assert await grants.list_grants(tenant) == {"ann": changed}
+
+
+async def test_removing_a_grant_is_idempotent(grants: PolicyGrantStore) -> None:
+    tenant = _tenant()
+    await grants.save_grant(tenant, _grant("ann"))
+
+    assert await grants.remove_grant(tenant, "ann")
+    assert not await grants.remove_grant(tenant, "ann")
+    assert await grants.get_grant(tenant, "ann") is None
+
+
+async def test_grants_are_partitioned_by_tenant(grants: PolicyGrantStore) -> None:
+    tenant_a, tenant_b = _tenant(), _tenant()
+    await grants.save_grant(tenant_a, _grant("ann"))
+    await grants.save_grant(tenant_b, _grant("bob"))
+
+    assert set(await grants.list_grants(tenant_a)) == {"ann"}
+    assert not await grants.remove_grant(tenant_a, "bob")
+    assert set(await grants.list_grants(tenant_b)) == {"bob"}
