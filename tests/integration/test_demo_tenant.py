@@ -50,9 +50,13 @@ async def test_every_rule_of_the_customer_shows_in_the_outcomes(local_app: Local
     assert "user03@contoso.example" in statuses["duplicate.of.user03@contoso.example"].message
     assert outcome("already.assigned") == (Outcome.KEPT, Reason.ALREADY_ASSIGNED)
     assert outcome("number.elsewhere") == (Outcome.SKIPPED, Reason.ASSIGNED_ELSEWHERE)
-    assert outcome("operator.desk") == (Outcome.SKIPPED, Reason.MAIN_NUMBER)
-    assert outcome("front.office") == (Outcome.SKIPPED, Reason.MAIN_NUMBER)
-    assert "contoso.example" in statuses["front.office@contoso.example"].message
+    # The main number is never given to a person; its policies are (MAIN_NUMBER_POLICIES).
+    assert outcome("operator.desk") == (Outcome.ASSIGNED, Reason.MAIN_NUMBER)
+    assert outcome("front.office") == (Outcome.ASSIGNED, Reason.MAIN_NUMBER)
+    front_office = statuses["front.office@contoso.example"].message
+    assert "contoso.example" in front_office
+    assert "CallingLineIdentity 'Contoso Main'" in front_office
+    assert "+31855363010" not in local_app.teams_by_upn()
     assert outcome("out.of.range") == (Outcome.SKIPPED, Reason.NOT_IN_RANGE)
     assert outcome("disabled.account") == (Outcome.SKIPPED, Reason.DISABLED)
     assert outcome("changed.number") == (Outcome.ASSIGNED, Reason.NUMBER_CHANGED)
