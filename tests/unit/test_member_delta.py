@@ -65,6 +65,14 @@ def _group(draw: st.DrawFn) -> tuple[Member, ...]:
     return tuple(members)
 
 
+Round = tuple[tuple[Member, ...], dict[str, Member], set[str], list[Member]]
+
+
+def _applied(round_: Round) -> tuple[Member, ...]:
+    members, changed, gone, joined = round_
+    return apply_delta(members, changed=changed, gone=gone, joined=joined)
+
+
 _rounds = st.tuples(
     _group(),
     st.sets(_names).map(lambda names: {name: _m(name, 0, "+31855363999") for name in names}),
@@ -75,10 +83,10 @@ _rounds = st.tuples(
 
 @given(_rounds)
 def test_the_group_is_the_kept_members_then_the_joiners_each_once(
-    round_: tuple[tuple[Member, ...], dict[str, Member], set[str], list[Member]],
+    round_: Round,
 ) -> None:
-    members, changed, gone, joined = round_
-    after = apply_delta(members, changed=changed, gone=gone, joined=joined)
+    members, _, gone, joined = round_
+    after = _applied(round_)
     ids = [m.user_id for m in after]
     kept = [m.user_id for m in members if m.user_id not in gone]
     assert ids == kept + [m.user_id for m in joined if m.user_id not in kept]
@@ -86,10 +94,10 @@ def test_the_group_is_the_kept_members_then_the_joiners_each_once(
 
 @given(_rounds)
 def test_read_order_only_grows_and_known_members_keep_their_positions(
-    round_: tuple[tuple[Member, ...], dict[str, Member], set[str], list[Member]],
+    round_: Round,
 ) -> None:
-    members, changed, gone, joined = round_
-    after = apply_delta(members, changed=changed, gone=gone, joined=joined)
+    members, _, gone, _ = round_
+    after = _applied(round_)
     positions = [m.read_position for m in after]
     assert positions == sorted(set(positions))
     before = {m.user_id: m.read_position for m in members}
@@ -102,10 +110,10 @@ def test_read_order_only_grows_and_known_members_keep_their_positions(
 
 @given(_rounds)
 def test_every_member_carries_the_fields_last_reported(
-    round_: tuple[tuple[Member, ...], dict[str, Member], set[str], list[Member]],
+    round_: Round,
 ) -> None:
-    members, changed, gone, joined = round_
-    after = apply_delta(members, changed=changed, gone=gone, joined=joined)
+    changed = round_[1]
+    after = _applied(round_)
     for member in after:
         if member.user_id in changed:
             assert member.business_phones == changed[member.user_id].business_phones
