@@ -16,6 +16,7 @@ from shared.config import NumberType
 from shared.directory import Claim, Member
 from shared.messages import AssignmentMessage
 from shared.outcomes import Outcome, Reason
+from shared.request_pace import Pace, SlotBlock
 from shared.teams_readiness import TeamsUser
 
 
@@ -262,4 +263,17 @@ class RunLedger(Protocol):
 
     async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
         """Record a message's effect as complete."""
+        ...
+
+
+class PaceStore(Protocol):
+    """Each tenant's shared pace for Teams requests: its next free time (one row per tenant),
+    read and written by every function instance."""
+
+    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+        """Reserve the tenant's next block of slots (``pace.reserve``) and move its next free
+        time to the block's end, atomically: two instances never get overlapping blocks.
+
+        ``now`` is the wall clock in seconds since the Unix epoch, shared by the instances.
+        """
         ...

@@ -17,6 +17,7 @@ from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
 from shared.outcomes import counts_as_attempt
 from shared.ports import Hold, RunRecord, TeamsNumber, UserStatus
+from shared.request_pace import Pace, SlotBlock
 from shared.teams_readiness import TeamsUser
 
 
@@ -293,3 +294,18 @@ class FakeRunLedger:
 
     async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
         self.effects[(tenant_id, key)] = at
+
+
+class FakePaceStore:
+    """Next free times in a dict; pass one dict to several stores to play several instances."""
+
+    def __init__(self, next_free: dict[str, float] | None = None) -> None:
+        self.next_free: dict[str, float] = {} if next_free is None else next_free
+        self.reservations: list[SlotBlock] = []
+
+    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+        # No await between the read and the write: atomic, as the table's ETag makes it.
+        block = pace.reserve(self.next_free.get(tenant_id), now)
+        self.next_free[tenant_id] = block.end
+        self.reservations.append(block)
+        return block

@@ -22,6 +22,7 @@ from azure.core.exceptions import (
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.table_pace import PACE_TABLE
 from shared.adapters.table_runs import TABLES as RUN_TABLES
 from shared.directory import Claim
 from shared.outcomes import Outcome, Reason, counts_as_attempt
@@ -33,7 +34,7 @@ STATUS_TABLE = "userstatus"
 
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
-    for name in (CLAIMS_TABLE, STATUS_TABLE, *RUN_TABLES):
+    for name in (CLAIMS_TABLE, STATUS_TABLE, *RUN_TABLES, PACE_TABLE):
         await service.create_table_if_not_exists(name)
 
 
