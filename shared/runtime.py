@@ -26,13 +26,16 @@ from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDire
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_pace import TablePaceStore
 from shared.adapters.table_runs import TableRunLedger
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
+from shared.adapters.teams_pacing import TeamsRequestPacer
 from shared.config import AppSettings
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import UserResult
 from shared.ports import Hold, UserStatus
+from shared.request_pace import Pace
 from shared.sync_service import SyncSummary, approve_holds, process_assignment, run_sync
 
 log = logging.getLogger(__name__)
@@ -72,9 +75,13 @@ class AppRuntime:
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
         """Wire the adapters and make sure the tables and queues exist."""
-        graph_transport = graph_http_client(settings.graph)
-        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         tables = table_service(settings.storage)
+        teams_pacer = TeamsRequestPacer(
+            TablePaceStore(tables), settings.tenant.key,
+            Pace.at(settings.graph.teams_requests_per_second),
+        )
+        graph_transport = graph_http_client(settings.graph, teams_pacer)
+        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         await ensure_tables(tables)
         queue = StorageAssignmentQueue(
             queue_client(settings.storage, ASSIGNMENT_QUEUE),
