@@ -7,6 +7,7 @@ the first invocation with the full list of problems rather than crashing the hos
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -193,11 +194,18 @@ class RuntimeHolder:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         self._runtime: AppRuntime | None = None
+        # The host invokes a batch of messages at once: the first use must build one runtime
+        # (one connection pool, one share of the Teams pace), not one per message.
+        self._building = asyncio.Lock()
 
     async def get(self) -> AppRuntime:
         """The runtime; raises ``ConfigError`` with every problem when settings are wrong."""
         if self._runtime is None:
-            self._runtime = await AppRuntime.create(AppSettings.from_environ(self._environ))
+            async with self._building:
+                if self._runtime is None:
+                    self._runtime = await AppRuntime.create(
+                        AppSettings.from_environ(self._environ)
+                    )
         return self._runtime
 
     async def close(self) -> None:
@@ -205,3 +213,4 @@ class RuntimeHolder:
         if self._runtime is not None:
             await self._runtime.close()
         self._runtime = None
+        self._building = asyncio.Lock()  # the next use may run on another event loop
