@@ -42,8 +42,23 @@ def app_settings_for(
         "GRAPH_AUTH": "staticToken",
         "GRAPH_STATIC_TOKEN": SIMULATOR_TOKEN,
         "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "0.05",
+        "TEAMS_REQUESTS_PER_SECOND": str(teams_pace_for(scenario)),
         "AzureWebJobsStorage": storage_connection_string,
     }
+
+
+#: The pace when the simulator has no Teams rate limit: as fast as the setting allows.
+UNTHROTTLED_TEAMS_PACE = 1000.0
+
+
+def teams_pace_for(scenario: Scenario) -> float:
+    """The app's Teams pace against this scenario: just under its rate limit, as the default
+    (29) is just under Teams' 30; without a limit, as fast as allowed, so local runs and tests
+    against an unthrottled simulator do not wait for slots."""
+    limit = scenario.behaviour.rate_limit
+    if limit is None:
+        return UNTHROTTLED_TEAMS_PACE
+    return max(limit.requests_per_second - 1, limit.requests_per_second * 0.9)
 
 
 def rules_as_app_settings(rules: TenantRules) -> dict[str, str]:

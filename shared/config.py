@@ -78,6 +78,9 @@ class GraphSettings(BaseModel):
     operation_poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     operation_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
     inline_retry_max_seconds: Annotated[float, Field(ge=0, le=170)] = 10.0
+    teams_requests_per_second: Annotated[float, Field(gt=0, le=1000)] = 29.0
+    """The tenant's pace for requests under /admin/teams/, shared by every instance: just under
+    Teams' documented catch-all of 30 per second per app per tenant (see README)."""
 
     @field_validator("base_url")
     @classmethod
@@ -211,6 +214,7 @@ _GRAPH_KEYS = {
     "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "operation_poll_interval_seconds",
     "GRAPH_OPERATION_TIMEOUT_SECONDS": "operation_timeout_seconds",
     "GRAPH_INLINE_RETRY_MAX_SECONDS": "inline_retry_max_seconds",
+    "TEAMS_REQUESTS_PER_SECOND": "teams_requests_per_second",
 }
 _STORAGE_KEYS = {
     "AzureWebJobsStorage": "connection_string",

@@ -17,6 +17,7 @@ from shared.directory import Claim, Member
 from shared.messages import AssignmentMessage
 from shared.outcomes import Outcome, Reason
 from shared.policy_planner import PolicyGrant
+from shared.request_pace import Pace, SlotBlock
 from shared.teams_readiness import TeamsUser
 
 
@@ -401,4 +402,17 @@ class PolicyGrantStore(Protocol):
 
     async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
         """Forget the user's grant; False when there was none (idempotent)."""
+        ...
+
+
+class PaceStore(Protocol):
+    """Each tenant's shared pace for Teams requests: its next free time (one row per tenant),
+    read and written by every function instance."""
+
+    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+        """Reserve the tenant's next block of slots (``pace.reserve``) and move its next free
+        time to the block's end, atomically: two instances never get overlapping blocks.
+
+        ``now`` is the wall clock in seconds since the Unix epoch, shared by the instances.
+        """
         ...

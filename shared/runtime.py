@@ -7,6 +7,7 @@ the first invocation with the full list of problems rather than crashing the hos
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -28,16 +29,19 @@ from shared.adapters.graph_policies import GraphPolicies
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_pace import TablePaceStore
 from shared.adapters.table_policy_grants import TablePolicyGrantStore
 from shared.adapters.table_runs import TableRunLedger
 from shared.adapters.table_snapshot import TableSnapshotStore
 from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
+from shared.adapters.teams_pacing import TeamsRequestPacer
 from shared.config import AppSettings
 from shared.directory_refresh import DeltaReads, TeamsWritesNoted
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import UserResult
 from shared.ports import Hold, UserStatus
+from shared.request_pace import Pace
 from shared.sync_service import SyncSummary, approve_holds, process_assignment, run_sync
 
 log = logging.getLogger(__name__)
@@ -82,9 +86,13 @@ class AppRuntime:
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
         """Wire the adapters and make sure the tables and queues exist."""
-        graph_transport = graph_http_client(settings.graph)
-        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         tables = table_service(settings.storage)
+        teams_pacer = TeamsRequestPacer(
+            TablePaceStore(tables), settings.tenant.key,
+            Pace.at(settings.graph.teams_requests_per_second),
+        )
+        graph_transport = graph_http_client(settings.graph, teams_pacer)
+        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         await ensure_tables(tables)
         queue = StorageAssignmentQueue(
             queue_client(settings.storage, ASSIGNMENT_QUEUE),
@@ -209,11 +217,18 @@ class RuntimeHolder:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
         self._runtime: AppRuntime | None = None
+        # The host invokes a batch of messages at once: the first use must build one runtime
+        # (one connection pool, one share of the Teams pace), not one per message.
+        self._building = asyncio.Lock()
 
     async def get(self) -> AppRuntime:
         """The runtime; raises ``ConfigError`` with every problem when settings are wrong."""
         if self._runtime is None:
-            self._runtime = await AppRuntime.create(AppSettings.from_environ(self._environ))
+            async with self._building:
+                if self._runtime is None:
+                    self._runtime = await AppRuntime.create(
+                        AppSettings.from_environ(self._environ)
+                    )
         return self._runtime
 
     async def close(self) -> None:
@@ -221,3 +236,4 @@ class RuntimeHolder:
         if self._runtime is not None:
             await self._runtime.close()
         self._runtime = None
+        self._building = asyncio.Lock()  # the next use may run on another event loop

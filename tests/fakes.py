@@ -18,6 +18,7 @@ from shared.messages import AssignmentMessage
 from shared.outcomes import Reason, counts_as_attempt
 from shared.policy_planner import PolicyGrant
 from shared.ports import DirectorySnapshot, Hold, RunRecord, TeamsNumber, UserStatus
+from shared.request_pace import Pace, SlotBlock
 from shared.teams_readiness import TeamsUser
 
 
@@ -375,3 +376,18 @@ class FakePolicyGrantStore:
 
     async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
         return self.grants.pop((tenant_id, user_id), None) is not None
+
+
+class FakePaceStore:
+    """Next free times in a dict; pass one dict to several stores to play several instances."""
+
+    def __init__(self, next_free: dict[str, float] | None = None) -> None:
+        self.next_free: dict[str, float] = {} if next_free is None else next_free
+        self.reservations: list[SlotBlock] = []
+
+    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+        # No await between the read and the write: atomic, as the table's ETag makes it.
+        block = pace.reserve(self.next_free.get(tenant_id), now)
+        self.next_free[tenant_id] = block.end
+        self.reservations.append(block)
+        return block

@@ -27,6 +27,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from shared.adapters.teams_pacing import TeamsPaceHandler, TeamsRequestPacer
 from shared.config import GraphAuth, GraphSettings
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -78,15 +79,21 @@ class ShortWaitRetryHandler(RetryHandler):  # type: ignore[misc]  # kiota base i
         return wait if wait <= self._max_wait else RetryHandlerOption.MAX_DELAY
 
 
-def graph_http_client(settings: GraphSettings) -> GraphTransport:
+def graph_http_client(
+    settings: GraphSettings, pacer: TeamsRequestPacer | None = None
+) -> GraphTransport:
     """The SDK's HTTP client with its default middleware; retries wait ``inline_retry_max``
-    seconds at most (see ``ShortWaitRetryHandler``)."""
+    seconds at most (see ``ShortWaitRetryHandler``). With ``pacer``, every attempt of a request
+    under ``/admin/teams/`` waits for a slot of the tenant's Teams pace (``TeamsPaceHandler``,
+    last in the chain so that retries are paced as well)."""
     options = RetryHandlerOption(max_retries=settings.max_retries, delay=0.5)
     middleware = [
         ShortWaitRetryHandler(options, settings.inline_retry_max_seconds)
         if isinstance(handler, RetryHandler) else handler
         for handler in KiotaClientFactory.get_default_middleware({options.get_key(): options})
     ]
+    if pacer is not None:
+        middleware.append(TeamsPaceHandler(pacer))
     transport: GraphTransport = GraphClientFactory.create_with_custom_middleware(middleware)
     return transport
 

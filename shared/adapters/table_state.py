@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, TransactionOperation, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.table_pace import PACE_TABLE
 from shared.adapters.table_policy_grants import GRANTS_TABLE
 from shared.adapters.table_runs import TABLES as RUN_TABLES
 from shared.adapters.table_snapshot import SNAPSHOT_TABLE
@@ -36,7 +37,8 @@ STATUS_TABLE = "userstatus"
 
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
-    for name in (CLAIMS_TABLE, STATUS_TABLE, SNAPSHOT_TABLE, *RUN_TABLES, GRANTS_TABLE):
+    for name in (CLAIMS_TABLE, STATUS_TABLE, SNAPSHOT_TABLE, *RUN_TABLES, GRANTS_TABLE,
+                 PACE_TABLE):
         await service.create_table_if_not_exists(name)
 
 

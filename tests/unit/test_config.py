@@ -49,6 +49,14 @@ def test_a_minimal_environment_gives_production_defaults(environ: dict[str, str]
     assert settings.graph.auth is GraphAuth.MANAGED_IDENTITY
     assert settings.storage.connection_string == CONNECTION_STRING
     assert settings.sync_schedule == DEFAULT_SYNC_SCHEDULE
+    # Just under Teams' catch-all of 30 requests per second per app per tenant.
+    assert settings.graph.teams_requests_per_second == 29
+
+
+def test_the_teams_pace_can_be_set(environ: dict[str, str]) -> None:
+    environ["TEAMS_REQUESTS_PER_SECOND"] = "12.5"
+
+    assert AppSettings.from_environ(environ).graph.teams_requests_per_second == 12.5
 
 
 def test_unrelated_environment_variables_are_ignored(environ: dict[str, str]) -> None:
@@ -367,6 +375,8 @@ def test_an_empty_connection_string_counts_as_missing(environ: dict[str, str]) -
         ("GRAPH_MAX_RETRIES", "three"),
         ("GRAPH_OPERATION_TIMEOUT_SECONDS", "0"),
         ("ENQUEUE_CONCURRENCY", "0"),
+        ("TEAMS_REQUESTS_PER_SECOND", "0"),
+        ("TEAMS_REQUESTS_PER_SECOND", "fast"),
     ],
 )
 def test_numeric_settings_out_of_range_name_setting_and_value(

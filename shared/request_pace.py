@@ -1,0 +1,109 @@
+"""The tenant's pace for Teams requests: slots spaced evenly, reserved a small block at a time.
+
+Teams throttles every app per tenant (the documented catch-all is 30 requests per second),
+counting the requests of every function instance together. So the pace is shared: the tenant's
+only shared state is *the next free time*, the moment after the last slot anyone reserved. An
+instance that needs to send reserves a block of consecutive slots from it (``Pace.reserve``), one
+``interval`` apart, and hands them out locally one request at a time (``LocalSlots``); it goes
+back to the shared state only when its block is spent. Blocks never overlap, so wherever they are
+sent from, the tenant's requests keep at least ``interval`` between their slots.
+
+A slot is used at its time or a little after it (at most ``interval`` late: a request that found
+no earlier free slot). An older slot is dropped rather than used, because sending late slots
+together would bunch them into a burst. Hence any one-second window holds at most
+``ceil(requests_per_second) + 1`` requests: one second's worth plus the one slot that may run late
+into it (``max_in_any_second``).
+
+Pure: times are seconds on a clock all instances share (the wall clock); nothing here reads a
+clock, sleeps or stores anything.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: How much of a second one reservation covers: small enough that an instance with little to
+#: send wastes few slots, large enough that the shared state is written a few times a second.
+BLOCK_SECONDS = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class SlotBlock:
+    """``count`` consecutive slots from ``first``, ``interval`` seconds apart."""
+
+    first: float
+    count: int
+    interval: float
+
+    @property
+    def end(self) -> float:
+        """The time after the block's last slot: the tenant's next free time once reserved."""
+        return self.first + self.count * self.interval
+
+    def slot(self, index: int) -> float:
+        """The time of the block's ``index``-th slot."""
+        return self.first + index * self.interval
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast the tenant's requests may go, and how many slots one reservation takes."""
+
+    requests_per_second: float
+    block_size: int
+
+    def __post_init__(self) -> None:
+        if not self.requests_per_second > 0:
+            raise ValueError(f"requests_per_second must be > 0, got {self.requests_per_second}")
+        if self.block_size < 1:
+            raise ValueError(f"block_size must be >= 1, got {self.block_size}")
+
+    @classmethod
+    def at(cls, requests_per_second: float) -> Pace:
+        """The pace for a rate, reserving ``BLOCK_SECONDS`` worth of slots at a time."""
+        return cls(requests_per_second, max(1, round(requests_per_second * BLOCK_SECONDS)))
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two slots."""
+        return 1.0 / self.requests_per_second
+
+    @property
+    def max_in_any_second(self) -> int:
+        """The most requests any one-second window can hold (see the module's docstring)."""
+        return math.ceil(self.requests_per_second) + 1
+
+    def reserve(self, next_free: float | None, now: float) -> SlotBlock:
+        """The next block from the tenant's next free time (None: no reservation yet).
+
+        Never earlier than ``now``: slots an idle tenant did not use are gone, not saved up
+        for a burst. The tenant's next free time becomes the block's ``end``.
+        """
+        first = now if next_free is None else max(next_free, now)
+        return SlotBlock(first=first, count=self.block_size, interval=self.interval)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSlots:
+    """One instance's current block and how many of its slots are handed out or dropped."""
+
+    block: SlotBlock | None = None
+    used: int = 0
+
+    def take(self, now: float) -> tuple[float | None, LocalSlots]:
+        """The next slot to send at (maybe in the future: wait for it) and what remains.
+
+        None when the block is spent: reserve another. Slots more than one interval in the past
+        are dropped (see the module's docstring).
+        """
+        block = self.block
+        if block is None:
+            return None, self
+        index = self.used
+        oldest_usable = now - block.interval
+        if block.slot(index) < oldest_usable:
+            index = max(index, math.ceil((oldest_usable - block.first) / block.interval))
+        if index >= block.count:
+            return None, LocalSlots(block, block.count)
+        return block.slot(index), LocalSlots(block, index + 1)

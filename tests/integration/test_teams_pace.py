@@ -1,0 +1,105 @@
+"""Two function instances share the tenant's Teams pace: a burst of assignments against a tight
+Teams rate limit completes without failures, and Teams (nearly) never has to say "too many";
+a request the SDK retries waits for a slot again.
+
+(A long ``Retry-After`` still puts the message back on the queue with that delay, paced or not:
+``test_backpressure.test_a_long_retry_after_is_waited_out_on_the_queue`` runs with the pace in
+place.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import azure.functions as func
+import pytest
+
+from graph_simulator import TEAMS_ADMIN_ROUTES, Scenario
+from local_runner.queue_host import QueueFunction, QueueHost
+from local_runner.session import SIMULATOR_TOKEN
+from shared.adapters.assignment_queue import POISON_QUEUE
+from shared.adapters.graph_client import (
+    build_graph_client,
+    close_graph_transport,
+    graph_http_client,
+)
+from shared.adapters.graph_user_configuration import GraphUserConfigurations
+from shared.adapters.teams_pacing import TeamsRequestPacer
+from shared.config import AppSettings, GraphAuth, GraphSettings
+from shared.host_settings import read_queue_settings
+from shared.outcomes import Outcome
+from shared.request_pace import Pace
+from shared.runtime import AppRuntime
+from tests.fakes import FakePaceStore
+from tests.integration.conftest import LocalApp
+from tests.integration.scenario_builder import build_scenario, user_id
+
+USERS = 24
+TEAMS_LIMIT = 20  # requests per second the simulator allows on /admin/teams/*
+
+
+@pytest.fixture
+def scenario() -> Scenario:
+    return build_scenario(
+        [(f"user{index:02d}", [f"+318553630{index:02d}"]) for index in range(10, 10 + USERS)],
+        behaviour={"rateLimit": {"requestsPerSecond": TEAMS_LIMIT}},
+    )
+
+
+def _queue_function(runtime: AppRuntime) -> QueueFunction:
+    """What ``function_app.assign_user`` does, on this instance's own runtime."""
+
+    async def assign_user(msg: func.QueueMessage) -> None:
+        await runtime.assign(msg.get_body(), getattr(msg, "dequeue_count", None) or 1)
+
+    return assign_user
+
+
+async def test_two_instances_sharing_the_pace_stay_under_the_teams_limit(
+    local_app: LocalApp,
+) -> None:
+    assert float(local_app.settings["TEAMS_REQUESTS_PER_SECOND"]) == TEAMS_LIMIT - 1
+    settings = AppSettings.from_environ(local_app.settings)
+    await local_app.run_timer()
+    instances = [await AppRuntime.create(settings) for _ in range(2)]
+    try:
+        async with local_app.queue() as queue_a, local_app.queue() as queue_b, \
+                local_app.queue(POISON_QUEUE) as poison:
+            hosts = [
+                QueueHost(queue, poison, _queue_function(instance), read_queue_settings())
+                for queue, instance in zip((queue_a, queue_b), instances, strict=True)
+            ]
+            drained = await asyncio.gather(*(host.drain(timeout_seconds=120) for host in hosts))
+    finally:
+        for instance in instances:
+            await instance.close()
+
+    assert all(stats.invocations for stats in drained), "both instances took work"
+    assert sum(stats.failed_attempts for stats in drained) == 0
+    statuses = await local_app.statuses()
+    assert len(statuses) == USERS
+    assert {status.outcome for status in statuses.values()} == {Outcome.ASSIGNED}
+    teams_requests = [
+        entry for entry in local_app.simulator.request_log()
+        if entry["route"] in TEAMS_ADMIN_ROUTES
+    ]
+    assert len(teams_requests) > 4 * USERS  # reads, the assignment and its polls, per user
+    assert [entry for entry in teams_requests if entry["status"] == 429] == []
+
+
+async def test_a_retried_teams_request_waits_for_a_slot_again(local_app: LocalApp) -> None:
+    store = FakePaceStore()
+    pacer = TeamsRequestPacer(store, "tenant", Pace(requests_per_second=1000, block_size=1))
+    settings = GraphSettings(base_url=local_app.simulator.base_url, auth=GraphAuth.STATIC_TOKEN,
+                             static_token=SIMULATOR_TOKEN, max_retries=2)
+    transport = graph_http_client(settings, pacer)
+    users = GraphUserConfigurations(build_graph_client(settings, "tenant", transport))
+    local_app.simulator.inject_fault("getUserConfiguration", 429, count=1,
+                                     retry_after_seconds=0)
+    try:
+        assert await users.read(user_id("user10")) is not None
+    finally:
+        await close_graph_transport(transport)
+
+    # One slot for the throttled attempt, one for the retry the SDK sent after it.
+    assert len(store.reservations) == 2

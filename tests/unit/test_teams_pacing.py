@@ -1,0 +1,87 @@
+"""Teams requests wait for their slot of the tenant's pace; directory reads do not."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from shared.adapters.teams_pacing import (
+    TeamsPaceHandler,
+    TeamsRequestPacer,
+    is_teams_admin_request,
+)
+from shared.request_pace import Pace
+from tests.fakes import FakePaceStore
+
+PACE = Pace(requests_per_second=10, block_size=4)
+TENANT = "tenant-a"
+
+
+class Clock:
+    """A clock that stands still; ``sleep`` records when each request would go out."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.sent: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sent.append(self.now + seconds)
+
+
+def _pacer(store: FakePaceStore, clock: Clock) -> TeamsRequestPacer:
+    return TeamsRequestPacer(store, TENANT, PACE, clock=clock, sleep=clock.sleep)
+
+
+async def test_concurrent_requests_of_one_instance_go_out_one_interval_apart() -> None:
+    clock, store = Clock(), FakePaceStore()
+    pacer = _pacer(store, clock)
+    await asyncio.gather(*(pacer.wait_for_slot() for _ in range(10)))
+    # The first slot is now (no wait); the other nine wait for theirs.
+    assert sorted(clock.sent) == pytest.approx([1000.0 + i / 10 for i in range(1, 10)])
+    assert len(store.reservations) == 3  # blocks of four: 10 requests need three
+
+
+async def test_two_instances_sharing_the_pace_never_send_in_the_same_slot() -> None:
+    clock, shared = Clock(), dict[str, float]()
+    first, second = FakePaceStore(shared), FakePaceStore(shared)
+    pacers = [_pacer(first, clock), _pacer(second, clock)]
+    await asyncio.gather(*(pacer.wait_for_slot() for pacer in pacers for _ in range(6)))
+    slots = [b.slot(i) for b in [*first.reservations, *second.reservations] for i in range(4)]
+    assert len(set(slots)) == len(slots)
+    assert sorted(slots) == pytest.approx([1000.0 + i / 10 for i in range(16)])
+
+
+class Transport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return httpx.Response(200)
+
+
+@pytest.mark.parametrize(
+    ("url", "paced"),
+    [
+        ("https://graph.example/v1.0/admin/teams/telephoneNumberManagement/numberAssignments",
+         True),
+        ("https://graph.example/v1.0/admin/teams/telephoneNumberManagement/operations/abc", True),
+        ("https://graph.example/v1.0/admin/teams/userConfigurations/u1", True),
+        ("https://graph.example/v1.0/admin/teams/policy/userAssignments/assign", True),
+        ("https://graph.example/v1.0/users/u1", False),
+        ("https://graph.example/v1.0/groups/g1/transitiveMembers/graph.user", False),
+    ],
+)
+async def test_only_requests_under_admin_teams_wait_for_a_slot(url: str, paced: bool) -> None:
+    clock, store = Clock(), FakePaceStore()
+    handler, transport = TeamsPaceHandler(_pacer(store, clock)), Transport()
+    response = await handler.send(httpx.Request("GET", url), transport)
+    assert response.status_code == 200
+    assert transport.paths == [httpx.URL(url).path]
+    assert bool(store.reservations) is paced
+    assert is_teams_admin_request(httpx.URL(url).path) is paced
