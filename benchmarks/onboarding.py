@@ -34,6 +34,7 @@ from shared.outcomes import Outcome
 BASE = 31_855_000_000  # +31 85 5xx xxxx: valid Dutch numbers
 DOMAIN = "contoso.example"
 SAMPLE_SECONDS = 0.1
+PROGRESS_SECONDS = 60.0
 
 
 def build_tenant(users: int, rate_limit: float) -> Scenario:
@@ -81,12 +82,18 @@ def _watch(simulator: SimulatorServer, futures: list[Future[DrainStats]]) -> tup
     """Wait for the workers, sampling the simulator: (first, last) time Teams requests grew."""
     first = last = None
     seen = _teams_requests(simulator)
+    shown = time.monotonic()
     while True:
         done, pending = wait(futures, timeout=SAMPLE_SECONDS, return_when=FIRST_EXCEPTION)
         now, count = time.monotonic(), _teams_requests(simulator)
         if count != seen:
             first = first if first is not None else now - SAMPLE_SECONDS
             last, seen = now, count
+        if first is not None and now - shown >= PROGRESS_SECONDS:
+            # A long run says where it is, so a stall shows before the end.
+            print(f"  … {now - first:.0f} s: {count:,} Teams requests, "
+                  f"{count / max(now - first, 1e-9):.1f}/s", flush=True)
+            shown = now
         if not pending or any(future.exception() for future in done):
             break
     if first is None or last is None:
