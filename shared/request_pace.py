@@ -64,6 +64,10 @@ class Pace:
         """The pace for a rate, reserving ``BLOCK_SECONDS`` worth of slots at a time."""
         return cls(requests_per_second, max(1, round(requests_per_second * BLOCK_SECONDS)))
 
+    def for_demand(self, waiting: int) -> Pace:
+        """This pace with blocks no larger than ``waiting`` requests need (at least one slot)."""
+        return Pace(self.requests_per_second, max(1, min(self.block_size, waiting)))
+
     @property
     def interval(self) -> float:
         """Seconds between two slots."""

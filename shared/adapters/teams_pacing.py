@@ -43,6 +43,7 @@ class TeamsRequestPacer:
         self._sleep = sleep
         self._slots = LocalSlots()
         self._lock = asyncio.Lock()
+        self._waiting = 0
 
     @property
     def pace(self) -> Pace:
@@ -51,14 +52,22 @@ class TeamsRequestPacer:
 
     async def wait_for_slot(self) -> None:
         """Return at the time of a slot reserved for this request."""
-        # One reservation at a time per instance: requests arriving meanwhile take its slots.
-        async with self._lock:
-            while True:
-                slot, self._slots = self._slots.take(self._clock())
-                if slot is not None:
-                    break
-                block = await self._store.reserve(self._tenant_id, self._pace, self._clock())
-                self._slots = LocalSlots(block)
+        self._waiting += 1
+        try:
+            # One reservation at a time per instance: requests arriving meanwhile take its slots.
+            async with self._lock:
+                while True:
+                    slot, self._slots = self._slots.take(self._clock())
+                    if slot is not None:
+                        break
+                    # Only as many slots as requests wait here: a slot this instance cannot use
+                    # would be lost to the instances that could.
+                    block = await self._store.reserve(
+                        self._tenant_id, self._pace.for_demand(self._waiting), self._clock()
+                    )
+                    self._slots = LocalSlots(block)
+        finally:
+            self._waiting -= 1
         delay = slot - self._clock()
         if delay > 0:
             await self._sleep(delay)

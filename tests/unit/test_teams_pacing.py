@@ -43,7 +43,17 @@ async def test_concurrent_requests_of_one_instance_go_out_one_interval_apart() -
     await asyncio.gather(*(pacer.wait_for_slot() for _ in range(10)))
     # The first slot is now (no wait); the other nine wait for theirs.
     assert sorted(clock.sent) == pytest.approx([1000.0 + i / 10 for i in range(1, 10)])
-    assert len(store.reservations) == 3  # blocks of four: 10 requests need three
+    # No slot is reserved that no request of this instance waits for (blocks of at most four).
+    assert sum(block.count for block in store.reservations) == 10
+    assert all(block.count <= PACE.block_size for block in store.reservations)
+
+
+async def test_an_instance_reserves_a_whole_block_only_when_that_many_requests_wait() -> None:
+    clock = Clock()
+    store = FakePaceStore()
+    pacer = _pacer(store, clock)
+    await pacer.wait_for_slot()  # alone: one slot, not a block of four left to go to waste
+    assert [block.count for block in store.reservations] == [1]
 
 
 async def test_two_instances_sharing_the_pace_never_send_in_the_same_slot() -> None:
@@ -51,9 +61,10 @@ async def test_two_instances_sharing_the_pace_never_send_in_the_same_slot() -> N
     first, second = FakePaceStore(shared), FakePaceStore(shared)
     pacers = [_pacer(first, clock), _pacer(second, clock)]
     await asyncio.gather(*(pacer.wait_for_slot() for pacer in pacers for _ in range(6)))
-    slots = [b.slot(i) for b in [*first.reservations, *second.reservations] for i in range(4)]
+    slots = [b.slot(i) for b in [*first.reservations, *second.reservations]
+             for i in range(b.count)]
     assert len(set(slots)) == len(slots)
-    assert sorted(slots) == pytest.approx([1000.0 + i / 10 for i in range(16)])
+    assert sorted(slots) == pytest.approx([1000.0 + i / 10 for i in range(12)])
 
 
 class Transport(httpx.AsyncBaseTransport):
