@@ -177,6 +177,9 @@ class Behaviour(_Model):
     )
     delta_gone_error_code: Literal["syncStateNotFound", "resyncRequired"] = "syncStateNotFound"
     delta_removed_reason: Literal["deleted", "changed"] = "deleted"
+    configuration_lag_reads: Annotated[int, Field(ge=0, le=1000)] = 0
+    """After a number lands on a user, this many reads of their userConfiguration still miss
+    it (Teams' configuration view is eventually consistent; a read-back can come too early)."""
 
 
 def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:

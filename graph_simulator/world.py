@@ -152,6 +152,9 @@ class TeamsUserRecord:
     modified_date_time: str
     # policyType -> policyId of the user's direct assignments, in assignment order.
     policies: dict[str, str] = field(default_factory=dict)
+    # Numbers given lately that the next `lagging_reads` configuration reads do not show yet.
+    lagging_numbers: list[str] = field(default_factory=list)
+    lagging_reads: int = 0
 
 
 @dataclass
@@ -337,9 +340,11 @@ class World:
     # -- Teams users and policies ------------------------------------------------------------
 
     def _configuration(self, user: User, record: TeamsUserRecord) -> UserConfiguration:
+        lagging = set(record.lagging_numbers) if record.lagging_reads > 0 else set()
         numbers = [copy.copy(number) for number in self._numbers.values()
                    if number.assignment_target_id == user.id
-                   and number.activation_state == "activated"]
+                   and number.activation_state == "activated"
+                   and number.telephone_number not in lagging]
         policies = [policy for policy_type, policy_id in record.policies.items()
                     if (policy := self._policy(policy_type, policy_id)) is not None]
         return UserConfiguration(user=user, teams=copy.deepcopy(record), numbers=numbers,
@@ -358,7 +363,12 @@ class World:
                 # Visible from the next read on: this one still finds nothing.
                 record.present = record.reads_until_visible == 0
             raise NotFoundError(f"User '{user_id}' was not found in Teams.", code="NotFound")
-        return self._configuration(user, record)
+        configuration = self._configuration(user, record)
+        if record.lagging_reads > 0:
+            record.lagging_reads -= 1
+            if record.lagging_reads == 0:
+                record.lagging_numbers.clear()
+        return configuration
 
     def user_configurations(self) -> list[UserConfiguration]:
         """Configurations of every user present in Teams, in directory order (not a read)."""
@@ -594,6 +604,9 @@ class World:
         teams_user = self._teams_users.get(op.target_id)
         if teams_user is not None and self.behaviour.assign_enables_enterprise_voice:
             teams_user.enterprise_voice_enabled = True
+        if teams_user is not None and self.behaviour.configuration_lag_reads:
+            teams_user.lagging_numbers.append(op.telephone_number)
+            teams_user.lagging_reads = self.behaviour.configuration_lag_reads
 
     def _free(self, record: NumberRecord) -> None:
         if record.activation_state == "activated":

@@ -65,7 +65,11 @@ class TeamsRequestPacer:
                     block = await self._store.reserve(
                         self._tenant_id, self._pace.for_demand(self._waiting), self._clock()
                     )
-                    self._slots = LocalSlots(block)
+                    # The request that reserved gets the block's first slot however long the
+                    # reservation took (at a high rate that is longer than an interval): every
+                    # reservation serves at least one request.
+                    slot, self._slots = LocalSlots(block).take(block.first)
+                    break
         finally:
             self._waiting -= 1
         delay = slot - self._clock()

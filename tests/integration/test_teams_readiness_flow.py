@@ -165,6 +165,30 @@ async def test_an_assignment_that_leaves_enterprise_voice_off_is_ev_not_enabled(
     assert local_app.simulator.request_counts()["assignNumber"] == 2  # one each, never again
 
 
+async def test_a_read_back_that_misses_the_number_is_verify_failed_then_confirmed_later(
+    local_app: LocalApp,
+) -> None:
+    # Teams' configuration view lags one read behind the assignment: the read-back misses it.
+    _use(local_app, _tenant(behaviour={"configurationLagReads": 1}))
+
+    await local_app.sync()
+
+    ann = await _ann(local_app)
+    assert (ann.outcome, ann.reason) == (Outcome.FAILED, Reason.VERIFY_FAILED)
+    assert NUMBER in ann.message
+    assert local_app.teams_by_upn()[NUMBER] == ANN  # the number is there; the app keeps it
+    assert timedelta(minutes=14) < _backoff_of(ann) <= timedelta(minutes=15)
+
+    await local_app.advance(16 / 60)
+    local_app.simulator.clear_requests()
+    await local_app.sync()
+
+    kept = await _ann(local_app)
+    assert (kept.outcome, kept.reason, kept.retry_at) == (
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED, None)
+    assert local_app.simulator.request_counts().get("assignNumber", 0) == 0  # only looked
+
+
 @pytest.mark.parametrize("shape", ["root", "value"])
 async def test_the_user_configuration_is_read_at_the_root_or_inside_value(
     local_app: LocalApp, shape: str

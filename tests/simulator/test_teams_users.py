@@ -258,6 +258,19 @@ def test_tenant_where_assignment_leaves_enterprise_voice_off(sim: SimulatorServe
     assert body["telephoneNumbers"][0]["telephoneNumber"] == FREE_DR
 
 
+def test_a_lagging_configuration_misses_a_new_number_for_as_many_reads(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    sim.load_scenario(parse_scenario(example(configurationLagReads=2)))
+    assert run_assign(client, FREE_DR, BOB)["status"] == "succeeded"
+
+    seen = [[n["telephoneNumber"] for n in configuration(client, BOB).json()["telephoneNumbers"]]
+            for _ in range(3)]
+
+    assert seen == [[], [], [FREE_DR]]
+    assert sim.number_assignments()[FREE_DR] == BOB  # the number itself is there all along
+
+
 def test_replaced_number_leaves_the_old_holders_configuration(client: httpx.Client) -> None:
     assert run_assign(client, FREE_DR, ANN)["status"] == "succeeded"
     numbers = configuration(client, ANN).json()["telephoneNumbers"]

@@ -12,7 +12,7 @@ from shared.adapters.teams_pacing import (
     TeamsRequestPacer,
     is_teams_admin_request,
 )
-from shared.request_pace import Pace
+from shared.request_pace import Pace, SlotBlock
 from tests.fakes import FakePaceStore
 
 PACE = Pace(requests_per_second=10, block_size=4)
@@ -65,6 +65,35 @@ async def test_two_instances_sharing_the_pace_never_send_in_the_same_slot() -> N
              for i in range(b.count)]
     assert len(set(slots)) == len(slots)
     assert sorted(slots) == pytest.approx([1000.0 + i / 10 for i in range(12)])
+
+
+class SlowStore(FakePaceStore):
+    """A pace table whose every reservation takes longer than an interval of the pace."""
+
+    def __init__(self, clock: Clock, round_trip: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.round_trip = round_trip
+
+    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+        block = await super().reserve(tenant_id, pace, now)
+        self.clock.now += self.round_trip
+        await asyncio.sleep(0)  # a real round trip lets the loop run (and a timeout fire)
+        return block
+
+
+async def test_a_reservation_slower_than_an_interval_still_lets_every_request_through() -> None:
+    clock = Clock()
+    store = SlowStore(clock, round_trip=0.005)  # 5 ms to the table, at 1,000 requests/s
+    pacer = TeamsRequestPacer(store, TENANT, Pace.at(1000), clock=clock, sleep=clock.sleep)
+
+    async def one_at_a_time() -> None:
+        for _ in range(20):  # alone each time: a block of one slot, late by the round trip
+            await pacer.wait_for_slot()
+
+    await asyncio.wait_for(one_at_a_time(), 5)
+
+    assert len(store.reservations) == 20  # each reservation served its request
 
 
 class Transport(httpx.AsyncBaseTransport):
