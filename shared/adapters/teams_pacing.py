@@ -56,10 +56,8 @@ class TeamsRequestPacer:
         try:
             # One reservation at a time per instance: requests arriving meanwhile take its slots.
             async with self._lock:
-                while True:
-                    slot, self._slots = self._slots.take(self._clock())
-                    if slot is not None:
-                        break
+                slot, self._slots = self._slots.take(self._clock())
+                if slot is None:
                     # Only as many slots as requests wait here: a slot this instance cannot use
                     # would be lost to the instances that could.
                     block = await self._store.reserve(
@@ -68,8 +66,8 @@ class TeamsRequestPacer:
                     # The request that reserved gets the block's first slot however long the
                     # reservation took (at a high rate that is longer than an interval): every
                     # reservation serves at least one request.
-                    slot, self._slots = LocalSlots(block).take(block.first)
-                    break
+                    self._slots = LocalSlots(block, used=1)
+                    slot = block.first
         finally:
             self._waiting -= 1
         delay = slot - self._clock()
