@@ -22,6 +22,8 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _EXTENSION = re.compile(r"(?P<base>[^;]+);ext=(?P<ext>[0-9]{1,10})")
 # Formatting people type around digits; anything else makes a value unreadable.
 _FORMATTING = re.compile(r"[\s\-().\u00a0/]")
+# RFC 3966: what Outlook, phones and some HR tools write ("tel:+31-85-536-3010").
+_TEL_URI = re.compile(r"tel:(?P<number>\+[^;]*)", re.IGNORECASE)
 _DEFAULT_RULES = TenantRules()
 
 
@@ -119,9 +121,12 @@ def suggest_e164(value: str, default_region: str | None) -> str | None:
 
     Accepted: international forms with formatting (``+31 85 536 3010``), the ``00`` international
     prefix (``0031855363010``), and national forms (``085-5363010``) when the tenant has a
-    default region. A bare digit string without ``+``, ``00`` or a trunk ``0`` is never guessed.
+    default region, and RFC 3966 URIs of a global number (``tel:+31-85-536-3010``). A bare digit
+    string without ``+``, ``00`` or a trunk ``0`` is never guessed, nor is a local ``tel:`` URI
+    (it means nothing without its ``phone-context``).
     """
-    compact = _FORMATTING.sub("", value)
+    uri = _TEL_URI.fullmatch(value.strip())
+    compact = _FORMATTING.sub("", uri.group("number") if uri else value)
     if not re.fullmatch(r"\+?[0-9]{4,17}", compact):
         return None
     if compact.startswith("+"):

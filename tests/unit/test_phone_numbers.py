@@ -179,6 +179,9 @@ EXTENSIONS = TenantRules(allow_extensions=True)
         ("0855363010", NL),  # national form, read with the tenant's default region
         ("085-536 30 10", NL),
         (" 085.536.3010 ", NL),
+        ("tel:+31855363010", TenantRules()),  # an RFC 3966 URI of the number
+        ("tel:+31-85-536-3010", TenantRules()),
+        ("TEL:+31.85.536.3010", NL),
     ],
 )
 def test_a_near_miss_is_refused_with_the_e164_form_as_suggestion(
@@ -202,7 +205,9 @@ def test_a_near_miss_is_refused_with_the_e164_form_as_suggestion(
         ("085-5363010", TenantRules()),
         ("+31 85 536 301", TenantRules()),  # formatted but one digit short
         ("00999123456", TenantRules()),  # no such country code
-        ("tel:+31855363010", TenantRules()),
+        ("tel:0855363010", NL),  # a local tel: URI means nothing without its phone-context
+        ("tel:0855363010;phone-context=+31", NL),
+        ("tel:+31855363010;phone-context=+31", TenantRules()),
         ("+31 85 536 3010 / +31 85 536 3011", TenantRules()),
         ("+31 85 536 3010 x12", TenantRules()),
     ],
@@ -222,7 +227,8 @@ def test_an_unknown_default_region_gives_no_suggestion_instead_of_failing() -> N
 
 
 @pytest.mark.parametrize(
-    "raw", ["+31 85 536 3010", "0031855363010", "085 536 3010", " 0855363010\t"]
+    "raw", ["+31 85 536 3010", "0031855363010", "085 536 3010", " 0855363010\t",
+            "tel:+31-85-536-3010"]
 )
 def test_accept_formatted_assigns_the_e164_form_reported_as_normalised(raw: str) -> None:
     check = check_number(raw, FORMATTED)
@@ -319,6 +325,8 @@ def test_any_real_number_in_international_format_gets_its_e164_form_as_suggestio
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     assert check_number(international).suggestion == e164
+    rfc3966 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.RFC3966)
+    assert check_number(rfc3966).suggestion == e164
     formatted = check_number(international, TenantRules(accept_formatted=True))
     assert (formatted.number, formatted.normalised) == (e164, True)
 
