@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
@@ -64,6 +64,21 @@ class AssignmentMessage(BaseModel):
     policies: tuple[MainNumberPolicy, ...] = ()
     """grant: the main number's policies; revoke: the ones this app gave and takes back."""
 
+    @model_validator(mode="after")
+    def _names_what_its_action_needs(self) -> AssignmentMessage:
+        # Checked here, at parse time, so that a message that can never be carried out goes to
+        # the poison queue on its first delivery instead of failing five times.
+        needs = {
+            "assign": ("number",),
+            "unassign": ("previous_number",),
+            "grant_policies": ("number", "domain", "policies"),
+            "revoke_policies": ("number", "domain", "policies"),
+        }[self.action]
+        missing = [to_camel(name) for name in needs if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"action={self.action!r} needs {' and '.join(missing)}: missing")
+        return self
+
     def to_json(self) -> str:
         """The wire form: compact JSON with camelCase keys (a number message's is unchanged by
         the policy fields: they are left out while empty)."""
@@ -97,4 +112,6 @@ def _describe(problem: ErrorDetails) -> str:
     field = ".".join(str(part) for part in problem["loc"]) or "body"
     if problem["type"] == "missing":
         return f"{field}: missing"
+    if problem["type"] == "value_error":  # a check across fields names them in its message
+        return str(problem.get("ctx", {}).get("error", problem["msg"]))
     return f"{field}={problem.get('input')!r}: {problem['msg']}"

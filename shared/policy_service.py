@@ -20,7 +20,7 @@ assigned, then forget the grant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -62,6 +62,18 @@ class PolicyRun:
     messages: tuple[AssignmentMessage, ...] = ()
     status_owned: frozenset[str] = frozenset()
     """Users whose status the policy flow records (the number plan's is not recorded)."""
+
+    def without(self, users: Iterable[str]) -> PolicyRun:
+        """The run less the decisions and messages of ``users`` (their policy change is still
+        queued: it carries itself out and records them); their statuses stay this flow's."""
+        left_out = set(users)
+        if not left_out:
+            return self
+        return PolicyRun(
+            tuple(d for d in self.decisions if d.user_id not in left_out),
+            tuple(m for m in self.messages if m.user_id not in left_out),
+            self.status_owned,
+        )
 
     def summary(self) -> dict[str, int]:
         """Counts by policy action."""

@@ -107,6 +107,10 @@ class SnapshotStore(Protocol):
         on nobody)."""
         ...
 
+    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
+        """Whether the stored voice group has the user; None before the first full read."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class TeamsNumber:
@@ -207,6 +211,14 @@ class ClaimStore(Protocol):
         """
         ...
 
+    async def mark_assigning(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        """Record (or, with None, withdraw) the app's intent to assign the number to its holder,
+        before the write to Teams. False when the user no longer holds the claim; a withdrawal
+        leaves a claim with the ownership marker as it is."""
+        ...
+
     async def release(
         self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
     ) -> bool:
@@ -281,6 +293,36 @@ class AssignmentQueue(Protocol):
 
     async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
         """Enqueue one message that stays invisible for ``delay_seconds``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A change queued for a user and not yet carried out: the timer enqueues nothing more for
+    the user (of this ``kind``) until it is done or the marker expires."""
+
+    user_id: str
+    kind: str
+    """``number`` (assign/unassign) or ``policies`` (grant/revoke): a user can have one of each."""
+    idempotency_key: str
+    queued_at: datetime
+    expires_at: datetime
+
+
+class InFlightStore(Protocol):
+    """The changes queued and not yet done (one partition per tenant)."""
+
+    async def list_in_flight(self, tenant_id: str, now: datetime) -> list[InFlight]:
+        """The markers that have not expired at ``now``."""
+        ...
+
+    async def mark_queued(self, tenant_id: str, markers: Sequence[InFlight]) -> None:
+        """Store the markers (replacing a user's older marker of the same kind)."""
+        ...
+
+    async def clear(self, tenant_id: str, user_id: str, kind: str, idempotency_key: str) -> None:
+        """Drop the user's marker of ``kind`` if it is still this change's (a newer marker for
+        another change stays)."""
         ...
 
 

@@ -29,6 +29,7 @@ from shared.adapters.graph_policies import GraphPolicies
 from shared.adapters.graph_teams import GraphTeamsNumbers
 from shared.adapters.graph_user_configuration import GraphUserConfigurations
 from shared.adapters.storage_accounts import queue_client, table_service
+from shared.adapters.table_in_flight import TableInFlightStore
 from shared.adapters.table_pace import TablePaceStore
 from shared.adapters.table_policy_grants import TablePolicyGrantStore
 from shared.adapters.table_runs import TableRunLedger
@@ -42,7 +43,13 @@ from shared.messages import AssignmentMessage, MessageError
 from shared.outcomes import UserResult
 from shared.ports import Hold, UserStatus
 from shared.request_pace import Pace
-from shared.sync_service import SyncSummary, approve_holds, process_assignment, run_sync
+from shared.sync_service import (
+    SyncSummary,
+    approve_holds,
+    check_tenant,
+    process_assignment,
+    run_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,8 @@ class AppRuntime:
     policies: GraphPolicies
     """Main-number policies: ids resolved once per worker (``getPolicyId``), then cached."""
     grants: TablePolicyGrantStore
+    in_flight: TableInFlightStore
+    """The changes queued and not yet done: a run enqueues nothing more for their users."""
     _tables: TableServiceClient
     _graph_transport: GraphTransport
     clock: Callable[[], datetime] = utc_now
@@ -122,6 +131,7 @@ class AppRuntime:
             ledger=TableRunLedger(tables),
             policies=GraphPolicies(graph),
             grants=TablePolicyGrantStore(tables),
+            in_flight=TableInFlightStore(tables),
             _tables=tables,
             _graph_transport=graph_transport,
         )
@@ -145,6 +155,7 @@ class AppRuntime:
                 timedelta(minutes=self.settings.full_read_interval_minutes),
             ) if self.settings.delta_reads else None,
             grants=self.grants,
+            in_flight=self.in_flight,
         )
 
     async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
@@ -158,29 +169,43 @@ class AppRuntime:
         """Process one queue message; None when the message was unreadable and set aside."""
         try:
             message = AssignmentMessage.from_body(body)
+            check_tenant(message, self.settings.tenant)
+            return await process_assignment(
+                message,
+                tenant=self.settings.tenant,
+                rules=self.settings.rules,
+                claims=self.claims,
+                teams=self.teams,
+                users=self.users,
+                teams_users=self.teams_users,
+                statuses=self.statuses,
+                ledger=self.ledger,
+                queue=self.queue,
+                clock=self.clock,
+                final_attempt=dequeue_count >= self.host.max_dequeue_count,
+                redelivered=dequeue_count > 1,
+                defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
+                readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
+                policies=self.policies,
+                grants=self.grants,
+                snapshots=self.snapshots,
+                in_flight=self.in_flight,
+            )
         except MessageError as error:
-            # Retrying cannot fix a body; keep it for a person instead of failing it five times.
-            log.error("queue message set aside in %s: %s", POISON_QUEUE, error)  # noqa: TRY400
-            await self.poison.send_raw(body.decode("utf-8", errors="replace"))
+            # Retrying cannot fix a message; keep it for a person instead of failing it five
+            # times.
+            await self._set_aside(body, error)
             return None
-        return await process_assignment(
-            message,
-            tenant=self.settings.tenant,
-            rules=self.settings.rules,
-            claims=self.claims,
-            teams=self.teams,
-            users=self.users,
-            teams_users=self.teams_users,
-            statuses=self.statuses,
-            ledger=self.ledger,
-            queue=self.queue,
-            clock=self.clock,
-            final_attempt=dequeue_count >= self.host.max_dequeue_count,
-            redelivered=dequeue_count > 1,
-            defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
-            readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
-            policies=self.policies,
-            grants=self.grants,
+
+    async def _set_aside(self, body: bytes, error: MessageError) -> None:
+        text = body.decode("utf-8", errors="replace")
+        if await self.poison.send_raw(text):
+            log.error("queue message set aside in %s: %s", POISON_QUEUE, error)
+            return
+        # Too large for any queue: what a person needs to find its sender is its size and start.
+        log.error(
+            "queue message of %d bytes dropped: too large for %s (%s); it began %r",
+            len(body), POISON_QUEUE, error, body[:200],
         )
 
     async def close(self) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.config import TenantSettings
-from shared.directory import Claim
+from shared.directory import Claim, Member, adopted_by_intent
 from shared.directory_refresh import DeltaReads, ReadKind, read_directory
 from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import POLICY_ACTIONS, AssignmentMessage, MessageError
@@ -40,9 +40,12 @@ from shared.ports import (
     AssignmentQueue,
     ClaimStore,
     Hold,
+    InFlight,
+    InFlightStore,
     PolicyGrantStore,
     RunLedger,
     RunRecord,
+    SnapshotStore,
     StatusStore,
     TeamsNumbers,
     TeamsPolicies,
@@ -121,6 +124,7 @@ async def run_sync(
     dry_run: bool = False,
     delta_reads: DeltaReads | None = None,
     grants: PolicyGrantStore | None = None,
+    in_flight: InFlightStore | None = None,
 ) -> SyncSummary:
     """Read the voice group and Teams, plan every user, enqueue the decisions that need work.
 
@@ -129,7 +133,12 @@ async def run_sync(
 
     Only one run plans a tenant at a time (a lease with expiry); a second one is recorded as
     skipped and returns. Decisions without work (keep, skip, hold) are recorded here, only when
-    they changed. A dry run reads and plans but writes nothing.
+    they changed. A user with a change still queued (``in_flight``) is neither enqueued again
+    nor recorded: the queued change records them. A dry run reads and plans but writes nothing.
+
+    A run that cannot finish is logged as an error naming the tenant and recorded ``failed``
+    with the reason; a run whose voice group read back empty is logged as an error and recorded
+    ``held_empty_group`` (nobody loses a number: an empty group is an outage).
     """
     started = clock()
     if not dry_run:
@@ -145,24 +154,61 @@ async def run_sync(
         summary = await _plan_and_apply(
             tenant=tenant, rules=rules, run_id=run_id, clock=clock, directory=directory,
             teams=teams, claims=claims, statuses=statuses, queue=queue, ledger=ledger,
-            dry_run=dry_run, delta_reads=delta_reads, grants=grants,
+            dry_run=dry_run, delta_reads=delta_reads, grants=grants, in_flight=in_flight,
         )
     except Exception as error:
+        why = failure_reason(error)
+        log.error("sync run %s for tenant %s failed: %s", run_id, tenant.key, why)  # noqa: TRY400 - the host logs the traceback; this line is the alert's
         if not dry_run:
             await ledger.record_run(tenant.key, RunRecord(
-                run_id, started, clock(), "failed", f"{type(error).__name__}: {error}", {},
+                run_id, started, clock(), "failed", why, {},
             ))
             await ledger.release_lease(tenant.key, run_id)
         raise
+    outcome, message = run_outcome(summary.plan)
+    if outcome == RUN_HELD_EMPTY_GROUP:
+        log.error("sync run %s for tenant %s: %s", run_id, tenant.key, message)
     if not dry_run:
         by_outcome = Counter(decision.action.value for decision in summary.plan.decisions)
         counts = {"members": summary.members, "enqueued": summary.enqueued,
                   f"{summary.read}Read": 1, **by_outcome}
         await ledger.record_run(tenant.key, RunRecord(
-            run_id, started, clock(), "completed", "", counts,
+            run_id, started, clock(), outcome, message, counts,
         ))
         await ledger.release_lease(tenant.key, run_id)
     return summary
+
+
+RUN_COMPLETED = "completed"
+RUN_HELD_EMPTY_GROUP = "held_empty_group"
+
+
+def run_outcome(decided: Plan) -> tuple[str, str]:
+    """How a run that planned ``decided`` ended, as recorded in its run record: ``completed``,
+    or ``held_empty_group`` with what was held (pure)."""
+    held = sum(1 for d in decided.decisions if d.reason is Reason.EMPTY_MEMBER_LIST)
+    if decided.decisions and not held:
+        return RUN_COMPLETED, ""
+    if not decided.decisions:
+        # Nobody in the group and nobody to hold: still not a state a customer would choose.
+        return RUN_HELD_EMPTY_GROUP, (
+            "The voice group read back empty; nothing was assigned or taken back. Check the "
+            "group (VOICE_GROUP_ID) and the app's permission to read its members."
+        )
+    return RUN_HELD_EMPTY_GROUP, (
+        f"The voice group read back empty; {held} number(s) the app gave are held, not taken "
+        "back, because an empty group is far more likely an outage than a company without "
+        "phones. Check the group (VOICE_GROUP_ID) and the app's permission to read it."
+    )
+
+
+def failure_reason(error: BaseException) -> str:
+    """What a failed run's record and alert say: the reason code and the failure (pure)."""
+    if isinstance(error, PermanentError):
+        return f"{error.reason.value}: {error.message}"
+    if isinstance(error, TemporaryError):
+        return f"temporary failure (the next run tries again): {error.message}"
+    return f"{type(error).__name__}: {error}"
 
 
 async def _plan_and_apply(
@@ -180,26 +226,37 @@ async def _plan_and_apply(
     dry_run: bool,
     delta_reads: DeltaReads | None,
     grants: PolicyGrantStore | None = None,
+    in_flight: InFlightStore | None = None,
 ) -> SyncSummary:
     read_at = clock()
-    read, stored, recorded = await asyncio.gather(
+    read, stored, recorded, queued = await asyncio.gather(
         read_directory(
             tenant.key, str(tenant.voice_group_id), directory=directory, teams=teams,
             delta_reads=delta_reads, now=read_at, dry_run=dry_run,
         ),
         claims.list_claims(tenant.key),
         statuses.list_statuses(tenant.key),
+        in_flight.list_in_flight(tenant.key, read_at) if in_flight else _nothing_in_flight(),
     )
     members = read.members
     now = clock()
+    # A number Teams has on its holder after the app set out to assign it is the app's, even
+    # when the answer to that write was lost: marked now, it is planned as the app's.
+    adopted = adopted_by_intent(stored, read.teams)
+    stored = {**stored, **{claim.number: replace(claim, assigned=True) for claim in adopted}}
     decided = plan(members, rules, CurrentState(claims=stored, teams=read.teams, now=now))
     existing = {status.user_id: status for status in recorded}
+    busy = {marker.user_id for marker in queued if marker.kind == NUMBER_CHANGE}
     # Users Teams was not ready for, or whose read-back failed, are looked at again only once
     # their retry time has passed (backoff); until then nothing is enqueued or recorded for them.
+    # A user whose change is still queued is left to it: enqueued again, the change would be
+    # carried out twice and its outcome recorded as "kept".
     later = {id(d) for d in decided.decisions if _look_later(d, existing.get(d.user_id), now)}
-    recheck = [d for d in decided.decisions if _verify_again(d, existing.get(d.user_id), now)]
-    work = [d for d in decided.work() if id(d) not in later] + recheck
-    aside = later | {id(d) for d in recheck}
+    waiting = {id(d) for d in decided.decisions if d.user_id in busy}
+    recheck = [d for d in decided.decisions if _verify_again(d, existing.get(d.user_id), now)
+               and id(d) not in waiting]
+    work = [d for d in decided.work() if id(d) not in later | waiting] + recheck
+    aside = later | waiting | {id(d) for d in recheck}
     unchanged = [d for d in decided.decisions if id(d) not in aside]
     # Main-number policies (shared.policy_service): their users' statuses are recorded there.
     policy_run = PolicyRun() if grants is None else await plan_policy_run(
@@ -207,17 +264,24 @@ async def _plan_and_apply(
         existing=existing, now=now,
     )
     unchanged = [d for d in unchanged if d.user_id not in policy_run.status_owned]
+    policy_run = policy_run.without(
+        {marker.user_id for marker in queued if marker.kind == POLICY_CHANGE}
+    )
+    messages = [
+        _message(tenant.key, run_id, decision,
+                 read_at if decision.user_id in read.read_now else None)
+        for decision in work
+    ]
     if not dry_run:
+        await _bounded(
+            claims.mark_assigned(tenant.key, claim.number, claim.holder_user_id)
+            for claim in adopted
+        )
         await _track_grace(claims, tenant.key, decided.decisions, stored, now)
         await _store_holds(ledger, tenant.key, run_id, decided.decisions, now)
         await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
         await _record_unchanged(statuses, tenant.key, run_id, clock, unchanged, existing=existing)
-        await queue.send([
-            _message(tenant.key, run_id, decision,
-                     read_at if decision.user_id in read.read_now else None)
-            for decision in work
-        ])
-        await queue.send(policy_run.messages)
+        await _enqueue(queue, in_flight, tenant.key, [*messages, *policy_run.messages], now)
         await record_policy_statuses(
             statuses, tenant.key, run_id, clock(), policy_run, existing=existing
         )
@@ -228,11 +292,62 @@ async def _plan_and_apply(
     )
     log.info(
         "sync run %s for tenant %s: %s read (%s), %d members, %d changes enqueued%s "
-        "(%d looked at later); %s",
+        "(%d looked at later, %d still queued, %d found assigned by the app); %s",
         run_id, tenant.key, read.kind, read.why, summary.members, summary.enqueued,
-        " (dry run)" if dry_run else "", len(later), decided.summary()["byReason"],
+        " (dry run)" if dry_run else "", len(later), len(waiting), len(adopted),
+        decided.summary()["byReason"],
     )
     return summary
+
+
+#: In-flight marker kinds: a user can have a number change and a policy change queued at once.
+NUMBER_CHANGE = "number"
+POLICY_CHANGE = "policies"
+#: How long a queued change keeps its user from being enqueued again. Longer than a large
+#: onboarding's queue (10,000 users drain in ~20 minutes at Teams' pace) and the host's retries;
+#: a message lost for good is planned again after this.
+IN_FLIGHT_TTL = timedelta(hours=1)
+
+
+def change_kind(message: AssignmentMessage) -> str:
+    """The in-flight marker kind of a message."""
+    return POLICY_CHANGE if message.action in POLICY_ACTIONS else NUMBER_CHANGE
+
+
+async def _nothing_in_flight() -> list[InFlight]:
+    return []
+
+
+async def _enqueue(
+    queue: AssignmentQueue,
+    in_flight: InFlightStore | None,
+    tenant_id: str,
+    messages: Sequence[AssignmentMessage],
+    now: datetime,
+) -> None:
+    """Mark each message's user in flight, then send the messages.
+
+    Marked first, so that no later run can slip in between; should sending fail, the markers
+    are withdrawn again (best effort: a marker left behind only delays its user until it
+    expires, and a message sent twice is carried out once).
+    """
+    if not messages:
+        return
+    markers = [
+        InFlight(m.user_id, change_kind(m), m.idempotency_key, now, now + IN_FLIGHT_TTL)
+        for m in messages
+    ]
+    if in_flight is not None:
+        await in_flight.mark_queued(tenant_id, markers)
+    try:
+        await queue.send(messages)
+    except Exception:
+        if in_flight is not None:
+            await _bounded(
+                in_flight.clear(tenant_id, m.user_id, m.kind, m.idempotency_key)
+                for m in markers
+            )
+        raise
 
 
 def _look_later(decision: Decision, status: UserStatus | None, now: datetime) -> bool:
@@ -469,6 +584,18 @@ def _status(decision: Decision, outcome: Outcome, run_id: str, now: datetime) ->
     )
 
 
+def check_tenant(message: AssignmentMessage, tenant: TenantSettings) -> None:
+    """Refuse a message planned for another tenant.
+
+    Raises:
+        MessageError: naming the message's tenant and this app's.
+    """
+    if message.tenant_id != tenant.key:
+        raise MessageError(
+            f"tenantId={message.tenant_id!r} is not the tenant this app serves ({tenant.key})"
+        )
+
+
 async def process_assignment(
     message: AssignmentMessage,
     *,
@@ -489,6 +616,8 @@ async def process_assignment(
     recheck_after: timedelta = RECHECK_AFTER,
     policies: TeamsPolicies | None = None,
     grants: PolicyGrantStore | None = None,
+    snapshots: SnapshotStore | None = None,
+    in_flight: InFlightStore | None = None,
 ) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
 
@@ -501,29 +630,33 @@ async def process_assignment(
 
     The user is read again from the directory before a write unless the plan read them less
     than ``recheck_after`` ago (and this is the first delivery): a change planned from older
-    data that no longer holds is ``skipped``/``stale``.
+    data that no longer holds is ``skipped``/``stale`` (a user the app has never recorded gets
+    no status row: the message may be forged or far older than the directory).
 
     Safe to run more than once for the same message: a completed message's idempotency key is
-    recorded and a redelivery returns None at once; short of that, claims are conditional, a
-    redelivered or already-owned number is looked up in Teams before any write, and a number
-    already where it should be is not written again.
+    recorded and a redelivery returns None at once; short of that, claims are conditional, the
+    intent to assign is recorded on the claim before Teams is asked, a redelivered or
+    already-owned number is looked up in Teams before any write, and a number already where it
+    should be is not written again. Once the change is done (or given up) its user's in-flight
+    marker is cleared, so the next run may plan the user again.
 
     Raises:
         MessageError: the message belongs to another tenant or plans nothing.
-        TemporaryError: retry later; on the final attempt the failure is recorded first.
+        TemporaryError: retry later. On the final attempt any failure, temporary or not, is
+            recorded as the user's status first.
     """
-    if message.tenant_id != tenant.key:
-        raise MessageError(
-            f"tenantId={message.tenant_id!r} is not the tenant this app serves ({tenant.key})"
-        )
+    check_tenant(message, tenant)
     if await ledger.effect_done(tenant.key, message.idempotency_key):
         log.info("message %s was already carried out; nothing to do", message.idempotency_key)
+        await _done_in_flight(in_flight, message)
         return None
+    if message.action in POLICY_ACTIONS and (policies is None or grants is None):
+        raise MessageError(f"action={message.action!r}: this app has no policy adapters")
     result: UserResult | None
     try:
         if message.action in POLICY_ACTIONS:
-            if policies is None or grants is None:
-                raise MessageError(f"action={message.action!r}: this app has no policy adapters")
+            assert policies is not None
+            assert grants is not None
             result = await carry_out_policy_message(
                 message, tenant_id=tenant.key, rules=rules, users=users,
                 teams_users=teams_users, policies=policies, grants=grants, statuses=statuses,
@@ -538,37 +671,90 @@ async def process_assignment(
                 patience=readiness_patience,
                 look_first=redelivered,
                 reread=redelivered or not _fresh(message, clock(), recheck_after),
+                snapshots=snapshots,
             )
     except TemporaryError as error:
-        delay = _deferral(error, defer_beyond_seconds)
-        if delay is not None and message.deferrals < MAX_DEFERRALS:
-            # Wait on the queue, not on the worker: the message comes back after the delay.
-            await queue.send_later(message.model_copy(update={
-                "deferrals": message.deferrals + 1,
-                "operation_location": getattr(error, "location", message.operation_location),
-            }), delay)
-            log.info("user %s: %s; looking again in %d s", message.user_principal_name,
-                     error.message, delay)
-            return None
-        if delay is not None or final_attempt:
-            failed = UserResult(
-                Outcome.FAILED, Reason.ASSIGNMENT_FAILED,
-                f"Gave up after repeated temporary failures: {error.message}",
-                message.number or message.previous_number,
-            )
-            await _record(statuses, message, clock, failed)
-            if delay is not None:
-                return failed  # deferred too often: recorded as failed, the message is done
+        return await _after_temporary(
+            error, message, statuses=statuses, queue=queue, clock=clock, in_flight=in_flight,
+            final_attempt=final_attempt, defer_beyond_seconds=defer_beyond_seconds,
+        )
+    except Exception as error:
+        # Whatever failed (a storage outage, a bug), the last try leaves the user a status a
+        # helpdesk can read, rather than a message in the poison queue and nothing else.
+        if final_attempt:
+            await _give_up(message, statuses, clock, in_flight,
+                           f"Gave up after {type(error).__name__}: {error}")
         raise
     if result is not None:  # None: a policy revocation whose user's status is the number flow's
         await _record(statuses, message, clock, result)
     await ledger.mark_effect_done(tenant.key, message.idempotency_key, clock())
+    await _done_in_flight(in_flight, message)
     if result is not None:
         log.info(
             "user %s (%s): %s/%s %s", message.user_principal_name, message.user_id,
             result.outcome, result.reason, result.number or "",
         )
     return result
+
+
+async def _after_temporary(
+    error: TemporaryError,
+    message: AssignmentMessage,
+    *,
+    statuses: StatusStore,
+    queue: AssignmentQueue,
+    clock: Clock,
+    in_flight: InFlightStore | None,
+    final_attempt: bool,
+    defer_beyond_seconds: float,
+) -> UserResult | None:
+    """Defer the message on the queue, give up on it, or raise for the host's retry."""
+    delay = _deferral(error, defer_beyond_seconds)
+    if delay is not None and message.deferrals < MAX_DEFERRALS:
+        # Wait on the queue, not on the worker: the message comes back after the delay.
+        await queue.send_later(message.model_copy(update={
+            "deferrals": message.deferrals + 1,
+            "operation_location": getattr(error, "location", message.operation_location),
+        }), delay)
+        log.info("user %s: %s; looking again in %d s", message.user_principal_name,
+                 error.message, delay)
+        return None
+    if delay is not None or final_attempt:
+        failed = await _give_up(message, statuses, clock, in_flight,
+                                f"Gave up after repeated temporary failures: {error.message}")
+        if delay is not None:
+            return failed  # deferred too often: recorded as failed, the message is done
+    raise error
+
+
+async def _give_up(
+    message: AssignmentMessage,
+    statuses: StatusStore,
+    clock: Clock,
+    in_flight: InFlightStore | None,
+    why: str,
+) -> UserResult:
+    """Record the change as failed (best effort: storage may be what failed) and let the next
+    run plan the user again."""
+    failed = UserResult(
+        Outcome.FAILED, Reason.ASSIGNMENT_FAILED, why, message.number or message.previous_number,
+    )
+    try:
+        await _record(statuses, message, clock, failed)
+        await _done_in_flight(in_flight, message)
+    except Exception as error:  # noqa: BLE001 - the original failure is what the host must see
+        log.error(  # noqa: TRY400 - the failure being given up on is raised after this
+            "user %s: could not record the failure (%s: %s); the message goes to the poison "
+            "queue", message.user_principal_name, type(error).__name__, error,
+        )
+    return failed
+
+
+async def _done_in_flight(in_flight: InFlightStore | None, message: AssignmentMessage) -> None:
+    if in_flight is not None:
+        await in_flight.clear(
+            message.tenant_id, message.user_id, change_kind(message), message.idempotency_key
+        )
 
 
 async def _assign(
@@ -585,11 +771,19 @@ async def _assign(
     patience: timedelta,
     look_first: bool,
     reread: bool,
-) -> UserResult:
+    snapshots: SnapshotStore | None,
+) -> UserResult | None:
     number = message.number
-    if number is None:
-        raise MessageError("an assign message must name the number (number: missing)")
-    if reread and await _stale(message, number, users, rules):
+    assert number is not None  # AssignmentMessage refuses an assign without a number
+    fresh = await users.read_user(message.user_id) if reread else None
+    if reread and _stale(fresh, number, rules):
+        if not await _served(message.user_id, fresh, tenant, snapshots):
+            log.warning(
+                "assign message for user %s (%s), who is not in the voice group and whom the "
+                "directory does not give %s: nothing done, nothing recorded",
+                message.user_principal_name, message.user_id, number,
+            )
+            return None
         return UserResult(
             Outcome.SKIPPED, Reason.STALE,
             f"The directory changed after this run planned to assign {number}; the next run "
@@ -600,19 +794,29 @@ async def _assign(
         run_id=message.run_id, read_position=message.read_position or 0,
     ))
     if holder.holder_user_id != message.user_id:
-        return UserResult(
-            Outcome.SKIPPED, Reason.DUPLICATE,
-            f"{number} already belongs to {holder.holder_upn}; a personal number goes to one "
-            "user only. Correct one of the two telephoneNumbers.", number,
-        )
-    if look_first or holder.assigned or message.reason == Reason.ALREADY_ASSIGNED.value:
-        # This app put the number there before (a later run planned it again), or Teams had
-        # it and it is due to be read back: look first, write only if it is gone.
+        return _duplicate(number, holder)
+    intended = holder.assigning_since is not None and not holder.assigned
+    if look_first or holder.assigned or intended or (
+        message.reason == Reason.ALREADY_ASSIGNED.value
+    ):
+        # This app put the number there before (a later run planned it again), an earlier try
+        # may have (its intent is recorded), or Teams had it and it is due to be read back:
+        # look first, write only if it is not there.
         seen = await _look(teams_users, message.user_id)
         if seen is not None and seen.has_number(number):
             await claims.mark_assigned(tenant.key, number, message.user_id)
-            return await _read_back(message, number, _already(number), seen=seen, tenant=tenant,
+            await _note_found(snapshots, tenant, number, message.user_id)
+            # Found after the app's own earlier try: the app assigned it, and says so.
+            found = _assigned(message, number) if intended else _already(number)
+            return await _read_back(message, number, found, seen=seen, tenant=tenant,
                                     teams_users=teams_users, statuses=statuses, clock=clock)
+    # The intent is stored before Teams is asked: should the answer be lost, the number found on
+    # the user later is known to be the app's (and is taken back when they leave).
+    if not await claims.mark_assigning(tenant.key, number, message.user_id, clock()):
+        moved = await claims.get_claim(tenant.key, number)
+        if moved is not None and moved.holder_user_id != message.user_id:
+            return _duplicate(number, moved)
+        raise TemporaryError(f"the claim on {number} changed while it was being assigned")
     looked: list[TeamsUser] = []
 
     async def landed() -> bool:
@@ -634,7 +838,11 @@ async def _assign(
         refused = await _refused(
             error, message, number, tenant=tenant, claims=claims, teams=teams,
             teams_users=teams_users, statuses=statuses, clock=clock, patience=patience,
+            snapshots=snapshots,
         )
+        # Teams did not take it: the intent is withdrawn (a number found on the user keeps
+        # the ownership marker it was just given).
+        await claims.mark_assigning(tenant.key, number, message.user_id, None)
         if refused.reason not in WAITING_REASONS:
             # The directory no longer gives the user the old number, whatever became of the
             # new one; a user Teams is not ready for keeps theirs until it is.
@@ -646,12 +854,44 @@ async def _assign(
     # A new primary number replaces the old one in Teams; the old one is only taken back
     # (by its own write) if it is still there.
     await _release_previous(message, number, seen, tenant, rules, claims, teams, clock)
-    reason = _reason(message.reason, Reason.ASSIGNED)
-    done = UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
     return await _read_back(
-        message, number, done, seen=seen, tenant=tenant, teams_users=teams_users,
-        statuses=statuses, clock=clock,
+        message, number, _assigned(message, number), seen=seen, tenant=tenant,
+        teams_users=teams_users, statuses=statuses, clock=clock,
     )
+
+
+async def _served(
+    user_id: str, fresh: Member | None, tenant: TenantSettings, snapshots: SnapshotStore | None
+) -> bool:
+    """Whether the user is one the app serves: in the stored voice group, or (without a
+    snapshot) known to the directory. A stale message for anyone else — a forged or mistyped
+    user id — leaves no status row behind."""
+    member = await snapshots.has_member(tenant.key, user_id) if snapshots is not None else None
+    return member if member is not None else fresh is not None
+
+
+def _assigned(message: AssignmentMessage, number: str) -> UserResult:
+    reason = _reason(message.reason, Reason.ASSIGNED)
+    if reason is Reason.ALREADY_ASSIGNED:  # a re-check message that found it gone: written
+        reason = Reason.ASSIGNED
+    return UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
+
+
+def _duplicate(number: str, holder: Claim) -> UserResult:
+    return UserResult(
+        Outcome.SKIPPED, Reason.DUPLICATE,
+        f"{number} already belongs to {holder.holder_upn}; a personal number goes to one "
+        "user only. Correct one of the two telephoneNumbers.", number,
+    )
+
+
+async def _note_found(
+    snapshots: SnapshotStore | None, tenant: TenantSettings, number: str, user_id: str
+) -> None:
+    """Note in the snapshot a number found on the user, as the app's own writes are, so that
+    delta runs stop planning it until the next full read."""
+    if snapshots is not None:
+        await snapshots.note_number(tenant.key, number, user_id)
 
 
 async def _release_previous(  # noqa: PLR0917 - one private call shape, used twice
@@ -681,11 +921,8 @@ def _fresh(message: AssignmentMessage, now: datetime, recheck_after: timedelta) 
     )
 
 
-async def _stale(
-    message: AssignmentMessage, number: str, users: UserReader, rules: TenantRules
-) -> bool:
+def _stale(fresh: Member | None, number: str, rules: TenantRules) -> bool:
     """Whether the directory no longer gives the user ``number`` (gone, disabled, changed)."""
-    fresh = await users.read_user(message.user_id)
     current = check_number(fresh.telephone_number, rules) if fresh else None
     return (
         fresh is None or not fresh.account_enabled or current is None
@@ -722,6 +959,7 @@ async def _refused(
     statuses: StatusStore,
     clock: Clock,
     patience: timedelta,
+    snapshots: SnapshotStore | None = None,
 ) -> UserResult:
     """What a refused assignment means for the user.
 
@@ -742,6 +980,7 @@ async def _refused(
         in_teams = await teams.find_number(number)
         if in_teams is not None and in_teams.target_id == message.user_id:
             await claims.mark_assigned(tenant.key, number, message.user_id)
+            await _note_found(snapshots, tenant, number, message.user_id)
             return await _read_back(message, number, _already(number), seen=None,
                                     tenant=tenant, teams_users=teams_users, statuses=statuses,
                                     clock=clock)
@@ -830,8 +1069,7 @@ async def _unassign(
     cooling_since: datetime | None,
 ) -> UserResult:
     number = message.previous_number
-    if number is None:
-        raise MessageError("an unassign message must name the number (previousNumber: missing)")
+    assert number is not None  # AssignmentMessage refuses an unassign without previousNumber
     released = await _release(
         tenant, claims, teams, number, message.user_id, cooling_since=cooling_since
     )

@@ -17,7 +17,14 @@ from shared.errors import PermanentError, TemporaryError
 from shared.messages import AssignmentMessage
 from shared.outcomes import Reason, counts_as_attempt
 from shared.policy_planner import PolicyGrant
-from shared.ports import DirectorySnapshot, Hold, RunRecord, TeamsNumber, UserStatus
+from shared.ports import (
+    DirectorySnapshot,
+    Hold,
+    InFlight,
+    RunRecord,
+    TeamsNumber,
+    UserStatus,
+)
 from shared.request_pace import Pace, SlotBlock
 from shared.teams_readiness import TeamsUser
 
@@ -59,6 +66,18 @@ class FakeClaimStore:
             self.claims[(tenant_id, number)] = replace(stored, assigned=True)
             return True
 
+    async def mark_assigning(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        async with self._lock:
+            stored = self.claims.get((tenant_id, number))
+            if stored is None or stored.holder_user_id != user_id:
+                return False
+            if since is None and stored.assigned:
+                return True
+            self.claims[(tenant_id, number)] = replace(stored, assigning_since=since)
+            return True
+
     async def release(
         self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
     ) -> bool:
@@ -70,7 +89,8 @@ class FakeClaimStore:
                 del self.claims[(tenant_id, number)]
             else:
                 self.claims[(tenant_id, number)] = replace(
-                    stored, assigned=False, released_at=cooling_since, release_pending_since=None
+                    stored, assigned=False, released_at=cooling_since, release_pending_since=None,
+                    assigning_since=None,
                 )
             return True
 
@@ -275,6 +295,26 @@ class FakeQueue:
         self.later.append((message, delay_seconds))
 
 
+class FakeInFlightStore:
+    """In-flight markers in a dict keyed like the table's rows."""
+
+    def __init__(self) -> None:
+        self.markers: dict[tuple[str, str, str], InFlight] = {}
+
+    async def list_in_flight(self, tenant_id: str, now: datetime) -> list[InFlight]:
+        return [m for (tenant, _, _), m in self.markers.items()
+                if tenant == tenant_id and m.expires_at > now]
+
+    async def mark_queued(self, tenant_id: str, markers: Sequence[InFlight]) -> None:
+        for marker in markers:
+            self.markers[(tenant_id, marker.user_id, marker.kind)] = marker
+
+    async def clear(self, tenant_id: str, user_id: str, kind: str, idempotency_key: str) -> None:
+        stored = self.markers.get((tenant_id, user_id, kind))
+        if stored is not None and stored.idempotency_key == idempotency_key:
+            del self.markers[(tenant_id, user_id, kind)]
+
+
 class FakeRunLedger:
     """Run records, lease, holds and effect markers in dicts."""
 
@@ -357,6 +397,12 @@ class FakeSnapshotStore:
             stored.teams.pop(number, None)
         else:
             stored.teams[number] = target_id
+
+    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
+        stored = self.snapshots.get(tenant_id)
+        if stored is None:
+            return None
+        return any(member.user_id == user_id for member in stored.members)
 
 
 class FakePolicyGrantStore:

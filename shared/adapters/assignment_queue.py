@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Sequence
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.queue.aio import QueueClient
 
 from shared.messages import AssignmentMessage
 
 ASSIGNMENT_QUEUE = "number-assignments"
 POISON_QUEUE = f"{ASSIGNMENT_QUEUE}-poison"
+#: Queue Storage takes messages of up to 64 KiB, counted after the Base64 encoding the Functions
+#: trigger expects.
+MAX_ENCODED_MESSAGE_BYTES = 64 * 1024
 
 
 class StorageAssignmentQueue:
@@ -31,9 +35,18 @@ class StorageAssignmentQueue:
         with contextlib.suppress(ResourceExistsError):
             await self._client.create_queue()
 
-    async def send_raw(self, body: str) -> None:
-        """Enqueue a body as it is (used to set an unreadable message aside)."""
-        await self._client.send_message(body)
+    async def send_raw(self, body: str) -> bool:
+        """Enqueue a body as it is (used to set an unreadable message aside); False when the
+        queue cannot take a body that large."""
+        if len(base64.b64encode(body.encode("utf-8"))) > MAX_ENCODED_MESSAGE_BYTES:
+            return False
+        try:
+            await self._client.send_message(body)
+        except HttpResponseError as error:
+            if error.status_code == 413:  # the service counts differently than we do
+                return False
+            raise
+        return True
 
     async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
         """Enqueue a message hidden for a while (a queue allows up to seven days)."""

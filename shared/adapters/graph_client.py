@@ -27,6 +27,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from shared.adapters.graph_transport_failures import TransportFailureHandler
 from shared.adapters.teams_pacing import TeamsPaceHandler, TeamsRequestPacer
 from shared.config import GraphAuth, GraphSettings
 
@@ -85,7 +86,8 @@ def graph_http_client(
     """The SDK's HTTP client with its default middleware; retries wait ``inline_retry_max``
     seconds at most (see ``ShortWaitRetryHandler``). With ``pacer``, every attempt of a request
     under ``/admin/teams/`` waits for a slot of the tenant's Teams pace (``TeamsPaceHandler``,
-    last in the chain so that retries are paced as well)."""
+    after the retry handler so that retries are paced as well). A connection that fails without
+    an answer becomes a 503 (``TransportFailureHandler``, last), retried and classified as one."""
     options = RetryHandlerOption(max_retries=settings.max_retries, delay=0.5)
     middleware = [
         ShortWaitRetryHandler(options, settings.inline_retry_max_seconds)
@@ -94,6 +96,8 @@ def graph_http_client(
     ]
     if pacer is not None:
         middleware.append(TeamsPaceHandler(pacer))
+    # Last, closest to the socket: each attempt's failed connection is a 503 the retry sees.
+    middleware.append(TransportFailureHandler())
     transport: GraphTransport = GraphClientFactory.create_with_custom_middleware(middleware)
     return transport
 

@@ -148,6 +148,19 @@ class TableSnapshotStore:
                 continue  # another worker changed the bucket first: read it again
             return
 
+    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
+        """Whether the stored voice group has the user: the state row and one member bucket."""
+        try:
+            state = await self._table.get_entity(tenant_id, _STATE)
+        except ResourceNotFoundError:
+            return None
+        key = f"{_MEMBERS}{_bucket(user_id, int(state.get('MemberBuckets', 1))):05}"
+        try:
+            entity = await self._table.get_entity(tenant_id, key)
+        except ResourceNotFoundError:
+            return False  # an empty bucket is not written
+        return any(row[0] == user_id for row in json.loads(str(entity["Members"])))
+
     async def _rows(self, tenant_id: str) -> _Rows:
         members: list[Member] = []
         teams: dict[str, str] = {}

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, TransactionOperation, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.table_in_flight import IN_FLIGHT_TABLE
 from shared.adapters.table_pace import PACE_TABLE
 from shared.adapters.table_policy_grants import GRANTS_TABLE
 from shared.adapters.table_runs import TABLES as RUN_TABLES
@@ -38,7 +39,7 @@ STATUS_TABLE = "userstatus"
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
     for name in (CLAIMS_TABLE, STATUS_TABLE, SNAPSHOT_TABLE, *RUN_TABLES, GRANTS_TABLE,
-                 PACE_TABLE):
+                 PACE_TABLE, IN_FLIGHT_TABLE):
         await service.create_table_if_not_exists(name)
 
 
@@ -111,6 +112,24 @@ class TableClaimStore:
             return await self.mark_assigned(tenant_id, number, user_id)
         return True
 
+    async def mark_assigning(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        """Record or withdraw the app's intent to assign, under the row's ETag condition."""
+        entity = await self._entity(tenant_id, number)
+        if entity is None or entity["HolderUserId"] != user_id:
+            return False
+        if since is None and (entity.get("AssignedByApp") or not entity.get("AssigningSince")):
+            return True  # nothing to withdraw, or the number is the app's already
+        try:
+            await self._table.update_entity(
+                _with(entity, AssigningSince=since), mode=UpdateMode.REPLACE,
+                etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return await self.mark_assigning(tenant_id, number, user_id, since)
+        return True
+
     async def release(
         self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
     ) -> bool:
@@ -127,7 +146,7 @@ class TableClaimStore:
             else:
                 await self._table.update_entity(
                     _with(entity, AssignedByApp=False, ReleasedAt=cooling_since,
-                          ReleasePendingSince=None),
+                          ReleasePendingSince=None, AssigningSince=None),
                     mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
                 )
@@ -269,6 +288,7 @@ def _claim_entity(tenant_id: str, claim: Claim) -> dict[str, object]:
         "ReadPosition": claim.read_position,
         "AssignedByApp": claim.assigned,
         "ClaimedAt": datetime.now(UTC),
+        **({"AssigningSince": claim.assigning_since} if claim.assigning_since else {}),
     }
 
 
@@ -282,6 +302,7 @@ def _claim(entity: Any) -> Claim:
         assigned=bool(entity.get("AssignedByApp", False)),
         release_pending_since=_time(entity.get("ReleasePendingSince")),
         released_at=_time(entity.get("ReleasedAt")),
+        assigning_since=_time(entity.get("AssigningSince")),
     )
 
 

@@ -114,6 +114,19 @@ async def test_the_apps_own_writes_are_noted_on_the_stored_numbers(
     assert loaded.teams == {"+31855363012": "id-ann"}
 
 
+async def test_the_stored_voice_group_answers_whether_it_has_a_user(
+    store: SnapshotStore,
+) -> None:
+    tenant = str(uuid.uuid4())
+    assert await store.has_member(tenant, "id-ann") is None  # no snapshot yet: unknown
+    members = tuple(_member(f"user{i:04}", i) for i in range(250))  # several buckets
+    await store.save(tenant, _snapshot(*members), with_numbers=True)
+
+    assert await store.has_member(tenant, "id-user0000") is True
+    assert await store.has_member(tenant, "id-user0249") is True
+    assert await store.has_member(tenant, "id-forged") is False
+
+
 async def test_a_large_tenant_round_trips(store: SnapshotStore) -> None:
     tenant = str(uuid.uuid4())
     members = tuple(_member(f"user{i:04}", i, f"+3185536{i:04}") for i in range(1_050))

@@ -135,6 +135,50 @@ async def test_marking_assigned_sets_the_ownership_marker_for_the_holder_only(
     assert (await claims.list_claims(tenant))["+31855363011"].assigned
 
 
+async def test_the_intent_to_assign_is_recorded_for_the_holder_only_and_can_be_withdrawn(
+    stores: Stores,
+) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    since = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    assert not await claims.mark_assigning(tenant, "+31855363011", "bob", since)
+    assert await claims.mark_assigning(tenant, "+31855363011", "ann", since)
+    stored = (await claims.list_claims(tenant))["+31855363011"]
+    assert (stored.assigning_since, stored.assigned) == (since, False)
+
+    assert await claims.mark_assigning(tenant, "+31855363011", "ann", None)
+    withdrawn = await claims.get_claim(tenant, "+31855363011")
+    assert withdrawn is not None
+    assert (withdrawn.holder_user_id, withdrawn.assigning_since) == ("ann", None)
+
+
+async def test_withdrawing_the_intent_leaves_the_ownership_marker(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    since = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    await claims.mark_assigning(tenant, "+31855363011", "ann", since)
+    await claims.mark_assigned(tenant, "+31855363011", "ann")
+    assert await claims.mark_assigning(tenant, "+31855363011", "ann", None)
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert (stored.assigned, stored.assigning_since) == (True, since)
+
+
+async def test_a_released_number_forgets_the_intent(stores: Stores) -> None:
+    claims, _ = stores
+    tenant = _tenant()
+    since = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    await claims.claim(tenant, _claim("+31855363011", "ann"))
+    await claims.mark_assigning(tenant, "+31855363011", "ann", since)
+    await claims.mark_assigned(tenant, "+31855363011", "ann")
+    await claims.release(tenant, "+31855363011", "ann", cooling_since=since)
+    stored = await claims.get_claim(tenant, "+31855363011")
+    assert stored is not None
+    assert (stored.assigned, stored.assigning_since, stored.released_at) == (False, None, since)
+
+
 async def test_release_drops_only_the_holders_claim(stores: Stores) -> None:
     claims, _ = stores
     tenant = _tenant()

@@ -11,13 +11,14 @@ from shared.config import NumberType, TenantSettings
 from shared.directory import Claim, Member
 from shared.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.messages import AssignmentMessage, MessageError
-from shared.outcomes import Outcome, Reason
+from shared.outcomes import Outcome, Reason, UserResult
 from shared.ports import UserStatus
 from shared.sync_service import process_assignment, run_sync
 from shared.tenant_rules import TenantRules
 from tests.fakes import (
     FakeClaimStore,
     FakeDirectory,
+    FakeInFlightStore,
     FakeQueue,
     FakeRunLedger,
     FakeStatusStore,
@@ -69,26 +70,35 @@ class World:
         self.directory = FakeDirectory(members)
         self.queue = FakeQueue()
         self.ledger = FakeRunLedger()
+        self.in_flight = FakeInFlightStore()
+        self.rules = RULES
         self.now = NOW
 
     async def process(
         self, message: AssignmentMessage, *, final: bool = False
     ) -> tuple[Outcome, Reason]:
-        result = await process_assignment(
-            message, tenant=TENANT, rules=RULES, claims=self.claims, teams=self.teams,
-            users=self.users, teams_users=self.teams_users, statuses=self.statuses,
-            ledger=self.ledger, queue=self.queue, clock=lambda: self.now, final_attempt=final,
-        )
+        result = await self.carry_out(message, final=final)
         assert result is not None
         stored = self.statuses.statuses[(TENANT.key, message.user_id)]
         assert (stored.outcome, stored.reason) == (result.outcome, result.reason)
         return result.outcome, result.reason
 
+    async def carry_out(
+        self, message: AssignmentMessage, *, final: bool = False, redelivered: bool = False
+    ) -> UserResult | None:
+        return await process_assignment(
+            message, tenant=TENANT, rules=self.rules, claims=self.claims, teams=self.teams,
+            users=self.users, teams_users=self.teams_users, statuses=self.statuses,
+            ledger=self.ledger, queue=self.queue, clock=lambda: self.now, final_attempt=final,
+            redelivered=redelivered, in_flight=self.in_flight,
+        )
+
     async def sync(self, *, dry_run: bool = False, run_id: str = "run-1") -> None:
         self.summary = await run_sync(
-            tenant=TENANT, rules=RULES, run_id=run_id, clock=lambda: self.now,
+            tenant=TENANT, rules=self.rules, run_id=run_id, clock=lambda: self.now,
             directory=self.directory, teams=self.teams, claims=self.claims,
             statuses=self.statuses, queue=self.queue, ledger=self.ledger, dry_run=dry_run,
+            in_flight=self.in_flight,
         )
 
     async def drain(self) -> None:
