@@ -197,7 +197,8 @@ class ApprovalRequest(BaseModel):
             RequestError: naming the field (or ``body``) and the value; status 413 for a body
                 over ``MAX_BODY_BYTES``.
         """
-        for name, value in sorted(_query(params).items()):
+        if unknown := sorted(_query(params).items()):
+            name, value = unknown[0]
             raise RequestError(
                 name,
                 f"{name}={_shown(value)}: unknown query parameter; POST /api/holds/approve takes "
