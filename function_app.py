@@ -6,11 +6,14 @@ Table of contents:
 * ``assign_user``    — queue ``number-assignments``: validate, claim, assign, record one member.
 * ``sync_now``       — HTTP POST /api/sync (function key): the same run now; ``?dryRun=true``
                         answers every decision without writing anything.
-* ``list_holds``     — HTTP GET /api/holds (function key): unassignments the guard holds.
+* ``list_holds``     — HTTP GET /api/holds[?status=...] (function key): unassignments the guard
+                        holds.
 * ``approve_holds``  — HTTP POST /api/holds/approve (function key), body
                         ``{"approvedBy": "...", "runId": "..."}``: carry them out.
 
 Each trigger only translates between the host and ``shared.runtime``; the rules live in ``shared``.
+What each HTTP trigger accepts is ``shared.http_requests``; a request it refuses is answered
+``{"error": "<field>", "message": "..."}`` (400; 413 for a body too large) and changes nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import azure.functions as func
 from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
 from shared.errors import PermanentError, TemporaryError
+from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError, SyncRequest
 from shared.runtime import RuntimeHolder, hold_json
 
 app = func.FunctionApp()
@@ -54,9 +58,12 @@ async def assign_user(msg: func.QueueMessage) -> None:
 @app.route(route="sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
     """Manual trigger from the portal or a script; answers the run's summary as JSON."""
-    dry_run = req.params.get("dryRun", "false").lower() in {"1", "true", "yes"}
     try:
-        summary = await (await runtime.get()).sync(dry_run=dry_run)
+        request = SyncRequest.from_http(req.params, req.get_body())
+    except RequestError as error:
+        return _refused(error)
+    try:
+        summary = await (await runtime.get()).sync(dry_run=request.dry_run)
     except ConfigError as error:
         return _json({"error": "configuration", "message": str(error)}, 500)
     except TemporaryError as error:
@@ -70,9 +77,12 @@ async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="holds", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
     """The unassignments the mass-unassign guard holds, waiting for approval."""
-    status = req.params.get("status", "pending")
+    try:
+        query = HoldsQuery.from_http(req.params)
+    except RequestError as error:
+        return _refused(error)
     runtime_ = await runtime.get()
-    holds = await runtime_.ledger.holds(runtime_.settings.tenant.key, status or None)
+    holds = await runtime_.ledger.holds(runtime_.settings.tenant.key, query.ledger_status)
     return _json({"holds": [hold_json(hold) for hold in holds]}, 200)
 
 
@@ -80,14 +90,17 @@ async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
 async def approve_holds(req: func.HttpRequest) -> func.HttpResponse:
     """Approve held unassignments; records who approved, then enqueues them."""
     try:
-        body = req.get_json() if req.get_body() else {}
-    except ValueError:
-        return _json({"error": "body", "message": "the body must be JSON"}, 400)
-    approved_by = str(body.get("approvedBy", "")).strip()
-    if not approved_by:
-        return _json({"error": "approvedBy", "message": "say who approves: approvedBy"}, 400)
-    approved = await (await runtime.get()).approve_holds(approved_by, body.get("runId"))
+        approval = ApprovalRequest.from_http(req.params, req.get_body())
+    except RequestError as error:
+        return _refused(error)
+    approved = await (await runtime.get()).approve_holds(approval.approved_by, approval.run_id)
+    if approval.run_id is not None and not approved:
+        return _refused(approval.no_pending_holds())
     return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
+
+
+def _refused(error: RequestError) -> func.HttpResponse:
+    return _json(error.to_json(), error.status)
 
 
 def _json(

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.config import ConfigError
+from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError
 from shared.planner import Plan, plan
 from shared.runtime import AppRuntime, RuntimeHolder, hold_json
 from shared.snapshot import SnapshotError, read_snapshot
@@ -83,11 +84,12 @@ cli.add_typer(holds_cli, name="holds")
 
 @holds_cli.command("list")
 def holds_list(
-    status: Annotated[str, typer.Option(help="pending, approved or dropped")] = "pending",
+    status: Annotated[str, typer.Option(help="pending, approved, dropped or all")] = "pending",
 ) -> None:
     """List held unassignments (uses the app settings in the environment)."""
+    query = _checked(lambda: HoldsQuery.from_options(status, {"status": "--status"}))
     rows = asyncio.run(_with_runtime(lambda runtime: runtime.ledger.holds(
-        runtime.settings.tenant.key, status)))
+        runtime.settings.tenant.key, query.ledger_status)))
     sys.stdout.write(json.dumps({"holds": [hold_json(h) for h in rows]}, indent=2) + "\n")
 
 
@@ -96,11 +98,28 @@ def holds_approve(
     approved_by: Annotated[str, typer.Option("--by", help="who approves (name or e-mail)")],
     run_id: Annotated[str | None, typer.Option("--run", help="only this run's holds")] = None,
 ) -> None:
-    """Approve held unassignments and enqueue them; records who approved."""
-    approved = asyncio.run(
-        _with_runtime(lambda runtime: runtime.approve_holds(approved_by, run_id))
-    )
+    """Approve held unassignments and enqueue them; records who approved.
+
+    ``--by`` and ``--run`` follow the rules of ``POST /api/holds/approve``'s body.
+    """
+    approval = _checked(lambda: ApprovalRequest.from_options(
+        approved_by, run_id, {"approvedBy": "--by", "runId": "--run"}))
+    approved = asyncio.run(_with_runtime(
+        lambda runtime: runtime.approve_holds(approval.approved_by, approval.run_id)))
+    if approval.run_id is not None and not approved:
+        refusal = approval.no_pending_holds("--run", "holds list --status all")
+        typer.echo(f"error: {refusal.message}", err=True)
+        raise typer.Exit(1)
     sys.stdout.write(json.dumps({"approved": [hold_json(h) for h in approved]}, indent=2) + "\n")
+
+
+def _checked(read: Callable[[], T]) -> T:
+    """An option read by the HTTP rules; a refused one is one line naming it, and exit code 2."""
+    try:
+        return read()
+    except RequestError as error:
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 async def _with_runtime(work: Callable[[AppRuntime], Awaitable[T]]) -> T:

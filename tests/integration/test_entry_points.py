@@ -14,6 +14,7 @@ from local_runner.functions import function_json, user_functions
 from shared.config import DEFAULT_SYNC_SCHEDULE
 from shared.host_settings import read_queue_settings
 from shared.outcomes import Outcome, Reason
+from shared.ports import Hold
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 
@@ -144,3 +145,156 @@ async def test_a_short_throttle_is_absorbed_by_the_sdk_retry_middleware(
     assert stats.failed_attempts == 0
     assert local_app.simulator.request_counts()["assignNumber"] == 3  # one 429, then two 202s
     assert set(local_app.teams_by_upn()) == {"+31855363011", "+31855363012"}
+
+
+# -- HTTP input: a bad request is refused naming the field, and changes nothing -------------
+
+
+def _approve(body: bytes, params: dict[str, str] | None = None) -> func.HttpRequest:
+    return func.HttpRequest(
+        method="POST", url="/api/holds/approve", params=params or {}, body=body
+    )
+
+
+async def _pending_holds(app: LocalApp) -> list[Hold]:
+    runtime = await app.runtime()
+    return await runtime.ledger.holds(runtime.settings.tenant.key, "pending")
+
+
+async def _hold_bobs_unassignment(app: LocalApp, monkeypatch: pytest.MonkeyPatch) -> list[Hold]:
+    """Real pending holds: the guard (threshold 0) holds bob's number when bob leaves."""
+    for name in ("GRACE_PERIOD_HOURS", "MASS_UNASSIGN_MINIMUM", "MASS_UNASSIGN_PERCENT"):
+        monkeypatch.setenv(name, "0")
+    await function_app.runtime.close()
+    await app.sync()
+    app.simulator.replace_directory(build_scenario([("ann", ["+31855363011"])]).directory)
+    await app.sync()
+    pending = await _pending_holds(app)
+    assert [(hold.user_principal_name, hold.number) for hold in pending] == [
+        ("bob@contoso.example", "+31855363012"),
+    ]
+    return pending
+
+
+async def _nothing_enqueued(app: LocalApp) -> bool:
+    async with app.queue() as queue:
+        return (await queue.get_queue_properties()).approximate_message_count == 0
+
+
+_NESTED_10000 = b"[" * 10_000 + b"]" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("body", "params", "status", "field"),
+    [
+        pytest.param(b'{"approvedBy": null}', {}, 400, "approvedBy", id="approvedBy-null"),
+        pytest.param(b'{"approvedBy": false}', {}, 400, "approvedBy", id="approvedBy-false"),
+        pytest.param(b'{"approvedBy": 123}', {}, 400, "approvedBy", id="approvedBy-123"),
+        pytest.param(b'{"approvedBy": {}}', {}, 400, "approvedBy", id="approvedBy-object"),
+        pytest.param(b'{"approvedBy": []}', {}, 400, "approvedBy", id="approvedBy-list"),
+        pytest.param(b"[]", {}, 400, "body", id="empty-list-body"),
+        pytest.param(b'["ops@operator.example"]', {}, 400, "body", id="list-body"),
+        pytest.param(b"null", {}, 400, "body", id="null-body"),
+        pytest.param(b'"x"', {}, 400, "body", id="string-body"),
+        pytest.param(b"123", {}, 400, "body", id="number-body"),
+        pytest.param(_NESTED_10000, {}, 413, "body", id="nested-10000-deep"),
+        pytest.param(b"[" * 2_000 + b"]" * 2_000, {}, 400, "body", id="nested-2000-deep"),
+        pytest.param(
+            json.dumps({"approvedBy": "x" * 40_000}).encode(), {}, 413, "body",
+            id="approvedBy-40000-characters",
+        ),
+        pytest.param(
+            json.dumps({"approvedBy": "x" * 300}).encode(), {}, 400, "approvedBy",
+            id="approvedBy-300-characters",
+        ),
+        pytest.param(
+            b'{"approvedBy": "ops@operator.example", "runId": 123}', {}, 400, "runId",
+            id="integer-runId",
+        ),
+        pytest.param(
+            b'{"approvedBy": "ops@operator.example", "runId": null}', {}, 400, "runId",
+            id="null-runId",
+        ),
+        pytest.param(
+            b'{"approvedBy": "ops@operator.example", "runIds": ["r"]}', {}, 400, "runIds",
+            id="unknown-field",
+        ),
+        pytest.param(
+            b'{"approvedBy": "ops@operator.example"}', {"runId": "r"}, 400, "runId",
+            id="runId-in-the-query",
+        ),
+    ],
+)
+async def test_a_hostile_approval_is_refused_naming_the_field_and_approves_nothing(
+    local_app: LocalApp, monkeypatch: pytest.MonkeyPatch,
+    body: bytes, params: dict[str, str], status: int, field: str,
+) -> None:
+    pending = await _hold_bobs_unassignment(local_app, monkeypatch)
+
+    response = await user_functions()["approve_holds"](_approve(body, params))
+
+    answer = json.loads(response.get_body())
+    assert response.status_code == status, answer
+    assert answer["error"] == field
+    assert field in answer["message"]
+    assert len(answer["message"]) < 500
+    assert await _pending_holds(local_app) == pending  # still pending, decided by nobody
+    assert await _nothing_enqueued(local_app)
+    assert local_app.teams_by_upn()["+31855363012"] == "bob@contoso.example"
+
+
+async def test_a_valid_approval_still_works_and_a_run_with_nothing_pending_is_a_404(
+    local_app: LocalApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (held,) = await _hold_bobs_unassignment(local_app, monkeypatch)
+    approve = user_functions()["approve_holds"]
+    body = json.dumps({"approvedBy": " ops@operator.example ", "runId": held.run_id}).encode()
+
+    response = await approve(_approve(body, {"code": "function-key"}))
+
+    assert response.status_code == 200
+    (approved,) = json.loads(response.get_body())["approved"]
+    assert (approved["userPrincipalName"], approved["status"], approved["decidedBy"]) == (
+        "bob@contoso.example", "approved", "ops@operator.example",
+    )
+    again = await approve(_approve(body))
+    assert again.status_code == 404
+    assert json.loads(again.get_body())["error"] == "runId"
+    assert held.run_id in json.loads(again.get_body())["message"]
+    await local_app.drain()
+    assert "+31855363012" not in local_app.teams_by_upn()
+
+
+async def test_dry_run_maybe_is_refused_and_nothing_runs(local_app: LocalApp) -> None:
+    for params, body in (({"dryRun": "maybe"}, b""), ({}, b'{"dryRun": true}')):
+        response = await user_functions()["sync_now"](
+            func.HttpRequest(method="POST", url="/api/sync", params=params, body=body)
+        )
+
+        answer = json.loads(response.get_body())
+        assert response.status_code == 400, answer
+        assert answer["error"] == ("dryRun" if params else "body")
+    runtime = await local_app.runtime()
+    assert await runtime.ledger.runs(runtime.settings.tenant.key) == []
+    assert await _nothing_enqueued(local_app)
+
+
+async def test_holds_status_bogus_is_refused_and_all_lists_every_hold(
+    local_app: LocalApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (held,) = await _hold_bobs_unassignment(local_app, monkeypatch)
+    list_holds = user_functions()["list_holds"]
+
+    def get(status: str) -> func.HttpRequest:
+        return func.HttpRequest(
+            method="GET", url="/api/holds", params={"status": status}, body=b""
+        )
+
+    bogus = await list_holds(get("bogus"))
+    assert bogus.status_code == 400
+    assert json.loads(bogus.get_body()) == {
+        "error": "status",
+        "message": 'status="bogus": say pending, approved, dropped or all (empty: all)',
+    }
+    every = json.loads((await list_holds(get("all"))).get_body())["holds"]
+    assert [hold["runId"] for hold in every] == [held.run_id]

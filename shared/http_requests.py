@@ -1,0 +1,324 @@
+"""What the HTTP entry points accept: their query parameters and bodies, validated with pydantic.
+
+Pure: no host, no storage. ``from_http`` takes what the host hands a function (the query
+parameters and the body's bytes) and returns the request, or raises ``RequestError`` naming the
+field and the value; ``function_app`` answers it as ``{"error": "<field>", "message": "..."}``
+with the error's status (400; 413 for a body over ``MAX_BODY_BYTES``). Values are shown as JSON,
+long ones cut short.
+
+* ``POST /api/sync``: ``?dryRun=true|false`` (also ``1``/``0``, any case; absent: false). It
+  takes no body: one is refused, so ``{"dryRun": true}`` sent as a body never runs a real sync.
+* ``GET /api/holds``: ``?status=pending|approved|dropped|all`` (any case; empty: all; absent:
+  pending). A body is ignored: a GET writes nothing.
+* ``POST /api/holds/approve``: the body ``{"approvedBy": "<who>", "runId": "<run>"}``, at most
+  4 KiB of JSON; ``approvedBy`` is a name or e-mail (1-256 characters after trimming, no control
+  characters), ``runId`` optional text; any other field is refused. No query parameters.
+
+Every endpoint refuses a query parameter it does not know (``code``, the function key, aside):
+``?dryrun=true`` (lower case) or ``holds/approve?runId=...`` would otherwise be silently
+ignored and do more than asked.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections.abc import Mapping
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
+
+MAX_BODY_BYTES = 4 * 1024
+"""The largest approval body read: a real one is under 200 bytes."""
+MAX_APPROVED_BY = 256
+MAX_RUN_ID = 128
+"""A run id is 33 characters (``20261129T020304.123456Z-1a2b3c4d``); this leaves room."""
+KEY_PARAMETER = "code"
+"""The function key, when a caller sends it in the query: the host checks it, the app ignores it."""
+_SHOWN = 60
+"""Characters of a refused value a message shows; longer ones are cut short."""
+
+
+class RequestError(Exception):
+    """A request the app refuses, whatever the retry: the field, the value and what is wrong."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+    def to_json(self) -> dict[str, str]:
+        """The HTTP answer's body."""
+        return {"error": self.field, "message": self.message}
+
+
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def _flag(value: object) -> object:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _FLAGS:
+        return _FLAGS[value.strip().lower()]
+    raise ValueError("say true or false (or 1 or 0)")
+
+
+Flag = Annotated[StrictBool, BeforeValidator(_flag)]
+
+
+def _hold_status(value: object) -> object:
+    if isinstance(value, str):
+        status = value.strip().lower() or "all"
+        if status in {"pending", "approved", "dropped", "all"}:
+            return status
+    raise ValueError("say pending, approved, dropped or all (empty: all)")
+
+
+HoldStatus = Annotated[
+    Literal["pending", "approved", "dropped", "all"], BeforeValidator(_hold_status)
+]
+
+
+def _text(value: str) -> str:
+    if any(unicodedata.category(char) in {"Cc", "Cs"} for char in value):
+        raise ValueError("control characters (or unpaired surrogates) are not allowed")
+    return value
+
+
+def _approver(value: str) -> str:
+    approver = _text(value.strip())
+    if not approver:
+        raise ValueError("say who approves: a name or e-mail, not an empty text")
+    if len(approver) > MAX_APPROVED_BY:
+        raise ValueError(
+            f"at most {MAX_APPROVED_BY} characters (a name or e-mail), got {len(approver):,}"
+        )
+    return approver
+
+
+Approver = Annotated[StrictStr, AfterValidator(_approver)]
+RunId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_RUN_ID), AfterValidator(_text)]
+
+_Request = ConfigDict(frozen=True, extra="forbid", alias_generator=to_camel)
+
+
+class SyncRequest(BaseModel):
+    """``POST /api/sync``: run a sync now, or answer what it would do (``?dryRun=true``)."""
+
+    model_config = _Request
+
+    dry_run: Annotated[Flag, Field(description="true or false")] = False
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str], body: bytes) -> SyncRequest:
+        """Read the query; a body is refused.
+
+        Raises:
+            RequestError: naming the parameter (or ``body``) and the value.
+        """
+        if body.strip():
+            raise RequestError(
+                "body",
+                f"POST /api/sync takes no body, got {len(body):,} bytes; ask for a dry run in "
+                "the query: ?dryRun=true",
+            )
+        return _validated(cls, _query(params), "query parameter", "POST /api/sync")
+
+
+class HoldsQuery(BaseModel):
+    """``GET /api/holds``: the holds of one status (pending unless asked), or all of them."""
+
+    model_config = _Request
+
+    status: Annotated[HoldStatus, Field(description="pending, approved, dropped or all")] = (
+        "pending"
+    )
+
+    @property
+    def ledger_status(self) -> str | None:
+        """The status to ask the ledger for; None for every hold."""
+        return None if self.status == "all" else self.status
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str]) -> HoldsQuery:
+        """Read the query (a GET's body means nothing and is ignored).
+
+        Raises:
+            RequestError: naming the parameter and the value.
+        """
+        return _validated(cls, _query(params), "query parameter", "GET /api/holds")
+
+    @classmethod
+    def from_options(cls, status: str, names: Mapping[str, str]) -> HoldsQuery:
+        """The same rules for the CLI; ``names`` maps ``status`` to the option to name.
+
+        Raises:
+            RequestError: naming the option and the value.
+        """
+        return _validated(cls, {"status": status}, "option", "holds list", names)
+
+
+class ApprovalRequest(BaseModel):
+    """``POST /api/holds/approve``: who approves, and optionally which run's holds only."""
+
+    model_config = _Request
+
+    approved_by: Annotated[Approver, Field(description="who approves: a name or e-mail")]
+    run_id: Annotated[
+        RunId | None, Field(description="only this run's holds (leave it out: every run's)")
+    ] = None
+
+    @field_validator("run_id", mode="before")
+    @classmethod
+    def _null_is_not_a_run(cls, value: object) -> object:
+        # null must not widen "this run's holds" into "every pending hold".
+        if value is None:
+            raise ValueError("give a run id, or leave runId out to approve every pending hold")
+        return value
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str], body: bytes) -> ApprovalRequest:
+        """Read the JSON body (an empty body is an empty object); no query parameters.
+
+        Raises:
+            RequestError: naming the field (or ``body``) and the value; status 413 for a body
+                over ``MAX_BODY_BYTES``.
+        """
+        if unknown := sorted(_query(params).items()):
+            name, value = unknown[0]
+            raise RequestError(
+                name,
+                f"{name}={_shown(value)}: unknown query parameter; POST /api/holds/approve takes "
+                "none (approvedBy and runId go in the JSON body)",
+            )
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(
+                "body",
+                f"body: {len(body):,} bytes, the limit is {MAX_BODY_BYTES:,}; send "
+                '{"approvedBy": "<name or e-mail>", "runId": "<optional run id>"}',
+                413,
+            )
+        try:
+            # pydantic's own JSON parser: it stops at a nesting depth of 200 with an error,
+            # where json.loads would raise RecursionError.
+            return cls.model_validate_json(body if body.strip() else b"{}")
+        except ValidationError as error:
+            raise _refusal(cls, error, "field", "the body") from None
+
+    @classmethod
+    def from_options(
+        cls, approved_by: str, run_id: str | None, names: Mapping[str, str]
+    ) -> ApprovalRequest:
+        """The same rules for the CLI; ``names`` maps the fields to the options to name.
+
+        Raises:
+            RequestError: naming the option and the value.
+        """
+        values = {"approvedBy": approved_by}
+        if run_id is not None:
+            values["runId"] = run_id
+        return _validated(cls, values, "option", "holds approve", names)
+
+    def no_pending_holds(
+        self, field: str = "runId", listing: str = "GET /api/holds?status=all"
+    ) -> RequestError:
+        """The answer when the named run has nothing pending: 404 naming the run (it may be
+        mistyped, or its holds already decided)."""
+        return RequestError(
+            field,
+            f"{field}={_shown(self.run_id)}: no pending holds of this run ({listing} lists "
+            "every hold with its run and status)",
+            404,
+        )
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _query(params: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in params.items() if name != KEY_PARAMETER}
+
+
+def _validated(
+    model: type[_Model], data: Mapping[str, object], kind: str, what: str,
+    names: Mapping[str, str] | None = None,
+) -> _Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise _refusal(model, error, kind, what, names) from None
+
+
+def _refusal(
+    model: type[BaseModel], error: ValidationError, kind: str, what: str,
+    names: Mapping[str, str] | None = None,
+) -> RequestError:
+    """One ``RequestError`` for every problem; its field is the first problem's.
+
+    ``kind`` and ``what`` say where an unknown name was found: "query parameter" of
+    "POST /api/sync", "field" of "the body".
+    """
+    problems = error.errors()
+    fields = [_field(problem, names or {}) for problem in problems]
+    message = "; ".join(
+        _describe(model, problem, field, kind, what)
+        for problem, field in zip(problems, fields, strict=True)
+    )
+    return RequestError(fields[0], message)
+
+
+def _field(problem: ErrorDetails, names: Mapping[str, str]) -> str:
+    field = ".".join(str(part) for part in problem["loc"]) if problem["loc"] else "body"
+    return names.get(field, field)
+
+
+def _describe(
+    model: type[BaseModel], problem: ErrorDetails, field: str, kind: str, what: str
+) -> str:
+    problem_type = problem["type"]
+    if problem_type == "json_invalid":
+        return f"body: not valid JSON: {problem['msg'].removeprefix('Invalid JSON: ')}"
+    if problem_type == "missing":
+        return f"{field}: missing ({_description(model, problem)})"
+    shown = f"{field}={_shown(problem.get('input'))}"
+    if problem_type == "extra_forbidden":
+        accepted = ", ".join(
+            info.alias or name for name, info in model.model_fields.items()
+        ) or "nothing"
+        return f"{shown}: unknown {kind}; {what} takes {accepted}"
+    if problem_type == "model_type":
+        return f"{shown}: the body must be a JSON object like {{\"approvedBy\": \"...\"}}"
+    return f"{shown}: {problem['msg'].removeprefix('Value error, ')}"
+
+
+def _description(model: type[BaseModel], problem: ErrorDetails) -> str:
+    alias = str(problem["loc"][-1]) if problem["loc"] else ""
+    for name, info in model.model_fields.items():
+        if alias in {name, info.alias}:
+            return info.description or "required"
+    return "required"
+
+
+def _shown(value: object) -> str:
+    """A value as JSON, cut short when long."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    if len(text) <= _SHOWN:
+        return text
+    length = len(value) if isinstance(value, str) else len(text)
+    return f"{text[:_SHOWN]}… ({length:,} characters)"
