@@ -218,7 +218,8 @@ def test_carrying_the_decisions_out_leaves_no_work_for_the_next_run(
     rules = _with_policies(tenant)
     decided: Plan = tenant.plan()
     grants = _grants(specs)
-    for decision in plan_policies(decided, rules, grants):
+    first = plan_policies(decided, rules, grants)
+    for decision in first:
         if decision.action is PolicyAction.GRANT:
             grants[decision.user_id] = _grant(decision.user_id)
         elif decision.action is PolicyAction.REVOKE:
@@ -226,4 +227,8 @@ def test_carrying_the_decisions_out_leaves_no_work_for_the_next_run(
 
     again = plan_policies(decided, rules, grants)
 
-    assert not [d for d in again if d.action in {PolicyAction.GRANT, PolicyAction.REVOKE}]
+    assert not [d for d in again if d.action is PolicyAction.GRANT]
+    # The guard's threshold grows with the number of users holding grants, so a revocation the
+    # first plan held may pass once the grants are carried out; no other revocation appears.
+    held = {d.user_id for d in first if d.action is PolicyAction.HOLD}
+    assert {d.user_id for d in again if d.action is PolicyAction.REVOKE} <= held
