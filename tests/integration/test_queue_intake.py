@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import uuid
 
-import azure.functions as func
 import pytest
+from azure.functions.queue import QueueMessage
 
 from graph_simulator import Scenario
 from local_runner.functions import user_functions
@@ -84,7 +84,7 @@ async def test_a_body_too_large_for_the_poison_queue_is_logged_and_dropped_not_r
 ) -> None:
     await (await local_app.runtime()).queue.ensure_exists()
     body = b"not json at all " + b"x" * (1024 * 1024)
-    delivered = func.QueueMessage(body=body, dequeue_count=1)  # type: ignore[no-untyped-call]
+    delivered = QueueMessage(body=body, dequeue_count=1)  # type: ignore[no-untyped-call]
 
     with caplog.at_level(logging.ERROR):
         await user_functions()["assign_user"](delivered)  # returns: the host deletes it

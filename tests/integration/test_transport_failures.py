@@ -18,7 +18,11 @@ from contextlib import asynccontextmanager
 import pytest
 
 from local_runner.azurite import free_port
-from shared.adapters.graph_client import build_graph_client, close_graph_transport, graph_http_client
+from shared.adapters.graph_client import (
+    build_graph_client,
+    close_graph_transport,
+    graph_http_client,
+)
 from shared.adapters.graph_directory import GraphUserReader
 from shared.config import GraphAuth, GraphSettings
 from shared.errors import TemporaryError
@@ -56,7 +60,7 @@ class ResettingGraph:
 @asynccontextmanager
 async def graph_client_on(port: int, max_retries: int = 3) -> AsyncIterator[GraphUserReader]:
     settings = GraphSettings(base_url=f"http://127.0.0.1:{port}/v1.0",
-                             auth=GraphAuth.STATIC_TOKEN, static_token="t",  # noqa: S106
+                             auth=GraphAuth.STATIC_TOKEN, static_token="t",
                              max_retries=max_retries)
     transport = graph_http_client(settings)
     try:

@@ -15,7 +15,7 @@ from tests.unit.test_sync_service import TENANT, World, _assign, _member
 ANN = "+31855363011"
 
 
-class LostAnswer(TemporaryError):
+class LostAnswerError(TemporaryError):
     """What a dropped connection after Graph carried out the write looks like to the app."""
 
 
@@ -25,7 +25,7 @@ def _lose_answers(world: World) -> None:
 
     async def assign_and_drop(*args: object, **kwargs: object) -> None:
         await original(*args, **kwargs)  # type: ignore[arg-type]
-        raise LostAnswer("No answer from Graph: ReadError (the connection failed)")
+        raise LostAnswerError("No answer from Graph: ReadError (the connection failed)")
 
     world.teams.assign_number = assign_and_drop  # type: ignore[method-assign]
 
@@ -91,7 +91,7 @@ async def test_a_number_whose_answer_was_lost_on_the_last_try_is_still_taken_bac
     world.rules = TenantRules(grace_period_hours=0)
     _lose_answers(world)
 
-    with pytest.raises(LostAnswer):
+    with pytest.raises(LostAnswerError):
         await world.carry_out(_assign("ann", ANN), final=True)  # poisoned after this
     assert world.teams.assignments == {ANN: "ann"}
 
@@ -112,7 +112,7 @@ async def test_a_number_whose_answer_was_lost_on_the_last_try_is_still_taken_bac
 async def test_a_redelivery_after_a_lost_answer_finds_the_number_and_says_it_assigned() -> None:
     world = World([_member("ann", ANN)])
     _lose_answers(world)
-    with pytest.raises(LostAnswer):
+    with pytest.raises(LostAnswerError):
         await world.carry_out(_assign("ann", ANN))
 
     world.teams.assign_number = type(world.teams).assign_number.__get__(world.teams)  # type: ignore[method-assign]
