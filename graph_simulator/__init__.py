@@ -35,6 +35,7 @@ from graph_simulator.server import (
     SimulatorServer,
     create_app,
     number_assignment_json,
+    route_name,
     start_runner,
     user_configuration_json,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "number_assignment_json",
     "parse_directory",
     "parse_scenario",
+    "route_name",
     "start_runner",
     "user_configuration_json",
 ]
