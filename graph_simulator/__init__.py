@@ -2,8 +2,10 @@
 
 It is as strict as Graph is documented to be (advanced-query headers, page-size limits, enum
 spelling, number ownership), so that a test passing against it says something about Graph.
+`FaultProxy` (``fault_proxy``) sits in front of it and makes Graph have a bad day.
 """
 
+from graph_simulator.fault_proxy import FaultKind, FaultPlan, FaultProxy, HeldAnswer
 from graph_simulator.scenario import (
     Behaviour,
     Directory,
@@ -55,8 +57,12 @@ __all__ = [
     "Behaviour",
     "Directory",
     "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "FaultProxy",
     "GraphRequest",
     "Group",
+    "HeldAnswer",
     "LatencyFault",
     "NotFoundError",
     "NumberAssignment",

@@ -62,9 +62,9 @@ async def test_a_storage_restart_mid_drain_loses_nothing(tmp_path: Path) -> None
             try:
                 with drill.log.timed("drain"):
                     await drill.until_assignments(USERS // 3)
-                    storage.stop()
+                    await asyncio.to_thread(storage.stop)
                     down = await _outage(drill)
-                    storage.start()
+                    await asyncio.to_thread(storage.start)
                     drill.log.drains.extend(await asyncio.gather(*(
                         asyncio.to_thread(instance.wait, 240) for instance in instances)))
             finally:
