@@ -108,7 +108,7 @@ class FaultPlan:
     routes: frozenset[str] | None = None
     seed: int = 0
     short_retry_after_seconds: int = 1
-    long_retry_after_seconds: int = 3
+    long_retry_after_seconds: int = 4
     operation_failure_detail: str = TRANSIENT_OPERATION_DETAIL
 
     def __post_init__(self) -> None:

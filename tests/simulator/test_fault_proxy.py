@@ -140,7 +140,7 @@ def test_an_operation_location_leads_back_through_the_proxy(
 
 @pytest.mark.parametrize(("kind", "status", "code", "retry_after"), [
     (FaultKind.THROTTLE_SHORT, 429, "TooManyRequests", "1"),
-    (FaultKind.THROTTLE_LONG, 429, "TooManyRequests", "3"),
+    (FaultKind.THROTTLE_LONG, 429, "TooManyRequests", "4"),
     (FaultKind.UNAVAILABLE, 503, "serviceNotAvailable", None),
     (FaultKind.GATEWAY_TIMEOUT, 504, "timeout", None),
 ])
