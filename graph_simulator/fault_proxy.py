@@ -168,8 +168,10 @@ class HeldAnswer:
         self.answer: ForwardedAnswer | None = None
 
     def wants(self, answer: ForwardedAnswer) -> bool:
-        """Whether this hold takes `answer` (the route and the predicate match)."""
-        return answer.route == self.route and (self._matches is None or self._matches(answer))
+        """Whether this hold takes `answer`: it holds none yet, and the route and the
+        predicate match."""
+        return (self.answer is None and answer.route == self.route
+                and (self._matches is None or self._matches(answer)))
 
     def wait(self, timeout_seconds: float) -> bool:
         """Block until an answer is held; False when none was within the timeout."""
@@ -189,8 +191,8 @@ class HeldAnswer:
         if wake is not None:
             wake()
 
-    async def _keep(self, answer: ForwardedAnswer) -> bool:
-        """In the proxy's loop: hold `answer` until released; True means drop it."""
+    async def _keep(self) -> bool:
+        """In the proxy's loop: hold the answer until released; True means drop it."""
         loop = asyncio.get_running_loop()
         released = asyncio.Event()
 
@@ -198,7 +200,6 @@ class HeldAnswer:
             loop.call_soon_threadsafe(released.set)
 
         with self._lock:
-            self.answer = answer
             self._wake = wake
             if self._released.is_set():
                 released.set()
@@ -309,7 +310,8 @@ class FaultProxy:
             await self._session.close()
 
     def stop(self) -> None:
-        """Stop serving (held answers are dropped) and join the thread; safe to call twice."""
+        """Stop serving (held answers are dropped, holds end) and join the thread; safe to call
+        twice."""
         with self._lock:
             holds, self._holds = self._holds, []
         for hold in holds:
@@ -446,7 +448,7 @@ class FaultProxy:
         with self._lock:
             for hold in self._holds:
                 if hold.wants(answer):
-                    self._holds.remove(hold)
+                    hold.answer = answer  # taken: the next answer goes to the next hold
                     return hold
         return None
 
@@ -476,7 +478,7 @@ class FaultProxy:
             return _drop(request, reset=True)
         forwarded = ForwardedAnswer(route, request.method, path, status, body, answer)
         hold = self._take_hold(forwarded)
-        if hold is not None and await hold._keep(forwarded):
+        if hold is not None and await hold._keep():
             record(forwarded=True, status=None)
             return _drop(request, reset=True)
         record(forwarded=True, status=status)
