@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo demo-reset test lint typecheck layers pytest install clean
+.PHONY: demo demo-reset test lint typecheck layers pytest faults install clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -46,6 +46,11 @@ layers:
 pytest:
 	$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
+
+# The fault drills alone (tests/faults, also part of `make test`): the app under injected Graph,
+# worker and storage faults. `python -m benchmarks.faults` is the big version.
+faults: install
+	$(BIN)/python -m pytest -m faults
 
 clean:
 	rm -rf $(VENV) node_modules .demo .mypy_cache .pytest_cache .ruff_cache .hypothesis

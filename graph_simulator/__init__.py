@@ -2,8 +2,10 @@
 
 It is as strict as Graph is documented to be (advanced-query headers, page-size limits, enum
 spelling, number ownership), so that a test passing against it says something about Graph.
+`FaultProxy` (``fault_proxy``) sits in front of it and makes Graph have a bad day.
 """
 
+from graph_simulator.fault_proxy import FaultKind, FaultPlan, FaultProxy, HeldAnswer
 from graph_simulator.scenario import (
     Behaviour,
     Directory,
@@ -35,6 +37,7 @@ from graph_simulator.server import (
     SimulatorServer,
     create_app,
     number_assignment_json,
+    route_name,
     start_runner,
     user_configuration_json,
 )
@@ -54,8 +57,12 @@ __all__ = [
     "Behaviour",
     "Directory",
     "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "FaultProxy",
     "GraphRequest",
     "Group",
+    "HeldAnswer",
     "LatencyFault",
     "NotFoundError",
     "NumberAssignment",
@@ -82,6 +89,7 @@ __all__ = [
     "number_assignment_json",
     "parse_directory",
     "parse_scenario",
+    "route_name",
     "start_runner",
     "user_configuration_json",
 ]

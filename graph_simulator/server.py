@@ -313,6 +313,17 @@ def _match_route(segments: list[str]) -> _Route | None:
     return route
 
 
+def route_name(raw_path: str) -> str:
+    """The route name a request path is counted under (one of `ROUTE_NAMES`), or `unknown`.
+
+    For tools in front of the simulator (the fault proxy) that must name requests exactly as
+    the simulator counts them. `raw_path` is the path as sent, without the query.
+    """
+    segments = [unquote(part) for part in raw_path.split("/")[1:]]
+    route = _match_route(segments[1:]) if segments[:1] == ["v1.0"] else None
+    return UNKNOWN if route is None else route.name
+
+
 def _match_directory_route(segments: list[str]) -> _Route | None:
     match segments:
         case ["groups", group_id, "transitiveMembers", cast] if cast in _USER_CASTS:

@@ -10,6 +10,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, MutableMapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from azure.functions.timer import TimerRequest
@@ -18,7 +19,7 @@ import function_app
 from graph_simulator import Scenario, SimulatorServer
 from local_runner.azurite import Azurite
 from local_runner.functions import user_functions
-from local_runner.queue_host import DrainStats, QueueHost
+from local_runner.queue_host import PROCESSING_LEASE, DrainStats, QueueHost
 from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
 from shared.adapters.storage_accounts import queue_client
 from shared.config import AppSettings
@@ -147,6 +148,7 @@ async def drain_queue(
     *,
     host: QueueHostSettings | None = None,
     timeout_seconds: float = 600.0,
+    processing_lease: timedelta = PROCESSING_LEASE,
 ) -> DrainStats:
     """Feed ``number-assignments`` into ``assign_user`` until the queue is empty."""
     storage = AppSettings.from_environ(settings).storage
@@ -155,7 +157,8 @@ async def drain_queue(
         queue_client(storage, POISON_QUEUE) as poison,
     ):
         queue_host = QueueHost(
-            queue, poison, user_functions()["assign_user"], host or read_queue_settings()
+            queue, poison, user_functions()["assign_user"], host or read_queue_settings(),
+            processing_lease=processing_lease,
         )
         return await queue_host.drain(timeout_seconds=timeout_seconds)
 
