@@ -21,6 +21,7 @@ from tests.fakes import (
     FakeInFlightStore,
     FakeQueue,
     FakeRunLedger,
+    FakeSnapshotStore,
     FakeStatusStore,
     FakeTeamsNumbers,
     FakeTeamsUsers,
@@ -71,6 +72,7 @@ class World:
         self.queue = FakeQueue()
         self.ledger = FakeRunLedger()
         self.in_flight = FakeInFlightStore()
+        self.snapshots = FakeSnapshotStore()
         self.rules = RULES
         self.now = NOW
 
@@ -90,7 +92,7 @@ class World:
             message, tenant=TENANT, rules=self.rules, claims=self.claims, teams=self.teams,
             users=self.users, teams_users=self.teams_users, statuses=self.statuses,
             ledger=self.ledger, queue=self.queue, clock=lambda: self.now, final_attempt=final,
-            redelivered=redelivered, in_flight=self.in_flight,
+            redelivered=redelivered, in_flight=self.in_flight, snapshots=self.snapshots,
         )
 
     async def sync(self, *, dry_run: bool = False, run_id: str = "run-1") -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from shared.errors import PermanentError, TemporaryError
 from shared.outcomes import Outcome, Reason
+from shared.ports import DirectorySnapshot
 from shared.tenant_rules import TenantRules
 from tests.unit.test_sync_service import TENANT, World, _assign, _member
 
@@ -147,6 +148,41 @@ async def test_a_number_found_on_the_user_without_the_apps_intent_is_never_the_a
 
     assert world.summary.plan.summary()["byOutcome"] == {"skip": 1}  # bob only
     assert [m for m in world.queue.sent if m.action == "unassign"] == []
+
+
+# -- a number found on the user is noted in the snapshot, as the app's own writes are ----------
+
+
+def _snapshot_of(world: World) -> None:
+    world.snapshots.snapshots[TENANT.key] = DirectorySnapshot(
+        members=tuple(world.directory.members), teams={}, users_link="u", group_link="g",
+        full_read_at=world.now,
+    )
+
+
+async def test_a_number_found_by_looking_first_is_noted_in_the_snapshot() -> None:
+    world = World([_member("ann", ANN)], teams={ANN: "ann"})
+    _snapshot_of(world)
+
+    await world.carry_out(_assign("ann", ANN), redelivered=True)
+
+    assert world.teams.assign_calls == []
+    assert world.snapshots.snapshots[TENANT.key].teams == {ANN: "ann"}
+
+
+async def test_a_refused_number_that_teams_has_on_the_user_already_is_noted() -> None:
+    world = World([_member("ann", ANN)], teams={ANN: "ann"})
+    _snapshot_of(world)
+    world.teams.refusal = PermanentError(
+        Reason.ASSIGNED_ELSEWHERE, f"Telephone Number '{ANN}' has already been assigned"
+    )
+
+    result = await world.carry_out(_assign("ann", ANN))
+
+    assert result is not None
+    assert result.reason is not Reason.ASSIGNED_ELSEWHERE  # it is hers: read back, not refused
+    assert world.claims.claims[(TENANT.key, ANN)].assigned
+    assert world.snapshots.snapshots[TENANT.key].teams == {ANN: "ann"}
 
 
 # -- a change still queued is not queued again ---------------------------------------------------
