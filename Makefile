@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: demo demo-reset test lint typecheck layers pytest faults install clean
+.PHONY: demo demo-reset test test-fast lint typecheck layers pytest faults install clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -32,6 +32,12 @@ demo-reset:
 	rm -rf .demo
 
 test: install lint typecheck layers pytest
+
+# The pure core and the fakes only — no Azurite, no simulator (the tests under tests/integration,
+# tests/contract, tests/simulator and tests/faults are marked integration by tests/conftest.py).
+test-fast: $(PY_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not integration" -q
 
 lint:
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.collector_pause import cycle_collection_paused
 from shared.config import ConfigError
 from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError
 from shared.planner import Plan, plan
@@ -54,7 +55,8 @@ def plan_command(
     except SnapshotError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    result = plan(planned.members, planned.rules, planned.state)
+    with cycle_collection_paused():
+        result = plan(planned.members, planned.rules, planned.state)
     if json_output:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return

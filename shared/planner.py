@@ -34,11 +34,9 @@ more likely an outage than a company without phones.
 
 from __future__ import annotations
 
-import gc
 import itertools
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -144,27 +142,12 @@ class Plan:
 
 
 def plan(members: Sequence[Member], rules: TenantRules, state: CurrentState) -> Plan:
-    """Decide, for every member and every former member the app served, what the run does."""
-    with _cycle_collection_paused():
-        return _plan(members, rules, state)
+    """Decide, for every member and every former member the app served, what the run does.
 
-
-@contextmanager
-def _cycle_collection_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while planning.
-
-    A large tenant's plan allocates a few hundred thousand small tuples, each of which counts
-    toward the collector's thresholds, and every full collection walks all of them: a third of
-    the planning time for 100,000 members. The plan builds no reference cycles, so reference
-    counting alone frees it; the collector is restored afterwards, whatever happens.
+    Pure, and it changes no process-wide state: a caller planning a large tenant pauses the
+    cycle collector around it (``shared.collector_pause``).
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+    return _plan(members, rules, state)
 
 
 def _plan(members: Sequence[Member], rules: TenantRules, state: CurrentState) -> Plan:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from shared.collector_pause import cycle_collection_paused
 from shared.config import TenantSettings
 from shared.directory import Claim, Member, adopted_by_intent
 from shared.directory_refresh import DeltaReads, ReadKind, read_directory
@@ -244,7 +245,8 @@ async def _plan_and_apply(
     # when the answer to that write was lost: marked now, it is planned as the app's.
     adopted = adopted_by_intent(stored, read.teams)
     stored = {**stored, **{claim.number: replace(claim, assigned=True) for claim in adopted}}
-    decided = plan(members, rules, CurrentState(claims=stored, teams=read.teams, now=now))
+    with cycle_collection_paused():
+        decided = plan(members, rules, CurrentState(claims=stored, teams=read.teams, now=now))
     existing = {status.user_id: status for status in recorded}
     busy = {marker.user_id for marker in queued if marker.kind == NUMBER_CHANGE}
     # Users Teams was not ready for, or whose read-back failed, are looked at again only once

@@ -37,9 +37,6 @@ from shared.runtime import AppRuntime, utc_now
 REPO = Path(__file__).resolve().parents[2]
 DEMO_SCENARIO = REPO / "scenarios" / "demo.json"
 
-pytestmark = pytest.mark.integration
-
-
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorServer]:
     with SimulatorServer(load_scenario(DEMO_SCENARIO), token=SIMULATOR_TOKEN) as running:

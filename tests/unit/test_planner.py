@@ -892,3 +892,36 @@ def test_work_releases_a_changed_number_before_it_is_given_to_someone_else() -> 
     work = plan(members, RULES, held(ANN_NUMBER, "ann")).work()
 
     assert [d.user_id for d in work] == ["ann", "newcomer"]
+
+
+def test_planning_leaves_the_process_wide_cycle_collector_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc  # noqa: PLC0415 - the module whose state is watched
+
+    switched: list[str] = []
+    monkeypatch.setattr(gc, "disable", lambda: switched.append("disable"))
+    monkeypatch.setattr(gc, "enable", lambda: switched.append("enable"))
+
+    plan([Member("ann", "ann@contoso.example", ("+31855363011",), True, 0)], TenantRules(),
+         CurrentState())
+
+    assert switched == []
+
+
+def test_the_shell_pauses_the_collector_and_restores_it_whatever_happens() -> None:
+    import gc  # noqa: PLC0415 - the module whose state is watched
+
+    from shared.collector_pause import cycle_collection_paused  # noqa: PLC0415
+
+    seen: list[bool] = []
+
+    def failing_plan() -> None:
+        with cycle_collection_paused():
+            seen.append(gc.isenabled())
+            raise RuntimeError("planning failed")
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        failing_plan()
+    assert (seen, gc.isenabled()) == ([False], True)
