@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -159,8 +159,3 @@ def _transitive_users(
 
     visit(group_id)
     return ordered
-
-
-def snapshot_json_schema() -> dict[str, Any]:
-    """The JSON schema of what the plan preview reads (for documentation)."""
-    return _Snapshot.model_json_schema(by_alias=True)
