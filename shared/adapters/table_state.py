@@ -96,39 +96,22 @@ class TableClaimStore:
 
     async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
         """Set the ownership marker on the user's claim (idempotent)."""
-        entity = await self._entity(tenant_id, number)
-        if entity is None or entity["HolderUserId"] != user_id:
-            return False
-        if entity.get("AssignedByApp"):
-            return True
-        try:
-            await self._table.update_entity(
-                {"PartitionKey": tenant_id, "RowKey": number, "AssignedByApp": True,
-                 "AssignedAt": datetime.now(UTC)},
-                mode=UpdateMode.MERGE, etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except ResourceModifiedError:
-            return await self.mark_assigned(tenant_id, number, user_id)
-        return True
+        return await self._change_holders_claim(
+            tenant_id, number, user_id,
+            lambda entity: None if entity.get("AssignedByApp")
+            else {"AssignedByApp": True, "AssignedAt": datetime.now(UTC)},
+        )
 
     async def mark_assigning(
         self, tenant_id: str, number: str, user_id: str, since: datetime | None
     ) -> bool:
         """Record or withdraw the app's intent to assign, under the row's ETag condition."""
-        entity = await self._entity(tenant_id, number)
-        if entity is None or entity["HolderUserId"] != user_id:
-            return False
-        if since is None and (entity.get("AssignedByApp") or not entity.get("AssigningSince")):
-            return True  # nothing to withdraw, or the number is the app's already
-        try:
-            await self._table.update_entity(
-                _with(entity, AssigningSince=since), mode=UpdateMode.REPLACE,
-                etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
-            )
-        except ResourceModifiedError:
-            return await self.mark_assigning(tenant_id, number, user_id, since)
-        return True
+        def change(entity: Any) -> dict[str, object] | None:
+            if since is None and (entity.get("AssignedByApp") or not entity.get("AssigningSince")):
+                return None  # nothing to withdraw, or the number is the app's already
+            return {"AssigningSince": since}
+
+        return await self._change_holders_claim(tenant_id, number, user_id, change)
 
     async def release(
         self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
@@ -158,18 +141,35 @@ class TableClaimStore:
         self, tenant_id: str, number: str, user_id: str, since: datetime | None
     ) -> bool:
         """Start or cancel the grace period on the user's claim, under an ETag condition."""
-        entity = await self._entity(tenant_id, number)
-        if entity is None or entity["HolderUserId"] != user_id:
-            return False
-        try:
-            await self._table.update_entity(
-                _with(entity, ReleasePendingSince=since),
-                mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except ResourceModifiedError:
-            return await self.set_release_pending(tenant_id, number, user_id, since)
-        return True
+        return await self._change_holders_claim(
+            tenant_id, number, user_id, lambda entity: {"ReleasePendingSince": since}
+        )
+
+    async def _change_holders_claim(
+        self,
+        tenant_id: str,
+        number: str,
+        user_id: str,
+        change: Callable[[Any], dict[str, object] | None],
+    ) -> bool:
+        """Apply ``change`` (the properties to set; None: nothing to do) to the claim while
+        ``user_id`` holds it, under the row's ETag; read again and retry when another writer came
+        first. False when the user does not hold the claim."""
+        while True:
+            entity = await self._entity(tenant_id, number)
+            if entity is None or entity["HolderUserId"] != user_id:
+                return False
+            changes = change(entity)
+            if changes is None:
+                return True
+            try:
+                await self._table.update_entity(
+                    _with(entity, **changes), mode=UpdateMode.REPLACE,
+                    etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                continue
+            return True
 
     async def _entity(self, tenant_id: str, number: str) -> Any:
         try:
