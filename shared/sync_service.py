@@ -798,6 +798,11 @@ async def _assign(
     if holder.holder_user_id != message.user_id:
         return _duplicate(number, holder)
     intended = holder.assigning_since is not None and not holder.assigned
+    # An earlier try of this run's change put the number there (its intent is recorded, and the
+    # claim is this run's): found now, the app assigned it, and the status says so.
+    assigned_by_this_change = holder.assigning_since is not None and (
+        not holder.assigned or holder.run_id == message.run_id
+    ) and message.reason != Reason.ALREADY_ASSIGNED.value
     if look_first or holder.assigned or intended or (
         message.reason == Reason.ALREADY_ASSIGNED.value
     ):
@@ -808,8 +813,7 @@ async def _assign(
         if seen is not None and seen.has_number(number):
             await claims.mark_assigned(tenant.key, number, message.user_id)
             await _note_found(snapshots, tenant, number, message.user_id)
-            # Found after the app's own earlier try: the app assigned it, and says so.
-            found = _assigned(message, number) if intended else _already(number)
+            found = _assigned(message, number) if assigned_by_this_change else _already(number)
             return await _read_back(message, number, found, seen=seen, tenant=tenant,
                                     teams_users=teams_users, statuses=statuses, clock=clock)
     # The intent is stored before Teams is asked: should the answer be lost, the number found on

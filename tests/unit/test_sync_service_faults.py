@@ -125,6 +125,38 @@ async def test_a_redelivery_after_a_lost_answer_finds_the_number_and_says_it_ass
     assert world.claims.claims[(TENANT.key, ANN)].assigned
 
 
+async def test_a_retry_after_the_read_back_failed_says_assigned_not_kept() -> None:
+    world = World([_member("ann", ANN)])
+    reads = world.teams_users.read
+    failures = [TemporaryError("Graph answered 503")] * 3  # every read of the first try
+
+    async def read_fails_at_first(user_id: str) -> object:
+        if failures:
+            raise failures.pop()
+        return await reads(user_id)
+
+    world.teams_users.read = read_fails_at_first  # type: ignore[method-assign,assignment]
+    with pytest.raises(TemporaryError):  # assigned and marked, then the read-back failed
+        await world.carry_out(_assign("ann", ANN))
+    assert world.claims.claims[(TENANT.key, ANN)].assigned
+
+    result = await world.carry_out(_assign("ann", ANN), redelivered=True)
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.ASSIGNED, Reason.ASSIGNED)
+    assert len(world.teams.assign_calls) == 1
+
+
+async def test_a_number_assigned_by_an_earlier_run_and_found_again_is_kept() -> None:
+    world = World([_member("ann", ANN)])
+    await world.process(_assign("ann", ANN))
+    later = _assign("ann", ANN).model_copy(
+        update={"run_id": "run-2", "idempotency_key": f"run-2|ann|assign|{ANN}"}
+    )
+
+    assert await world.process(later) == (Outcome.KEPT, Reason.ALREADY_ASSIGNED)
+
+
 async def test_a_refused_assignment_withdraws_the_intent() -> None:
     world = World([_member("ann", ANN)])
     world.teams.refusal = PermanentError(Reason.NOT_IN_INVENTORY, "not in the inventory")
