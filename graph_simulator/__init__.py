@@ -6,6 +6,8 @@ spelling, number ownership), so that a test passing against it says something ab
 """
 
 from graph_simulator.fault_proxy import FaultKind, FaultPlan, FaultProxy, HeldAnswer
+from graph_simulator.protocol import GraphRequest, Reply
+from graph_simulator.routing import ROUTE_NAMES, TEAMS_ADMIN_ROUTES, route_name
 from graph_simulator.scenario import (
     Behaviour,
     Directory,
@@ -29,15 +31,10 @@ from graph_simulator.scenario import (
 )
 from graph_simulator.server import (
     DEFAULT_TOKEN,
-    ROUTE_NAMES,
-    TEAMS_ADMIN_ROUTES,
-    GraphRequest,
-    Reply,
     Simulator,
     SimulatorServer,
     create_app,
     number_assignment_json,
-    route_name,
     start_runner,
     user_configuration_json,
 )

@@ -5,10 +5,8 @@ plain synchronous code guarded by one lock, so it can be driven from the aiohttp
 from test code at the same time. `create_app` wraps it in an aiohttp application;
 `SimulatorServer` runs that application on 127.0.0.1 in a background thread.
 
-Routing is done here rather than by aiohttp's router because the simulator must see the path
-exactly as sent (a double slash is refused, not normalised away) and must accept the several
-spellings Graph clients really use (`graph.user` and `microsoft.graph.user`, short and fully
-qualified action names, `operations/{id}` and `operations('{id}')`, `delta` and `delta()`).
+Requests and replies are `graph_simulator.protocol`'s; paths are matched to routes by
+`graph_simulator.routing`.
 
 Time: everything that measures time (the `/admin/teams` rate limit, delta token expiry) reads
 the `clock` given to `Simulator` -- `time.monotonic` unless a test injects its own, so tests
@@ -37,12 +35,12 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -57,6 +55,30 @@ from graph_simulator.delta import (
     parse_group_filter,
     user_changes,
 )
+from graph_simulator.protocol import GraphHttpError, GraphRequest, Reply
+from graph_simulator.protocol import bad_request as _bad_request
+from graph_simulator.routing import (
+    ASSIGN_NUMBER,
+    ASSIGN_POLICY,
+    GET_NUMBER_ASSIGNMENT,
+    GET_OPERATION,
+    GET_POLICY_ID,
+    GET_USER,
+    GET_USER_CONFIGURATION,
+    GROUPS_DELTA,
+    LIST_NUMBER_ASSIGNMENTS,
+    LIST_TRANSITIVE_MEMBER_USERS,
+    LIST_USER_CONFIGURATIONS,
+    ROUTE_NAMES,
+    TEAMS_ADMIN_ROUTES,
+    UNASSIGN_NUMBER,
+    UNASSIGN_POLICY,
+    UNAUTHORIZED,
+    UNKNOWN,
+    USERS_DELTA,
+    match_path,
+)
+from graph_simulator.routing import Route as _Route
 from graph_simulator.scenario import (
     USER_GRAPH_FIELDS,
     AssignmentCategory,
@@ -89,57 +111,8 @@ from graph_simulator.world import (
 
 DEFAULT_TOKEN: Final = "simulator-token"  # noqa: S105 -- a fixed test token, not a secret
 
-LIST_TRANSITIVE_MEMBER_USERS: Final = "listTransitiveMemberUsers"
-ASSIGN_NUMBER: Final = "assignNumber"
-UNASSIGN_NUMBER: Final = "unassignNumber"
-GET_OPERATION: Final = "getOperation"
-LIST_NUMBER_ASSIGNMENTS: Final = "listNumberAssignments"
-GET_NUMBER_ASSIGNMENT: Final = "getNumberAssignment"
-GET_USER: Final = "getUser"
-GET_USER_CONFIGURATION: Final = "getUserConfiguration"
-LIST_USER_CONFIGURATIONS: Final = "listUserConfigurations"
-GET_POLICY_ID: Final = "getPolicyId"
-ASSIGN_POLICY: Final = "assignPolicy"
-UNASSIGN_POLICY: Final = "unassignPolicy"
-USERS_DELTA: Final = "usersDelta"
-GROUPS_DELTA: Final = "groupsDelta"
-UNAUTHORIZED: Final = "unauthorized"
-UNKNOWN: Final = "unknown"
-
-#: Route names that requests are counted under and faults can target.
-ROUTE_NAMES: Final[tuple[str, ...]] = (
-    LIST_TRANSITIVE_MEMBER_USERS,
-    ASSIGN_NUMBER,
-    UNASSIGN_NUMBER,
-    GET_OPERATION,
-    LIST_NUMBER_ASSIGNMENTS,
-    GET_NUMBER_ASSIGNMENT,
-    GET_USER,
-    GET_USER_CONFIGURATION,
-    LIST_USER_CONFIGURATIONS,
-    GET_POLICY_ID,
-    ASSIGN_POLICY,
-    UNASSIGN_POLICY,
-    USERS_DELTA,
-    GROUPS_DELTA,
-)
-#: The routes under /admin/teams, which share the `teamsAdmin` rate limit.
-TEAMS_ADMIN_ROUTES: Final = frozenset({
-    ASSIGN_NUMBER, UNASSIGN_NUMBER, GET_OPERATION, LIST_NUMBER_ASSIGNMENTS,
-    GET_NUMBER_ASSIGNMENT, GET_USER_CONFIGURATION, LIST_USER_CONFIGURATIONS, GET_POLICY_ID,
-    ASSIGN_POLICY, UNASSIGN_POLICY,
-})
-
-_NUMBER_MANAGEMENT: Final = ("admin", "teams", "telephoneNumberManagement")
-_USER_CONFIGURATIONS: Final = ("admin", "teams", "userConfigurations")
-_POLICY: Final = ("admin", "teams", "policy")
-_TEAMS_ADMIN_NS: Final = "microsoft.graph.teamsAdministration."
-_USER_CASTS: Final = frozenset({"graph.user", "microsoft.graph.user"})
-# Delta is an OData function: the SDK calls `delta()`, Graph's own links say `delta`.
-_DELTA_SEGMENTS: Final = frozenset({"delta", "delta()", "microsoft.graph.delta",
-                                    "microsoft.graph.delta()"})
-_ACTIONS: Final = {"assignNumber": ASSIGN_NUMBER, "unassignNumber": UNASSIGN_NUMBER}
-_POLICY_ACTIONS: Final = {"assign": ASSIGN_POLICY, "unassign": UNASSIGN_POLICY}
+# What the userConfigurations skip tokens are bound to.
+_USER_CONFIGURATIONS_SCOPE: Final = "userConfigurations"
 _POLICY_USER_ASSIGNMENT_TYPE: Final = (
     "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
 )
@@ -147,12 +120,6 @@ _QUOTED: Final = r"'(?:[^']|'')*'"
 # Named function parameters, in either order, separated by the comma the SDK loses (§4.7).
 _POLICY_ID_ARGS_RE: Final = re.compile(
     rf"^getPolicyId\((?P<n1>type|name)=(?P<v1>{_QUOTED}),(?P<n2>type|name)=(?P<v2>{_QUOTED})\)$"
-)
-_OPERATION_KEY_RE: Final = re.compile(r"^operations\('(?P<key>(?:[^']|'')+)'\)$")
-# Graph answers with OData JSON; kiota picks its parser from the part before the first ';'.
-_ODATA_JSON: Final = (
-    "application/json;odata.metadata=minimal;odata.streaming=true;"
-    "IEEE754Compatible=false;charset=utf-8"
 )
 
 # Returned for a user when the request has no $select (Graph's documented default set; note
@@ -188,56 +155,6 @@ _FAULT_CODES: Final = {
     503: "serviceNotAvailable",
     504: "timeout",
 }
-
-
-class GraphHttpError(Exception):
-    """An error reply in Graph's shape; raised anywhere while handling a request."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
-def _bad_request(message: str, code: str = "BadRequest") -> GraphHttpError:
-    return GraphHttpError(400, code, message)
-
-
-@dataclass(frozen=True)
-class GraphRequest:
-    """An HTTP request as the simulator needs to see it: nothing normalised."""
-
-    method: str
-    raw_path: str
-    raw_query: str
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-
-@dataclass
-class Reply:
-    """What to answer: status, JSON body (None for an empty body) and extra headers.
-
-    `delay_seconds` (injected latency) is honoured by the aiohttp app, which waits that long
-    before sending the answer; `Simulator.handle` itself never waits.
-    """
-
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    content_type: str = _ODATA_JSON
-    delay_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Route:
-    name: str
-    method: str
-    key: str = ""
 
 
 class _RoutedError(GraphHttpError):
@@ -287,69 +204,6 @@ class _TokenBucket:
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _match_route(segments: list[str]) -> _Route | None:
-    """Map decoded path segments after `/v1.0` to a route, or None."""
-    route = _match_directory_route(segments) or _match_teams_route(segments)
-    if route is not None:
-        return route
-    match segments:
-        case [*prefix, "numberAssignments"] if tuple(prefix) == _NUMBER_MANAGEMENT:
-            route = _Route(LIST_NUMBER_ASSIGNMENTS, "GET")
-        case [*prefix, "numberAssignments", item] if tuple(prefix) == _NUMBER_MANAGEMENT:
-            action = item.removeprefix(_TEAMS_ADMIN_NS)
-            if action in _ACTIONS:
-                route = _Route(_ACTIONS[action], "POST")
-            elif "." not in item and action != "updateNumber":
-                # Other actions and functions (updateNumber, ...) are not simulated.
-                route = _Route(GET_NUMBER_ASSIGNMENT, "GET", item)
-        case [*prefix, "operations", op_id] if tuple(prefix) == _NUMBER_MANAGEMENT:
-            route = _Route(GET_OPERATION, "GET", op_id)
-        case [*prefix, item] if tuple(prefix) == _NUMBER_MANAGEMENT:
-            key = _OPERATION_KEY_RE.fullmatch(item)
-            if key:
-                route = _Route(GET_OPERATION, "GET", key["key"].replace("''", "'"))
-    return route
-
-
-def route_name(raw_path: str) -> str:
-    """The route name a request path is counted under (one of `ROUTE_NAMES`), or `unknown`.
-
-    For tools in front of the simulator (the fault proxy) that must name requests exactly as
-    the simulator counts them. `raw_path` is the path as sent, without the query.
-    """
-    segments = [unquote(part) for part in raw_path.split("/")[1:]]
-    route = _match_route(segments[1:]) if segments[:1] == ["v1.0"] else None
-    return UNKNOWN if route is None else route.name
-
-
-def _match_directory_route(segments: list[str]) -> _Route | None:
-    match segments:
-        case ["groups", group_id, "transitiveMembers", cast] if cast in _USER_CASTS:
-            return _Route(LIST_TRANSITIVE_MEMBER_USERS, "GET", group_id)
-        case ["users", delta] if delta in _DELTA_SEGMENTS:
-            return _Route(USERS_DELTA, "GET")
-        case ["groups", delta] if delta in _DELTA_SEGMENTS:
-            return _Route(GROUPS_DELTA, "GET")
-        case ["users", user_id] if "(" not in user_id:
-            return _Route(GET_USER, "GET", user_id)
-    return None
-
-
-def _match_teams_route(segments: list[str]) -> _Route | None:
-    if tuple(segments) == _USER_CONFIGURATIONS:
-        return _Route(LIST_USER_CONFIGURATIONS, "GET")
-    prefix, last = tuple(segments[:-1]), (segments[-1] if segments else "")
-    short = last.removeprefix(_TEAMS_ADMIN_NS)
-    if prefix == _USER_CONFIGURATIONS:
-        return _Route(GET_USER_CONFIGURATION, "GET", last)
-    if prefix == _POLICY and short.startswith("getPolicyId("):
-        # Parsed by the handler, so a malformed call is counted (and refused) as getPolicyId.
-        return _Route(GET_POLICY_ID, "GET", short)
-    if prefix == (*_POLICY, "userAssignments") and short in _POLICY_ACTIONS:
-        return _Route(_POLICY_ACTIONS[short], "POST")
-    return None
 
 
 def _parse_query(raw_query: str) -> dict[str, str]:
@@ -660,8 +514,7 @@ class Simulator:
             # is undocumented, so refuse it and make clients set a base URL without a slash.
             raise _bad_request(f"Invalid request path '{request.raw_path}': empty path segment "
                                "(double slash).")
-        segments = [unquote(part) for part in request.raw_path.split("/")[1:]]
-        route = _match_route(segments[1:]) if segments[:1] == ["v1.0"] else None
+        route = match_path(request.raw_path)
         if route is None:
             raise GraphHttpError(404, "NotFound",
                                  f"Resource not found for the segment path '{request.raw_path}' "
@@ -928,7 +781,7 @@ class Simulator:
         properties = _selected_configuration_properties(options.get("$select"))
         top = _int_option(options, "$top", default=_DEFAULT_CONFIGURATION_PAGE, low=1,
                           high=_MAX_CONFIGURATION_PAGE)
-        offset = self._decode_skiptoken(options.get("$skiptoken"), _USER_CONFIGURATIONS[-1])
+        offset = self._decode_skiptoken(options.get("$skiptoken"), _USER_CONFIGURATIONS_SCOPE)
         tenant_id = self._world.tenant.id
         items = [_pick(user_configuration_json(configuration, tenant_id), properties)
                  for configuration in self._world.user_configurations()]
@@ -938,7 +791,7 @@ class Simulator:
         if offset + top < len(items):
             link_options: dict[str, str] = {name: options[name] for name in ("$select", "$top")
                                             if name in options}
-            link_options["$skiptoken"] = _encode_skiptoken(_USER_CONFIGURATIONS[-1],
+            link_options["$skiptoken"] = _encode_skiptoken(_USER_CONFIGURATIONS_SCOPE,
                                                            offset + top)
             body["@odata.nextLink"] = self._next_link(request, link_options)
         body["value"] = items[offset:offset + top]
