@@ -7,6 +7,8 @@ spelling, number ownership), so that a test passing against it says something ab
 
 from graph_simulator.fault_proxy import FaultKind, FaultPlan, FaultProxy, HeldAnswer
 from graph_simulator.protocol import GraphRequest, Reply
+from graph_simulator.routes.numbers import number_assignment_json
+from graph_simulator.routes.user_configurations import user_configuration_json
 from graph_simulator.routing import ROUTE_NAMES, TEAMS_ADMIN_ROUTES, route_name
 from graph_simulator.scenario import (
     Behaviour,
@@ -34,9 +36,7 @@ from graph_simulator.server import (
     Simulator,
     SimulatorServer,
     create_app,
-    number_assignment_json,
     start_runner,
-    user_configuration_json,
 )
 from graph_simulator.world import (
     NotFoundError,

@@ -6,7 +6,8 @@ from test code at the same time. `create_app` wraps it in an aiohttp application
 `SimulatorServer` runs that application on 127.0.0.1 in a background thread.
 
 Requests and replies are `graph_simulator.protocol`'s; paths are matched to routes by
-`graph_simulator.routing`.
+`graph_simulator.routing`, and each route is answered by its handler in `graph_simulator.routes`
+(one module per resource).
 
 Time: everything that measures time (the `/admin/teams` rate limit, delta token expiry) reads
 the `clock` given to `Simulator` -- `time.monotonic` unless a test injects its own, so tests
@@ -23,131 +24,55 @@ groups only), `POST /_simulator/faults` (`Fault`), `POST /_simulator/faults/late
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import dataclasses
 import json
 import math
 import os
-import re
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self, TypeVar
-from urllib.parse import parse_qsl, quote
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from graph_simulator.delta import (
-    GROUP_PROPERTIES,
-    DeltaKind,
-    DeltaToken,
-    group_changes,
-    page_groups,
-    page_users,
-    parse_group_filter,
-    user_changes,
-)
-from graph_simulator.protocol import GraphHttpError, GraphRequest, Reply
-from graph_simulator.protocol import bad_request as _bad_request
+from graph_simulator.protocol import GraphHttpError, GraphRequest, Reply, bad_request
+from graph_simulator.routes import HANDLERS, RouteContext
+from graph_simulator.routes.numbers import number_assignment_json
+from graph_simulator.routes.user_configurations import user_configuration_json
 from graph_simulator.routing import (
     ASSIGN_NUMBER,
-    ASSIGN_POLICY,
-    GET_NUMBER_ASSIGNMENT,
-    GET_OPERATION,
-    GET_POLICY_ID,
-    GET_USER,
-    GET_USER_CONFIGURATION,
-    GROUPS_DELTA,
-    LIST_NUMBER_ASSIGNMENTS,
-    LIST_TRANSITIVE_MEMBER_USERS,
-    LIST_USER_CONFIGURATIONS,
     ROUTE_NAMES,
     TEAMS_ADMIN_ROUTES,
-    UNASSIGN_NUMBER,
-    UNASSIGN_POLICY,
     UNAUTHORIZED,
     UNKNOWN,
-    USERS_DELTA,
+    Route,
     match_path,
 )
-from graph_simulator.routing import Route as _Route
 from graph_simulator.scenario import (
-    USER_GRAPH_FIELDS,
-    AssignmentCategory,
     Directory,
     Fault,
     LatencyFault,
-    NumberType,
     OperationFailure,
     RateLimit,
     Scenario,
     ScenarioError,
-    User,
     describe_validation_error,
     load_directory,
     load_scenario,
-    normalise_number,
     parse_directory,
     parse_scenario,
 )
-from graph_simulator.world import (
-    TEAMS_STATE_ADAPTER,
-    NumberRecord,
-    Operation,
-    TeamsState,
-    UserConfiguration,
-    World,
-    WorldError,
-    number_assignment_id,
-)
+from graph_simulator.world import TEAMS_STATE_ADAPTER, TeamsState, World, WorldError
 
 DEFAULT_TOKEN: Final = "simulator-token"  # noqa: S105 -- a fixed test token, not a secret
 
-# What the userConfigurations skip tokens are bound to.
-_USER_CONFIGURATIONS_SCOPE: Final = "userConfigurations"
-_POLICY_USER_ASSIGNMENT_TYPE: Final = (
-    "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
-)
-_QUOTED: Final = r"'(?:[^']|'')*'"
-# Named function parameters, in either order, separated by the comma the SDK loses (§4.7).
-_POLICY_ID_ARGS_RE: Final = re.compile(
-    rf"^getPolicyId\((?P<n1>type|name)=(?P<v1>{_QUOTED}),(?P<n2>type|name)=(?P<v2>{_QUOTED})\)$"
-)
-
-# Returned for a user when the request has no $select (Graph's documented default set; note
-# that accountEnabled is not in it).
-_DEFAULT_USER_PROPERTIES: Final = (
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
-)
-_USER_PROPERTIES: Final = frozenset(
-    User.model_fields[name].alias or name for name in USER_GRAPH_FIELDS
-)
-_CONFIGURATION_PROPERTIES: Final = (
-    "id", "userPrincipalName", "tenantId", "isEnterpriseVoiceEnabled", "telephoneNumbers",
-    "effectivePolicyAssignments", "featureTypes", "accountType", "createdDateTime",
-    "modifiedDateTime",
-)
-_OPERATION_TYPE: Final = "#microsoft.graph.teamsAdministration.telephoneNumberLongRunningOperation"
-_NUMBER_TYPES: Final = frozenset({"directRouting", "callingPlan", "operatorConnect"})
-_CATEGORIES: Final = frozenset({"primary", "private", "alternate"})
 _MAX_LOG_ENTRIES: Final = 100_000
-_MAX_DIRECTORY_PAGE: Final = 999
-_DEFAULT_CONFIGURATION_PAGE: Final = 100
-_MAX_CONFIGURATION_PAGE: Final = 999
-_DEFAULT_NUMBER_PAGE: Final = 500
-_MAX_NUMBER_PAGE: Final = 1000
-_FILTER_CLAUSE_RE: Final = re.compile(
-    r"(?P<field>telephoneNumber|assignmentTargetId) eq '(?P<value>(?:[^']|'')*)'"
-)
 _FAULT_CODES: Final = {
     429: "TooManyRequests",
     500: "generalException",
@@ -160,7 +85,7 @@ _FAULT_CODES: Final = {
 class _RoutedError(GraphHttpError):
     """An error for a request that did match a route (so it is counted under that route)."""
 
-    def __init__(self, route: _Route, error: GraphHttpError) -> None:
+    def __init__(self, route: Route, error: GraphHttpError) -> None:
         super().__init__(error.status, error.code, error.message, error.headers)
         self.route = route
 
@@ -204,94 +129,6 @@ class _TokenBucket:
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_query(raw_query: str) -> dict[str, str]:
-    # parse_qsl decodes '+' as a space, exactly as a server must: clients that want a plus sign
-    # in a value have to send %2B.
-    options: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        if name in options:
-            raise _bad_request(f"Query option '{name}' was specified more than once, but it "
-                               "must be specified at most once.")
-        options[name] = value
-    return options
-
-
-def _reject_unsupported_options(options: Mapping[str, str], allowed: frozenset[str]) -> None:
-    for name in options:
-        if name.startswith("$") and name not in allowed:
-            supported = ", ".join(sorted(allowed)) or "none"
-            raise _bad_request(
-                f"The query option '{name}' is not supported by the Graph simulator on this "
-                f"route (supported: {supported})."
-            )
-
-
-def _int_option(options: Mapping[str, str], name: str, *, default: int, low: int, high: int,
-                code: str = "BadRequest") -> int:
-    raw = options.get(name)
-    if raw is None:
-        return default
-    if not re.fullmatch(r"[0-9]+", raw):
-        raise _bad_request(f"Invalid value '{raw}' for query option '{name}'.", code)
-    value = int(raw)
-    if not low <= value <= high:
-        if name == "$top":
-            raise _bad_request(f"Invalid page size specified: '{value}'. Must be between "
-                               f"{low} and {high} inclusive.", code)
-        raise _bad_request(f"Invalid value '{value}' for query option '{name}'.", code)
-    return value
-
-
-def _query_string(options: Mapping[str, str]) -> str:
-    return "&".join(f"{name}={quote(value, safe=',')}" for name, value in options.items())
-
-
-def _user_json(user: User, properties: tuple[str, ...]) -> dict[str, Any]:
-    everything = user.model_dump(mode="json", by_alias=True)
-    return {name: everything[name] for name in properties}
-
-
-def _parse_filter(expression: str) -> list[tuple[str, str]]:
-    clauses = expression.split(" and ")
-    parsed: list[tuple[str, str]] = []
-    for clause in clauses:
-        match = _FILTER_CLAUSE_RE.fullmatch(clause)
-        if match is None or len(clauses) > 2:
-            raise _bad_request(
-                f"Unsupported $filter '{expression}': the Graph simulator supports only "
-                "telephoneNumber eq '...' and assignmentTargetId eq '...', optionally joined "
-                "by 'and'."
-            )
-        parsed.append((match["field"], match["value"].replace("''", "'")))
-    return parsed
-
-
-def number_assignment_json(record: NumberRecord) -> dict[str, Any]:
-    """A numberAssignment resource with exactly the documented v1.0 properties."""
-    assigned = record.assignment_target_id is not None
-    online = record.number_type != "directRouting"
-    return {
-        "id": record.id,
-        "telephoneNumber": record.telephone_number,
-        "operatorId": record.operator_id,
-        "numberType": record.number_type,
-        "activationState": record.activation_state,
-        "capabilities": ["userAssignment"],
-        "locationId": record.location_id,
-        "civicAddressId": None,
-        "networkSiteId": None,
-        "assignmentTargetId": record.assignment_target_id,
-        "assignmentCategory": record.assignment_category if assigned else None,
-        "portInStatus": None,
-        "assignmentStatus": "userAssigned" if assigned else "unassigned",
-        "isoCountryCode": record.iso_country_code,
-        "city": record.city,
-        "numberSource": "online" if online else "onPremises",
-        "supportedCustomerActions": ["locationUpdate", "release"] if online else [],
-        "reverseNumberLookupOptions": [],
-    }
 
 
 class Simulator:
@@ -501,7 +338,7 @@ class Simulator:
         }}
         return Reply(error.status, body, dict(error.headers), "application/json")
 
-    def _authorise_and_route(self, request: GraphRequest) -> _Route:
+    def _authorise_and_route(self, request: GraphRequest) -> Route:
         authorization = request.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
         if not authorization:
@@ -512,8 +349,8 @@ class Simulator:
         if "//" in request.raw_path:
             # The SDK's default base URL yields '/v1.0//admin/...'; whether Graph tolerates that
             # is undocumented, so refuse it and make clients set a base URL without a slash.
-            raise _bad_request(f"Invalid request path '{request.raw_path}': empty path segment "
-                               "(double slash).")
+            raise bad_request(f"Invalid request path '{request.raw_path}': empty path segment "
+                              "(double slash).")
         route = match_path(request.raw_path)
         if route is None:
             raise GraphHttpError(404, "NotFound",
@@ -566,548 +403,10 @@ class Simulator:
             headers,
         )
 
-    def _dispatch(self, route: _Route, request: GraphRequest) -> Reply:
-        handlers: dict[str, Callable[[_Route, GraphRequest], Reply]] = {
-            LIST_TRANSITIVE_MEMBER_USERS: self._list_transitive_member_users,
-            ASSIGN_NUMBER: self._assign_number,
-            UNASSIGN_NUMBER: self._unassign_number,
-            GET_OPERATION: self._get_operation,
-            LIST_NUMBER_ASSIGNMENTS: self._list_number_assignments,
-            GET_NUMBER_ASSIGNMENT: self._get_number_assignment,
-            GET_USER: self._get_user,
-            GET_USER_CONFIGURATION: self._get_user_configuration,
-            LIST_USER_CONFIGURATIONS: self._list_user_configurations,
-            GET_POLICY_ID: self._get_policy_id,
-            ASSIGN_POLICY: self._assign_policy,
-            UNASSIGN_POLICY: self._unassign_policy,
-            USERS_DELTA: self._users_delta,
-            GROUPS_DELTA: self._groups_delta,
-        }
-        return handlers[route.name](route, request)
-
-    # -- directory ---------------------------------------------------------------------------
-
-    def _list_transitive_member_users(self, route: _Route, request: GraphRequest) -> Reply:
-        options = _parse_query(request.raw_query)
-        _reject_unsupported_options(options, frozenset({"$select", "$top", "$count",
-                                                        "$skiptoken"}))
-        if request.headers.get("ConsistencyLevel") != "eventual" or options.get("$count") != "true":
-            raise _bad_request(
-                "Casting transitiveMembers to microsoft.graph.user is an advanced query: every "
-                "request, @odata.nextLink pages included, needs the header 'ConsistencyLevel: "
-                "eventual' and $count=true.",
-                "Request_UnsupportedQuery",
-            )
-        top = _int_option(options, "$top", default=self._world.behaviour.default_page_size,
-                          low=1, high=_MAX_DIRECTORY_PAGE, code="Request_UnsupportedQuery")
-        properties = self._selected_user_properties(options.get("$select"))
-        offset = self._decode_skiptoken(options.get("$skiptoken"), route.key)
-        users = self._world.transitive_member_users(route.key)
-        body: dict[str, Any] = {"@odata.context": self._users_context(options.get("$select"))}
-        if offset == 0:
-            body["@odata.count"] = len(users)
-        if offset + top < len(users):
-            link_options: dict[str, str] = {
-                name: options[name] for name in ("$select", "$top", "$count") if name in options
-            }
-            link_options["$skiptoken"] = _encode_skiptoken(route.key, offset + top)
-            body["@odata.nextLink"] = self._next_link(request, link_options)
-        body["value"] = [_user_json(user, properties) for user in users[offset:offset + top]]
-        return Reply(200, body)
-
-    def _next_link(self, request: GraphRequest, options: Mapping[str, str]) -> str:
-        # Absolute, with the simulator's own origin: clients follow it as-is (with_url), so a
-        # relative or graph.microsoft.com link would escape the simulator.
-        path = request.raw_path.removeprefix("/v1.0")
-        query = _query_string(options)
-        return f"{self.base_url}{path}?{query}" if query else f"{self.base_url}{path}"
-
-    def _users_context(self, select: str | None) -> str:
-        selection = f"({select})" if select else ""
-        return f"{self.base_url}/$metadata#users{selection}"
-
-    @staticmethod
-    def _selected_user_properties(select: str | None) -> tuple[str, ...]:
-        if select is None:
-            return _DEFAULT_USER_PROPERTIES
-        names = [name.strip() for name in select.split(",")]
-        for name in names:
-            if name not in _USER_PROPERTIES:
-                raise _bad_request(f"Could not find a property named '{name}' on type "
-                                   "'microsoft.graph.user'.", "Request_BadRequest")
-        return tuple(dict.fromkeys(["id", *names]))
-
-    @staticmethod
-    def _decode_skiptoken(token: str | None, group_id: str) -> int:
-        if token is None:
-            return 0
-        decoded = _decode_skiptoken(token)
-        if decoded is None or decoded[0] != group_id:
-            raise _bad_request("Invalid $skiptoken.", "Request_BadRequest")
-        return decoded[1]
-
-    # -- Teams numbers -----------------------------------------------------------------------
-
-    def _list_number_assignments(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        options = _parse_query(request.raw_query)
-        _reject_unsupported_options(options, frozenset({"$filter", "$top", "$skip"}))
-        top = _int_option(options, "$top", default=_DEFAULT_NUMBER_PAGE, low=1,
-                          high=_MAX_NUMBER_PAGE)
-        skip = _int_option(options, "$skip", default=0, low=0, high=2**31)
-        clauses = _parse_filter(options["$filter"]) if "$filter" in options else []
-        items = [number_assignment_json(record) for record in self._world.number_assignments()]
-        items = [item for item in items
-                 if all(item[name] == value for name, value in clauses)]
-        body: dict[str, Any] = {
-            "@odata.context": f"{self.base_url}/$metadata#admin/teams/telephoneNumberManagement/"
-                              "numberAssignments",
-        }
-        if skip + top < len(items):
-            link_options: dict[str, str] = {
-                name: options[name] for name in ("$filter", "$top") if name in options
-            }
-            link_options["$skip"] = str(skip + top)
-            body["@odata.nextLink"] = self._next_link(request, link_options)
-        body["value"] = items[skip:skip + top]
-        return Reply(200, body)
-
-    def _get_number_assignment(self, route: _Route, request: GraphRequest) -> Reply:
-        del request
-        for record in self._world.number_assignments():
-            if record.id == route.key:
-                body = {
-                    "@odata.context": f"{self.base_url}/$metadata#admin/teams/"
-                                      "telephoneNumberManagement/numberAssignments/$entity",
-                    **number_assignment_json(record),
-                }
-                return Reply(200, body)
-        raise GraphHttpError(404, "NotFound", f"Number assignment '{route.key}' was not found.")
-
-    def _assign_number(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        body = _action_body(request.body, "assignNumber", required=(
-            "telephoneNumber", "assignmentTargetId", "numberType",
-        ), optional=("assignmentCategory", "locationId"))
-        number = _number_parameter(body)
-        target = _string_parameter(body, "assignmentTargetId")
-        category = body.get("assignmentCategory") or "primary"
-        if category not in _CATEGORIES:
-            raise _bad_request(f"Invalid value '{category}' for parameter 'assignmentCategory' "
-                               f"(expected one of {', '.join(sorted(_CATEGORIES))}).")
-        location = body.get("locationId")
-        if location is not None and not isinstance(location, str):
-            raise _bad_request("Parameter 'locationId' must be a string.")
-        operation = self._world.request_assign(number, _number_type_parameter(body), target,
-                                               _category(category), location)
-        return self._accepted(operation)
-
-    def _unassign_number(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        body = _action_body(request.body, "unassignNumber",
-                            required=("telephoneNumber", "numberType"), optional=())
-        operation = self._world.request_unassign(_number_parameter(body),
-                                                 _number_type_parameter(body))
-        return self._accepted(operation)
-
-    def _accepted(self, operation: Operation) -> Reply:
-        self._save_state()
-        location = (f"{self.base_url}/admin/teams/telephoneNumberManagement/"
-                    f"operations('{operation.id}')")
-        return Reply(202, None, {"Location": location})
-
-    def _get_operation(self, route: _Route, request: GraphRequest) -> Reply:
-        del request
-        operation = self._world.poll_operation(route.key)
-        self._save_state()
-        entity: dict[str, Any] = {
-            "@odata.type": _OPERATION_TYPE,
-            "id": operation.id,
-            "createdDateTime": operation.created_date_time,
-            "status": operation.status,
-            "numbers": [{
-                "resourceLocation": f"{self.base_url}/admin/teams/telephoneNumberManagement/"
-                                    f"numberAssignments/"
-                                    f"{quote(number_assignment_id(operation.telephone_number))}",
-                "status": operation.status,
-                "statusDetail": operation.status_detail,
-            }],
-        }
-        if self._world.behaviour.operation_body_shape == "value":
-            return Reply(200, {"value": entity})
-        context = (f"{self.base_url}/$metadata#admin/teams/telephoneNumberManagement/"
-                   "operations/$entity")
-        return Reply(200, {"@odata.context": context, **entity})
-
-    # -- users -------------------------------------------------------------------------------
-
-    def _get_user(self, route: _Route, request: GraphRequest) -> Reply:
-        options = _parse_query(request.raw_query)
-        _reject_unsupported_options(options, frozenset({"$select"}))
-        properties = self._selected_user_properties(options.get("$select"))
-        user = self._world.find_user(route.key)
-        if user is None:
-            raise GraphHttpError(404, "Request_ResourceNotFound",
-                                 f"Resource '{route.key}' does not exist or one of its queried "
-                                 "reference-property objects are not present.")
-        selection = f"({options['$select']})" if "$select" in options else ""
-        return Reply(200, {"@odata.context": f"{self.base_url}/$metadata#users{selection}/$entity",
-                           **_user_json(user, properties)})
-
-    # -- Teams user configurations -----------------------------------------------------------
-
-    def _get_user_configuration(self, route: _Route, request: GraphRequest) -> Reply:
-        options = _parse_query(request.raw_query)
-        _reject_unsupported_options(options, frozenset({"$select"}))
-        properties = _selected_configuration_properties(options.get("$select"))
-        try:
-            configuration = self._world.read_user_configuration(route.key)
-        finally:
-            # A read can make a user visible (visibleAfterPolls), even one that answers 404.
-            self._save_state()
-        entity = _pick(user_configuration_json(configuration, self._world.tenant.id),
-                       properties)
-        if self._world.behaviour.user_configuration_body_shape == "value":
-            return Reply(200, {"value": entity})
-        selection = f"({options['$select']})" if "$select" in options else ""
-        context = (f"{self.base_url}/$metadata#admin/teams/userConfigurations{selection}"
-                   "/$entity")
-        return Reply(200, {"@odata.context": context, **entity})
-
-    def _list_user_configurations(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        options = _parse_query(request.raw_query)
-        _reject_unsupported_options(options, frozenset({"$select", "$top", "$skiptoken"}))
-        properties = _selected_configuration_properties(options.get("$select"))
-        top = _int_option(options, "$top", default=_DEFAULT_CONFIGURATION_PAGE, low=1,
-                          high=_MAX_CONFIGURATION_PAGE)
-        offset = self._decode_skiptoken(options.get("$skiptoken"), _USER_CONFIGURATIONS_SCOPE)
-        tenant_id = self._world.tenant.id
-        items = [_pick(user_configuration_json(configuration, tenant_id), properties)
-                 for configuration in self._world.user_configurations()]
-        body: dict[str, Any] = {
-            "@odata.context": f"{self.base_url}/$metadata#admin/teams/userConfigurations",
-        }
-        if offset + top < len(items):
-            link_options: dict[str, str] = {name: options[name] for name in ("$select", "$top")
-                                            if name in options}
-            link_options["$skiptoken"] = _encode_skiptoken(_USER_CONFIGURATIONS_SCOPE,
-                                                           offset + top)
-            body["@odata.nextLink"] = self._next_link(request, link_options)
-        body["value"] = items[offset:offset + top]
-        return Reply(200, body)
-
-    # -- Teams policies ----------------------------------------------------------------------
-
-    def _get_policy_id(self, route: _Route, request: GraphRequest) -> Reply:
-        match = _POLICY_ID_ARGS_RE.fullmatch(route.key)
-        if match is None or match["n1"] == match["n2"]:
-            # Notably `getPolicyId(type='X'name='Y')`, which msgraph-sdk sends: OData needs
-            # the comma between function parameters.
-            raise _bad_request(f"Bad Request - Error in query syntax: '{route.key}' is not a "
-                               "valid call of getPolicyId(type='...',name='...').")
-        _reject_unsupported_options(_parse_query(request.raw_query), frozenset())
-        arguments = {match["n1"]: match["v1"], match["n2"]: match["v2"]}
-        policy_type, name = (arguments[key][1:-1].replace("''", "'") for key in ("type", "name"))
-        value = [{"name": f"Tag:{policy.name}", "policyId": policy.id}
-                 for policy in self._world.policies_named(policy_type, name)]
-        context = (f"{self.base_url}/$metadata#Collection(microsoft.graph.teamsAdministration."
-                   "policyIdentifierDetail)")
-        return Reply(200, {"@odata.context": context, "value": value})
-
-    def _assign_policy(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        items = _policy_assignments(request.body, "assign", with_policy_id=True)
-        self._world.assign_policies([(item["userId"], item["policyType"], item["policyId"])
-                                     for item in items])
-        self._save_state()
-        return Reply(204)
-
-    def _unassign_policy(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        items = _policy_assignments(request.body, "unassign", with_policy_id=False)
-        self._world.unassign_policies([(item["userId"], item["policyType"]) for item in items])
-        self._save_state()
-        return Reply(204)
-
-    # -- delta -------------------------------------------------------------------------------
-
-    def _users_delta(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        return self._delta("users", request)
-
-    def _groups_delta(self, route: _Route, request: GraphRequest) -> Reply:
-        del route
-        return self._delta("groups", request)
-
-    def _delta(self, kind: DeltaKind, request: GraphRequest) -> Reply:
-        options = _parse_query(request.raw_query)
-        allowed = {"$select", "$skiptoken", "$deltatoken"}
-        if kind == "groups":
-            allowed.add("$filter")
-        _reject_unsupported_options(options, frozenset(allowed))
-        now = self._clock()
-        latest = False
-        # The round being read, as the skip token of its current page.
-        state = self._delta_state(kind, request, options, now)
-        if state is None:
-            # A first call: query options here, a full read (or none, for $deltatoken=latest).
-            select, filter_ = options.get("$select"), options.get("$filter")
-            self._check_delta_query(kind, select, filter_)
-            latest = options.get("$deltatoken") == "latest"
-            state = DeltaToken(type="skip", kind=kind, select=select, filter=filter_,
-                               sync_id=self._world.sync_id,
-                               version=self._world.directory_version, since=None, page=0,
-                               issued_at=now)
-        pages = [[]] if latest else self._delta_pages(request, state)
-        if state.page >= len(pages):
-            raise _bad_request("Invalid $skiptoken.", "Request_BadRequest")
-        body: dict[str, Any] = {"@odata.context": self._delta_context(kind, options)}
-        if state.page + 1 < len(pages):
-            # Every page of a round diffs the same two versions; expiry counts from its start.
-            following = dataclasses.replace(state, page=state.page + 1)
-            body["@odata.nextLink"] = self._next_link(request,
-                                                      {"$skiptoken": following.encode()})
-        else:
-            delta = dataclasses.replace(state, type="delta", since=None, page=0, issued_at=now)
-            body["@odata.deltaLink"] = self._next_link(request, {"$deltatoken": delta.encode()})
-        body["value"] = pages[state.page]
-        return Reply(200, body)
-
-    def _delta_state(self, kind: DeltaKind, request: GraphRequest,
-                     options: Mapping[str, str], now: float) -> DeltaToken | None:
-        """The state token of a follow-up call (None for a first call), checked for expiry."""
-        skip, delta = options.get("$skiptoken"), options.get("$deltatoken")
-        if skip is None and delta in (None, "latest"):
-            return None
-        if skip is not None and delta is not None:
-            raise _bad_request("Use either $skiptoken or $deltatoken, not both.")
-        if any(name not in {"$skiptoken", "$deltatoken"} for name in options):
-            raise _bad_request("Query options must not be repeated with a state token: they "
-                               "are encoded in it. Call the nextLink or deltaLink as it is.")
-        text = skip if skip is not None else delta
-        assert text is not None
-        token = DeltaToken.decode(text)
-        expected_type = "skip" if skip is not None else "delta"
-        if token is None or token.kind != kind or token.type != expected_type:
-            raise _bad_request(f"Invalid ${'skiptoken' if skip is not None else 'deltatoken'}.",
-                               "Request_BadRequest")
-        world = self._world
-        lifetime = world.behaviour.delta_token_lifetime_seconds
-        known = (token.sync_id == world.sync_id
-                 and world.directory_at(token.version) is not None
-                 and (token.since is None or world.directory_at(token.since) is not None))
-        if not known or now - token.issued_at > lifetime:
-            fresh = {name: value for name, value in (("$select", token.select),
-                                                     ("$filter", token.filter))
-                     if value is not None}
-            raise GraphHttpError(
-                410, world.behaviour.delta_gone_error_code,
-                "The sync state of this delta token is no longer available; restart with a "
-                "full synchronization from the URL in the Location header.",
-                {"Location": self._next_link(request, fresh)},
-            )
-        if token.type == "skip":
-            return token
-        # A delta token starts a new round: changes since its version, up to now.
-        return dataclasses.replace(token, type="skip", version=world.directory_version,
-                                   since=token.version, page=0, issued_at=now)
-
-    def _check_delta_query(self, kind: DeltaKind, select: str | None,
-                           filter_: str | None) -> None:
-        if kind == "users":
-            self._selected_user_properties(select)
-            return
-        _selected_group_properties(select)
-        if filter_ is not None:
-            try:
-                parse_group_filter(filter_)
-            except ValueError as error:
-                raise _bad_request(str(error), "Request_UnsupportedQuery") from None
-
-    def _delta_pages(self, request: GraphRequest,
-                     state: DeltaToken) -> list[list[dict[str, Any]]]:
-        world = self._world
-        after = world.directory_at(state.version)
-        before = world.directory_at(state.since) if state.since is not None else None
-        assert after is not None  # checked with the token
-        page_size = world.behaviour.default_page_size
-        reason = world.behaviour.delta_removed_reason
-        if state.kind == "users":
-            properties = self._selected_user_properties(state.select)
-            minimal = before is not None and "return=minimal" in request.headers.get("Prefer",
-                                                                                     "")
-            return page_users(user_changes(before, after, lambda u: _user_json(u, properties),
-                                           minimal=minimal, removed_reason=reason), page_size)
-        group_properties, members = _selected_group_properties(state.select)
-        ids = parse_group_filter(state.filter) if state.filter is not None else None
-        changes = group_changes(before, after, properties=group_properties, members=members,
-                                ids=ids, removed_reason=reason)
-        return page_groups(changes, page_size)
-
-    def _delta_context(self, kind: DeltaKind, options: Mapping[str, str]) -> str:
-        selection = f"({options['$select']})" if "$select" in options else ""
-        return f"{self.base_url}/$metadata#{kind}{selection}"
-
-
-def _encode_skiptoken(group_id: str, offset: int) -> str:
-    # Opaque to clients, like Graph's; it names the group so a token cannot be replayed
-    # against another one.
-    raw = json.dumps([group_id, offset], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_skiptoken(token: str) -> tuple[str, int] | None:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    if (isinstance(decoded, list) and len(decoded) == 2 and isinstance(decoded[0], str)
-            and isinstance(decoded[1], int) and decoded[1] >= 0):
-        return decoded[0], decoded[1]
-    return None
-
-
-def _action_body(raw: bytes, action: str, *, required: tuple[str, ...],
-                 optional: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        body = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        raise _bad_request("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise _bad_request(f"The request body of '{action}' must be a JSON object.")
-    for name in body:
-        if name not in required and name not in optional and not name.startswith("@odata."):
-            raise _bad_request(f"The parameter '{name}' in the request payload is not a valid "
-                               f"parameter for the operation '{action}'.")
-    for name in required:
-        if body.get(name) is None:
-            raise _bad_request(f"The parameter '{name}' of the operation '{action}' is "
-                               "required.")
-    return body
-
-
-def _string_parameter(body: Mapping[str, Any], name: str) -> str:
-    value = body[name]
-    if not isinstance(value, str) or not value:
-        raise _bad_request(f"Parameter '{name}' must be a non-empty string.")
-    return value
-
-
-def _number_parameter(body: Mapping[str, Any]) -> str:
-    try:
-        return normalise_number(_string_parameter(body, "telephoneNumber"))
-    except ValueError:
-        raise _bad_request(f"Invalid telephoneNumber '{body['telephoneNumber']}'.") from None
-
-
-def _number_type_parameter(body: Mapping[str, Any]) -> NumberType:
-    value = body["numberType"]
-    # Enum members are camelCase on the wire; PowerShell's PascalCase spellings are refused.
-    if value == "directRouting":
-        return "directRouting"
-    if value == "callingPlan":
-        return "callingPlan"
-    if value == "operatorConnect":
-        return "operatorConnect"
-    raise _bad_request(f"Invalid value '{value}' for parameter 'numberType' (expected one of "
-                       f"{', '.join(sorted(_NUMBER_TYPES))}).")
-
-
-def _category(value: str) -> AssignmentCategory:
-    if value == "private":
-        return "private"
-    if value == "alternate":
-        return "alternate"
-    return "primary"
-
-
-def _pick(entity: dict[str, Any], properties: tuple[str, ...]) -> dict[str, Any]:
-    return {name: entity[name] for name in properties}
-
-
-def _selected_configuration_properties(select: str | None) -> tuple[str, ...]:
-    if select is None:
-        return _CONFIGURATION_PROPERTIES
-    names = [name.strip() for name in select.split(",")]
-    for name in names:
-        if name not in _CONFIGURATION_PROPERTIES:
-            raise _bad_request(f"Could not find a property named '{name}' on type "
-                               "'microsoft.graph.teamsAdministration.teamsUserConfiguration'.")
-    return tuple(dict.fromkeys(names))
-
-
-def _selected_group_properties(select: str | None) -> tuple[tuple[str, ...], bool]:
-    """(group properties, whether `members` is tracked); no $select: displayName and members."""
-    if select is None:
-        return GROUP_PROPERTIES, True
-    names = [name.strip() for name in select.split(",")]
-    for name in names:
-        if name not in GROUP_PROPERTIES and name != "members":
-            raise _bad_request(f"Could not find a property named '{name}' on type "
-                               "'microsoft.graph.group' (the Graph simulator's groups delta "
-                               f"tracks {', '.join(GROUP_PROPERTIES)} and members).",
-                               "Request_BadRequest")
-    return tuple(name for name in names if name != "members"), "members" in names
-
-
-def _policy_assignments(raw: bytes, action: str, *,
-                        with_policy_id: bool) -> list[dict[str, str]]:
-    """The validated `value` items of a policy userAssignments assign/unassign body."""
-    body = _action_body(raw, action, required=("value",), optional=())
-    items = body["value"]
-    if not isinstance(items, list) or not items:
-        raise _bad_request(f"Parameter 'value' of the operation '{action}' must be a non-empty "
-                           "array.")
-    required = ("userId", "policyType", "policyId") if with_policy_id else ("userId",
-                                                                            "policyType")
-    validated: list[dict[str, str]] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise _bad_request(f"value[{index}] must be a teamsPolicyUserAssignment object.")
-        odata_type = item.get("@odata.type", _POLICY_USER_ASSIGNMENT_TYPE)
-        if odata_type != _POLICY_USER_ASSIGNMENT_TYPE:
-            raise _bad_request(f"value[{index}]: unexpected @odata.type '{odata_type}' "
-                               f"(expected '{_POLICY_USER_ASSIGNMENT_TYPE}').")
-        for name in item:
-            if name not in required and name != "@odata.type":
-                raise _bad_request(f"value[{index}]: the property '{name}' is not valid for "
-                                   f"the operation '{action}'.")
-        for name in required:
-            value = item.get(name)
-            if not isinstance(value, str) or not value:
-                raise _bad_request(f"value[{index}]: the property '{name}' is required and "
-                                   "must be a non-empty string.")
-        validated.append({name: item[name] for name in required})
-    return validated
-
-
-def user_configuration_json(configuration: UserConfiguration, tenant_id: str) -> dict[str, Any]:
-    """A teamsUserConfiguration resource with exactly the documented v1.0 properties."""
-    teams = configuration.teams
-    return {
-        "id": configuration.user.id,
-        "userPrincipalName": configuration.user.user_principal_name,
-        "tenantId": tenant_id,
-        "isEnterpriseVoiceEnabled": teams.enterprise_voice_enabled,
-        "telephoneNumbers": [
-            {"telephoneNumber": number.telephone_number,
-             "assignmentCategory": number.assignment_category}
-            for number in configuration.numbers
-        ],
-        "effectivePolicyAssignments": [
-            {"policyType": policy.type,
-             "policyAssignment": {"displayName": policy.name, "assignmentType": "direct",
-                                  "policyId": policy.id, "groupId": None}}
-            for policy in configuration.policies
-        ],
-        # Teams Phone is what the simulator calls "licensed"; PhoneSystem is its feature name.
-        "featureTypes": ["Teams", "PhoneSystem"] if teams.licensed else ["Teams"],
-        "accountType": "user",
-        "createdDateTime": teams.created_date_time,
-        "modifiedDateTime": teams.modified_date_time,
-    }
-
+    def _dispatch(self, route: Route, request: GraphRequest) -> Reply:
+        context = RouteContext(world=self._world, base_url=self.base_url, clock=self._clock,
+                               save_state=self._save_state)
+        return HANDLERS[route.name](context, route, request)
 
 
 # -- aiohttp application ---------------------------------------------------------------------
