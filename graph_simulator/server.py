@@ -1,30 +1,21 @@
-"""The HTTP face of the simulator: Graph v1.0 routes, `/_simulator/` control routes, a server.
+"""The simulated Graph service: `Simulator.handle(request) → reply`, with no network I/O.
 
-`Simulator` turns a request (method, raw path, raw query, headers, body) into a reply and is
-plain synchronous code guarded by one lock, so it can be driven from the aiohttp loop thread and
-from test code at the same time. `create_app` wraps it in an aiohttp application;
-`SimulatorServer` runs that application on 127.0.0.1 in a background thread.
-
-Requests and replies are `graph_simulator.protocol`'s; paths are matched to routes by
-`graph_simulator.routing`, and each route is answered by its handler in `graph_simulator.routes`
-(one module per resource).
+`Simulator` turns a `GraphRequest` (method, raw path, raw query, headers, body) into a `Reply`
+and is plain synchronous code guarded by one lock, so it can be driven from the aiohttp loop
+thread and from test code at the same time. Here it checks the token, matches the route
+(`graph_simulator.routing`), applies the `/admin/teams` rate limit and injected faults, hands
+the request to its route's handler (`graph_simulator.routes`), and counts and logs it; injected
+latency is returned with the reply for the server to wait out. It also holds the world, writes
+Teams state to the state file, and takes the control calls (scenario, directory, faults).
+The HTTP server around it is `graph_simulator.http_server`.
 
 Time: everything that measures time (the `/admin/teams` rate limit, delta token expiry) reads
 the `clock` given to `Simulator` -- `time.monotonic` unless a test injects its own, so tests
 move time forward instead of sleeping.
-
-Control routes (no auth, never counted): `GET /_simulator/requests` (counts and log),
-`POST /_simulator/requests/clear`, `GET /_simulator/state` (numbers and Teams users as Graph
-shows them), `POST /_simulator/scenario` (whole world), `POST /_simulator/directory` (users and
-groups only), `POST /_simulator/faults` (`Fault`), `POST /_simulator/faults/latency`
-(`LatencyFault`), `POST /_simulator/faults/operation` (`OperationFailure`) and
-`POST /_simulator/delta/expire` (every delta token answers 410 from then on).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 import os
 import threading
@@ -35,10 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, Final, Literal
 
-from aiohttp import web
 from pydantic import ValidationError
 
 from graph_simulator.protocol import GraphHttpError, GraphRequest, Reply, bad_request
@@ -63,10 +52,6 @@ from graph_simulator.scenario import (
     Scenario,
     ScenarioError,
     describe_validation_error,
-    load_directory,
-    load_scenario,
-    parse_directory,
-    parse_scenario,
 )
 from graph_simulator.world import TEAMS_STATE_ADAPTER, TeamsState, World, WorldError
 
@@ -407,299 +392,3 @@ class Simulator:
         context = RouteContext(world=self._world, base_url=self.base_url, clock=self._clock,
                                save_state=self._save_state)
         return HANDLERS[route.name](context, route, request)
-
-
-# -- aiohttp application ---------------------------------------------------------------------
-
-SIMULATOR_KEY: Final = web.AppKey("simulator", Simulator)
-_CONTROL_PREFIX: Final = "/_simulator/"
-
-
-def _web_response(reply: Reply) -> web.Response:
-    headers = dict(reply.headers)
-    if reply.body is None:
-        return web.Response(status=reply.status, headers=headers)
-    headers["Content-Type"] = reply.content_type
-    return web.Response(status=reply.status, headers=headers,
-                        body=json.dumps(reply.body).encode())
-
-
-def _control_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
-_CONTROL_ROUTES: Final = {
-    "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
-    "directory": "POST", "faults": "POST", "faults/latency": "POST",
-    "faults/operation": "POST", "delta/expire": "POST",
-}
-
-
-async def _control(request: web.Request, simulator: Simulator, path: str) -> web.Response:
-    """The `/_simulator/` routes: no auth, never counted as Graph requests."""
-    name = path.removeprefix(_CONTROL_PREFIX)
-    if name not in _CONTROL_ROUTES:
-        return _control_error(404, "NotFound", f"No simulator control route {path}")
-    if request.method != _CONTROL_ROUTES[name]:
-        return _control_error(405, "MethodNotAllowed", f"{request.method} {path}")
-    body = await request.read()
-    try:
-        if name == "requests":
-            return web.json_response(
-                {"counts": simulator.request_counts(), "log": simulator.request_log()})
-        if name == "state":
-            return web.json_response({
-                "numberAssignments": simulator.number_assignment_resources(),
-                "userConfigurations": simulator.user_configuration_resources(),
-            })
-        _control_action(simulator, name, body)
-    except ScenarioError as error:
-        return _control_error(400, "InvalidRequest", str(error))
-    return web.json_response({"ok": True})
-
-
-def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
-    if name == "requests/clear":
-        simulator.clear_requests()
-    elif name == "scenario":
-        simulator.load_scenario(parse_scenario(body, "scenario"))
-    elif name == "directory":
-        simulator.replace_directory(parse_directory(body, "directory"))
-    elif name == "faults":
-        simulator.inject_fault(_parse_control_body(Fault, body, "fault"))
-    elif name == "faults/latency":
-        simulator.inject_latency(_parse_control_body(LatencyFault, body, "latency"))
-    elif name == "faults/operation":
-        simulator.inject_operation_failure(
-            _parse_control_body(OperationFailure, body, "operationFailure"))
-    else:
-        simulator.expire_delta_tokens()
-
-
-_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure)
-
-
-def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as error:
-        raise ScenarioError(describe_validation_error(error, source)) from None
-
-
-async def _handle(request: web.Request) -> web.Response:
-    simulator = request.app[SIMULATOR_KEY]
-    raw_path, _, raw_query = request.raw_path.partition("?")
-    if raw_path.startswith(_CONTROL_PREFIX):
-        return await _control(request, simulator, raw_path)
-    graph_request = GraphRequest(
-        method=request.method,
-        raw_path=raw_path,
-        raw_query=raw_query,
-        headers=request.headers,
-        body=await request.read(),
-    )
-    reply = simulator.handle(graph_request)
-    if reply.delay_seconds > 0:
-        # Injected latency: the request has been carried out, only the answer is late.
-        await asyncio.sleep(reply.delay_seconds)
-    return _web_response(reply)
-
-
-def create_app(simulator: Simulator) -> web.Application:
-    """An aiohttp application serving `simulator` (Graph routes and `/_simulator/` routes)."""
-    # Whole scenarios are POSTed to /_simulator/scenario; aiohttp's 1 MB default is too small.
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[SIMULATOR_KEY] = simulator
-    app.router.add_route("*", "/{tail:.*}", _handle)
-    return app
-
-
-async def start_runner(simulator: Simulator, port: int = 0) -> web.AppRunner:
-    """Serve `simulator` on 127.0.0.1:`port` (0 = any free port) and set its base URL.
-
-    The caller owns the returned runner and must `await runner.cleanup()`.
-    """
-    runner = web.AppRunner(create_app(simulator), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    bound_port = runner.addresses[0][1]
-    simulator.base_url = f"http://127.0.0.1:{bound_port}/v1.0"
-    return runner
-
-
-# -- background-thread server ----------------------------------------------------------------
-
-
-class SimulatorServer:
-    """Runs the simulator on 127.0.0.1 in a background thread with its own event loop.
-
-    Use as a context manager::
-
-        with SimulatorServer(Path("scenarios/example-small.json")) as sim:
-            client.request_adapter.base_url = sim.base_url
-    """
-
-    def __init__(
-        self,
-        scenario: Scenario | str | Path,
-        *,
-        token: str = DEFAULT_TOKEN,
-        port: int = 0,
-        state_file: Path | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Validate the scenario (and state file) now; serving starts with `start()`/`with`.
-
-        `clock` (monotonic seconds) drives the rate limit and delta token expiry.
-        """
-        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        self.simulator = Simulator(loaded, token=token, state_file=state_file, clock=clock)
-        self._port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-
-    def start(self) -> Self:
-        """Start serving; returns once the port is bound (raises if binding failed)."""
-        if self._thread is not None:
-            raise RuntimeError("SimulatorServer already started")
-        self._thread = threading.Thread(target=self._run, name="graph-simulator", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=30):
-            raise RuntimeError("graph simulator did not start within 30 s")
-        if self._loop is None:
-            self._thread.join()
-            if self._startup_error is not None:
-                raise self._startup_error
-            raise RuntimeError("graph simulator failed to start")
-        return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        runner: web.AppRunner | None = None
-        try:
-            runner = loop.run_until_complete(start_runner(self.simulator, self._port))
-        except OSError as error:
-            self._startup_error = error
-        finally:
-            # Wake start() whatever happened, so it never waits out its timeout on a crash.
-            if runner is None:
-                loop.close()
-            else:
-                self._loop = loop
-            self._ready.set()
-        if runner is None:
-            return
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-    def stop(self) -> None:
-        """Stop serving and join the thread; safe to call twice."""
-        loop, thread = self._loop, self._thread
-        self._loop = None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=30)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:<port>/v1.0`, without a trailing slash."""
-        return self.simulator.base_url
-
-    @property
-    def url(self) -> str:
-        """`http://127.0.0.1:<port>`: where the `/_simulator/` control routes live."""
-        return self.simulator.base_url.removesuffix("/v1.0")
-
-    def request_counts(self) -> dict[str, int]:
-        """Graph requests answered so far, per route name (plus `unauthorized`, `unknown`)."""
-        return self.simulator.request_counts()
-
-    def request_log(self) -> list[dict[str, Any]]:
-        """One entry per Graph request: method, route, path, query, status, headers seen."""
-        return self.simulator.request_log()
-
-    def clear_requests(self) -> None:
-        """Forget request counts and log."""
-        self.simulator.clear_requests()
-
-    def number_assignments(self) -> dict[str, str | None]:
-        """Number → `assignmentTargetId` as Graph lists it (pending assignments included)."""
-        return self.simulator.number_assignments()
-
-    def state(self) -> list[dict[str, Any]]:
-        """Every number as a Graph numberAssignment resource."""
-        return self.simulator.number_assignment_resources()
-
-    def load_scenario(self, scenario: Scenario | str | Path) -> None:
-        """Replace the whole world and clear faults."""
-        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        self.simulator.load_scenario(loaded)
-
-    def replace_directory(self, directory: Directory | Scenario | str | Path) -> None:
-        """Replace users and groups only (Teams numbers stay): replays directory changes."""
-        if isinstance(directory, str | Path):
-            directory = load_directory(directory)
-        if isinstance(directory, Scenario):
-            directory = directory.directory
-        self.simulator.replace_directory(directory)
-
-    def inject_fault(
-        self,
-        route: str,
-        status: int,
-        *,
-        count: int = 1,
-        after: int = 0,
-        retry_after_seconds: int | None = None,
-        code: str | None = None,
-        message: str | None = None,
-    ) -> None:
-        """Make `count` requests to `route`, after the next `after`, answer `status` with a
-        Graph error body."""
-        self.simulator.inject_fault(Fault(route=route, status=status, count=count, after=after,
-                                          retry_after_seconds=retry_after_seconds,
-                                          code=code, message=message))
-
-    def inject_latency(self, route: str, latency_ms: int, *, count: int = 1) -> None:
-        """Delay the answers to the next `count` requests to `route` by `latency_ms`.
-
-        The requests are carried out at once; only their answers wait.
-        """
-        self.simulator.inject_latency(LatencyFault(route=route, latency_ms=latency_ms,
-                                                   count=count))
-
-    def inject_operation_failure(self, route: Literal["assignNumber", "unassignNumber"],
-                                 status_detail: str, *, count: int = 1) -> None:
-        """Make the next `count` operations accepted by `route` end `failed` with this detail."""
-        self.simulator.inject_operation_failure(OperationFailure(
-            route=route, status_detail=status_detail, count=count))
-
-    def expire_delta_tokens(self) -> None:
-        """Make every delta and skip token issued so far answer 410 Gone."""
-        self.simulator.expire_delta_tokens()
-
-    def user_configurations(self) -> list[dict[str, Any]]:
-        """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
-        return self.simulator.user_configuration_resources()
