@@ -6,6 +6,11 @@ spelling, number ownership), so that a test passing against it says something ab
 """
 
 from graph_simulator.fault_proxy import FaultKind, FaultPlan, FaultProxy, HeldAnswer
+from graph_simulator.http_server import SimulatorServer, create_app, start_runner
+from graph_simulator.protocol import GraphRequest, Reply
+from graph_simulator.routes.numbers import number_assignment_json
+from graph_simulator.routes.user_configurations import user_configuration_json
+from graph_simulator.routing import ROUTE_NAMES, TEAMS_ADMIN_ROUTES, route_name
 from graph_simulator.scenario import (
     Behaviour,
     Directory,
@@ -27,20 +32,7 @@ from graph_simulator.scenario import (
     parse_directory,
     parse_scenario,
 )
-from graph_simulator.server import (
-    DEFAULT_TOKEN,
-    ROUTE_NAMES,
-    TEAMS_ADMIN_ROUTES,
-    GraphRequest,
-    Reply,
-    Simulator,
-    SimulatorServer,
-    create_app,
-    number_assignment_json,
-    route_name,
-    start_runner,
-    user_configuration_json,
-)
+from graph_simulator.server import DEFAULT_TOKEN, Simulator
 from graph_simulator.world import (
     NotFoundError,
     RejectedError,

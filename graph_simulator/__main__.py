@@ -14,8 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
+from graph_simulator.http_server import start_runner
 from graph_simulator.scenario import ScenarioError, load_scenario
-from graph_simulator.server import DEFAULT_TOKEN, Simulator, start_runner
+from graph_simulator.server import DEFAULT_TOKEN, Simulator
 
 EXIT_USAGE = 2
 EXIT_CANNOT_SERVE = 1

@@ -52,7 +52,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from graph_simulator.server import ASSIGN_NUMBER, UNASSIGN_NUMBER, route_name
+from graph_simulator.routing import ASSIGN_NUMBER, UNASSIGN_NUMBER, route_name
 
 
 class FaultKind(StrEnum):

@@ -111,7 +111,7 @@ from msgraph.generated.users.delta.delta_request_builder import (
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 
 from graph_simulator import ROUTE_NAMES, SimulatorServer
-from graph_simulator.server import (
+from graph_simulator.routing import (
     ASSIGN_NUMBER,
     ASSIGN_POLICY,
     GET_NUMBER_ASSIGNMENT,

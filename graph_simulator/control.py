@@ -1,0 +1,91 @@
+"""The `/_simulator/` control routes: no auth, never counted as Graph requests.
+
+`GET /_simulator/requests` (counts and log), `POST /_simulator/requests/clear`,
+`GET /_simulator/state` (numbers and Teams users as Graph shows them), `POST /_simulator/scenario`
+(whole world), `POST /_simulator/directory` (users and groups only), `POST /_simulator/faults`
+(`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
+(`OperationFailure`) and `POST /_simulator/delta/expire` (every delta token answers 410 from
+then on). A body that does not validate answers 400 `InvalidRequest`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeVar
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from graph_simulator.scenario import (
+    Fault,
+    LatencyFault,
+    OperationFailure,
+    ScenarioError,
+    describe_validation_error,
+    parse_directory,
+    parse_scenario,
+)
+from graph_simulator.server import Simulator
+
+#: Paths under this prefix are control routes, not Graph requests.
+CONTROL_PREFIX: Final = "/_simulator/"
+
+_CONTROL_ROUTES: Final = {
+    "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
+    "directory": "POST", "faults": "POST", "faults/latency": "POST",
+    "faults/operation": "POST", "delta/expire": "POST",
+}
+
+
+async def answer_control(request: web.Request, simulator: Simulator, path: str) -> web.Response:
+    """Answer a request to the control route at `path` (which starts with `CONTROL_PREFIX`)."""
+    name = path.removeprefix(CONTROL_PREFIX)
+    if name not in _CONTROL_ROUTES:
+        return _control_error(404, "NotFound", f"No simulator control route {path}")
+    if request.method != _CONTROL_ROUTES[name]:
+        return _control_error(405, "MethodNotAllowed", f"{request.method} {path}")
+    body = await request.read()
+    try:
+        if name == "requests":
+            return web.json_response(
+                {"counts": simulator.request_counts(), "log": simulator.request_log()})
+        if name == "state":
+            return web.json_response({
+                "numberAssignments": simulator.number_assignment_resources(),
+                "userConfigurations": simulator.user_configuration_resources(),
+            })
+        _control_action(simulator, name, body)
+    except ScenarioError as error:
+        return _control_error(400, "InvalidRequest", str(error))
+    return web.json_response({"ok": True})
+
+
+def _control_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
+    if name == "requests/clear":
+        simulator.clear_requests()
+    elif name == "scenario":
+        simulator.load_scenario(parse_scenario(body, "scenario"))
+    elif name == "directory":
+        simulator.replace_directory(parse_directory(body, "directory"))
+    elif name == "faults":
+        simulator.inject_fault(_parse_control_body(Fault, body, "fault"))
+    elif name == "faults/latency":
+        simulator.inject_latency(_parse_control_body(LatencyFault, body, "latency"))
+    elif name == "faults/operation":
+        simulator.inject_operation_failure(
+            _parse_control_body(OperationFailure, body, "operationFailure"))
+    else:
+        simulator.expire_delta_tokens()
+
+
+_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure)
+
+
+def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        raise ScenarioError(describe_validation_error(error, source)) from None

@@ -1,0 +1,264 @@
+"""The simulator over HTTP: an aiohttp application, and a server on 127.0.0.1.
+
+`create_app` serves a `Simulator`: Graph requests go to `Simulator.handle` exactly as sent (raw
+path and query; aiohttp's router is not used, see `graph_simulator.routing`), paths under
+`/_simulator/` to the control routes (`graph_simulator.control`). `start_runner` serves it on a
+port of the running loop; `SimulatorServer` runs it in a background thread with its own event
+loop, for tests and tools that want a Graph URL and nothing else to manage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+from aiohttp import web
+
+from graph_simulator.control import CONTROL_PREFIX, answer_control
+from graph_simulator.protocol import GraphRequest, Reply
+from graph_simulator.scenario import (
+    Directory,
+    Fault,
+    LatencyFault,
+    OperationFailure,
+    Scenario,
+    load_directory,
+    load_scenario,
+)
+from graph_simulator.server import DEFAULT_TOKEN, Simulator
+
+SIMULATOR_KEY: Final = web.AppKey("simulator", Simulator)
+
+
+def _web_response(reply: Reply) -> web.Response:
+    headers = dict(reply.headers)
+    if reply.body is None:
+        return web.Response(status=reply.status, headers=headers)
+    headers["Content-Type"] = reply.content_type
+    return web.Response(status=reply.status, headers=headers,
+                        body=json.dumps(reply.body).encode())
+
+
+async def _handle(request: web.Request) -> web.Response:
+    simulator = request.app[SIMULATOR_KEY]
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    if raw_path.startswith(CONTROL_PREFIX):
+        return await answer_control(request, simulator, raw_path)
+    graph_request = GraphRequest(
+        method=request.method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=request.headers,
+        body=await request.read(),
+    )
+    reply = simulator.handle(graph_request)
+    if reply.delay_seconds > 0:
+        # Injected latency: the request has been carried out, only the answer is late.
+        await asyncio.sleep(reply.delay_seconds)
+    return _web_response(reply)
+
+
+def create_app(simulator: Simulator) -> web.Application:
+    """An aiohttp application serving `simulator` (Graph routes and `/_simulator/` routes)."""
+    # Whole scenarios are POSTed to /_simulator/scenario; aiohttp's 1 MB default is too small.
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[SIMULATOR_KEY] = simulator
+    app.router.add_route("*", "/{tail:.*}", _handle)
+    return app
+
+
+async def start_runner(simulator: Simulator, port: int = 0) -> web.AppRunner:
+    """Serve `simulator` on 127.0.0.1:`port` (0 = any free port) and set its base URL.
+
+    The caller owns the returned runner and must `await runner.cleanup()`.
+    """
+    runner = web.AppRunner(create_app(simulator), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound_port = runner.addresses[0][1]
+    simulator.base_url = f"http://127.0.0.1:{bound_port}/v1.0"
+    return runner
+
+
+# -- background-thread server ----------------------------------------------------------------
+
+
+class SimulatorServer:
+    """Runs the simulator on 127.0.0.1 in a background thread with its own event loop.
+
+    Use as a context manager::
+
+        with SimulatorServer(Path("scenarios/example-small.json")) as sim:
+            client.request_adapter.base_url = sim.base_url
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        *,
+        token: str = DEFAULT_TOKEN,
+        port: int = 0,
+        state_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Validate the scenario (and state file) now; serving starts with `start()`/`with`.
+
+        `clock` (monotonic seconds) drives the rate limit and delta token expiry.
+        """
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.simulator = Simulator(loaded, token=token, state_file=state_file, clock=clock)
+        self._port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+
+    def start(self) -> Self:
+        """Start serving; returns once the port is bound (raises if binding failed)."""
+        if self._thread is not None:
+            raise RuntimeError("SimulatorServer already started")
+        self._thread = threading.Thread(target=self._run, name="graph-simulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("graph simulator did not start within 30 s")
+        if self._loop is None:
+            self._thread.join()
+            if self._startup_error is not None:
+                raise self._startup_error
+            raise RuntimeError("graph simulator failed to start")
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        runner: web.AppRunner | None = None
+        try:
+            runner = loop.run_until_complete(start_runner(self.simulator, self._port))
+        except OSError as error:
+            self._startup_error = error
+        finally:
+            # Wake start() whatever happened, so it never waits out its timeout on a crash.
+            if runner is None:
+                loop.close()
+            else:
+                self._loop = loop
+            self._ready.set()
+        if runner is None:
+            return
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    def stop(self) -> None:
+        """Stop serving and join the thread; safe to call twice."""
+        loop, thread = self._loop, self._thread
+        self._loop = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>/v1.0`, without a trailing slash."""
+        return self.simulator.base_url
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`: where the `/_simulator/` control routes live."""
+        return self.simulator.base_url.removesuffix("/v1.0")
+
+    def request_counts(self) -> dict[str, int]:
+        """Graph requests answered so far, per route name (plus `unauthorized`, `unknown`)."""
+        return self.simulator.request_counts()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """One entry per Graph request: method, route, path, query, status, headers seen."""
+        return self.simulator.request_log()
+
+    def clear_requests(self) -> None:
+        """Forget request counts and log."""
+        self.simulator.clear_requests()
+
+    def number_assignments(self) -> dict[str, str | None]:
+        """Number → `assignmentTargetId` as Graph lists it (pending assignments included)."""
+        return self.simulator.number_assignments()
+
+    def state(self) -> list[dict[str, Any]]:
+        """Every number as a Graph numberAssignment resource."""
+        return self.simulator.number_assignment_resources()
+
+    def load_scenario(self, scenario: Scenario | str | Path) -> None:
+        """Replace the whole world and clear faults."""
+        loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        self.simulator.load_scenario(loaded)
+
+    def replace_directory(self, directory: Directory | Scenario | str | Path) -> None:
+        """Replace users and groups only (Teams numbers stay): replays directory changes."""
+        if isinstance(directory, str | Path):
+            directory = load_directory(directory)
+        if isinstance(directory, Scenario):
+            directory = directory.directory
+        self.simulator.replace_directory(directory)
+
+    def inject_fault(
+        self,
+        route: str,
+        status: int,
+        *,
+        count: int = 1,
+        after: int = 0,
+        retry_after_seconds: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Make `count` requests to `route`, after the next `after`, answer `status` with a
+        Graph error body."""
+        self.simulator.inject_fault(Fault(route=route, status=status, count=count, after=after,
+                                          retry_after_seconds=retry_after_seconds,
+                                          code=code, message=message))
+
+    def inject_latency(self, route: str, latency_ms: int, *, count: int = 1) -> None:
+        """Delay the answers to the next `count` requests to `route` by `latency_ms`.
+
+        The requests are carried out at once; only their answers wait.
+        """
+        self.simulator.inject_latency(LatencyFault(route=route, latency_ms=latency_ms,
+                                                   count=count))
+
+    def inject_operation_failure(self, route: Literal["assignNumber", "unassignNumber"],
+                                 status_detail: str, *, count: int = 1) -> None:
+        """Make the next `count` operations accepted by `route` end `failed` with this detail."""
+        self.simulator.inject_operation_failure(OperationFailure(
+            route=route, status_detail=status_detail, count=count))
+
+    def expire_delta_tokens(self) -> None:
+        """Make every delta and skip token issued so far answer 410 Gone."""
+        self.simulator.expire_delta_tokens()
+
+    def user_configurations(self) -> list[dict[str, Any]]:
+        """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
+        return self.simulator.user_configuration_resources()
