@@ -24,9 +24,9 @@ import os
 
 import azure.functions as func
 
-from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
-from shared.errors import PermanentError, TemporaryError
+from shared.core.errors import PermanentError, TemporaryError
 from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError, SyncRequest
 from shared.runtime import RuntimeHolder, hold_json
 

@@ -44,8 +44,8 @@ from local_runner.instances import InstanceProcess, InstanceSettings
 from local_runner.invariants import Violation, check_invariants, read_tenant_state, summarise
 from local_runner.onboarding_tenant import onboarding_tenant
 from local_runner.session import SIMULATOR_TOKEN, app_environment
-from shared.adapters.assignment_queue import POISON_QUEUE
-from shared.adapters.storage_accounts import queue_client
+from shared.adapters.storage.accounts import queue_client
+from shared.adapters.storage.queue import POISON_QUEUE
 from shared.config import AppSettings
 
 LEASE = timedelta(seconds=60)

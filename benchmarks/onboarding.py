@@ -29,7 +29,7 @@ import function_app
 from graph_simulator import TEAMS_ADMIN_ROUTES, Scenario, SimulatorServer, parse_scenario
 from local_runner.queue_host import DrainStats
 from local_runner.session import app_environment, drain_queue, local_stack, run_timer
-from shared.outcomes import Outcome
+from shared.core.outcomes import Outcome
 
 BASE = 31_855_000_000  # +31 85 5xx xxxx: valid Dutch numbers
 DOMAIN = "contoso.example"

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.collector_pause import cycle_collection_paused
-from shared.directory import Claim, Member
-from shared.phone_numbers import clear_remembered_verdicts as check_cache_clear
-from shared.planner import CurrentState, plan
-from shared.tenant_rules import NumberRange, TenantRules
+from shared.core.directory import Claim, Member
+from shared.core.phone_numbers import clear_remembered_verdicts as check_cache_clear
+from shared.core.planner import CurrentState, plan
+from shared.core.tenant_rules import NumberRange, TenantRules
+from shared.service.collector_pause import cycle_collection_paused
 
 BASE = 31_855_000_000  # +31 85 5xx xxxx: valid Dutch numbers
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from azure.storage.queue.aio import QueueClient
 
 from local_runner.onboarding_tenant import Expectations
-from shared.directory import Claim
-from shared.messages import AssignmentMessage, MessageError
-from shared.outcomes import WAITING_REASONS, Outcome
-from shared.ports import UserStatus
+from shared.core.directory import Claim
+from shared.core.messages import AssignmentMessage, MessageError
+from shared.core.outcomes import WAITING_REASONS, Outcome
+from shared.core.records import UserStatus
 from shared.runtime import AppRuntime
 
 HAS_AN_OUTCOME = "every user assigned or with a status and reason"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph_simulator import Scenario, parse_scenario
-from shared.outcomes import Reason
+from shared.core.outcomes import Reason
 
 DOMAIN = "contoso.example"
 TENANT_ID = "5e1f2a40-0000-4000-8000-000000000000"

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from graph_simulator import Scenario
 from local_runner.queue_host import DrainStats
-from shared.ports import UserStatus
+from shared.core.records import UserStatus
 
 _STYLE = {
     "assigned": "green", "kept": "cyan", "skipped": "yellow", "unassigned": "magenta",

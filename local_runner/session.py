@@ -20,12 +20,12 @@ from graph_simulator import Scenario, SimulatorServer
 from local_runner.azurite import Azurite
 from local_runner.functions import user_functions
 from local_runner.queue_host import PROCESSING_LEASE, DrainStats, QueueHost
-from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
-from shared.adapters.storage_accounts import queue_client
+from shared.adapters.storage.accounts import queue_client
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE
 from shared.config import AppSettings
+from shared.core.snapshot_file import read_snapshot
+from shared.core.tenant_rules import TenantRules, format_main_number_policies
 from shared.host_settings import QueueHostSettings, read_queue_settings
-from shared.snapshot import read_snapshot
-from shared.tenant_rules import TenantRules, format_main_number_policies
 
 SIMULATOR_TOKEN = "simulator-token"  # noqa: S105 - the local simulator's fixed test token
 

@@ -20,12 +20,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.collector_pause import cycle_collection_paused
 from shared.config import ConfigError
+from shared.core.planner import Plan, plan
+from shared.core.snapshot_file import SnapshotError, read_snapshot
 from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError
-from shared.planner import Plan, plan
 from shared.runtime import AppRuntime, RuntimeHolder, hold_json
-from shared.snapshot import SnapshotError, read_snapshot
+from shared.service.collector_pause import cycle_collection_paused
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from shared.tenant_rules import TenantRules
+from shared.core.tenant_rules import TenantRules
 
 DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
 GRAPH_PRODUCTION_BASE_URL = "https://graph.microsoft.com/v1.0"

@@ -16,34 +16,38 @@ from datetime import UTC, datetime, timedelta
 
 from azure.data.tables.aio import TableServiceClient
 
-from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE, StorageAssignmentQueue
-from shared.adapters.graph_client import (
+from shared.adapters.graph.client import (
     GraphTransport,
     build_graph_client,
     close_graph_transport,
     graph_http_client,
 )
-from shared.adapters.graph_delta import GraphDirectoryDelta
-from shared.adapters.graph_directory import GraphUserReader, GraphVoiceGroupDirectory
-from shared.adapters.graph_policies import GraphPolicies
-from shared.adapters.graph_teams import GraphTeamsNumbers
-from shared.adapters.graph_user_configuration import GraphUserConfigurations
-from shared.adapters.storage_accounts import queue_client, table_service
-from shared.adapters.table_in_flight import TableInFlightStore
-from shared.adapters.table_pace import TablePaceStore
-from shared.adapters.table_policy_grants import TablePolicyGrantStore
-from shared.adapters.table_runs import TableRunLedger
-from shared.adapters.table_snapshot import TableSnapshotStore
-from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
-from shared.adapters.teams_pacing import TeamsRequestPacer
+from shared.adapters.graph.delta import GraphDirectoryDelta
+from shared.adapters.graph.directory import GraphUserReader, GraphVoiceGroupDirectory
+from shared.adapters.graph.numbers import GraphTeamsNumbers
+from shared.adapters.graph.pacing import TeamsRequestPacer
+from shared.adapters.graph.policies import GraphPolicies
+from shared.adapters.graph.user_configurations import GraphUserConfigurations
+from shared.adapters.storage.accounts import queue_client, table_service
+from shared.adapters.storage.claims_and_statuses import (
+    TableClaimStore,
+    TableStatusStore,
+    ensure_tables,
+)
+from shared.adapters.storage.in_flight import TableInFlightStore
+from shared.adapters.storage.pace import TablePaceStore
+from shared.adapters.storage.policy_grants import TablePolicyGrantStore
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE, StorageAssignmentQueue
+from shared.adapters.storage.runs import TableRunLedger
+from shared.adapters.storage.snapshots import TableSnapshotStore
 from shared.config import AppSettings
-from shared.directory_refresh import DeltaReads, TeamsWritesNoted
+from shared.core.messages import AssignmentMessage, MessageError
+from shared.core.outcomes import UserResult
+from shared.core.records import Hold, UserStatus
+from shared.core.request_pace import Pace
 from shared.host_settings import QueueHostSettings, read_queue_settings
-from shared.messages import AssignmentMessage, MessageError
-from shared.outcomes import UserResult
-from shared.ports import Hold, UserStatus
-from shared.request_pace import Pace
-from shared.sync_service import (
+from shared.service.directory_refresh import DeltaReads, TeamsWritesNoted
+from shared.service.sync_service import (
     SyncSummary,
     approve_holds,
     check_tenant,

@@ -1,4 +1,4 @@
-"""In-memory implementations of ``shared.ports`` for fast unit tests.
+"""In-memory implementations of ``shared.service.ports`` for fast unit tests.
 
 The contract tests in ``tests/contract`` run the same assertions against these and against the
 Azurite-backed adapters, so a fake cannot quietly behave differently from the real thing.
@@ -12,12 +12,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shared.config import NumberType
-from shared.directory import Claim, Member
-from shared.errors import PermanentError, TemporaryError
-from shared.messages import AssignmentMessage
-from shared.outcomes import Reason, counts_as_attempt
-from shared.policy_planner import PolicyGrant
-from shared.ports import (
+from shared.core.directory import Claim, Member
+from shared.core.errors import PermanentError, TemporaryError
+from shared.core.messages import AssignmentMessage
+from shared.core.outcomes import Reason, counts_as_attempt
+from shared.core.policy_planner import PolicyGrant
+from shared.core.records import (
     DirectorySnapshot,
     Hold,
     InFlight,
@@ -25,8 +25,8 @@ from shared.ports import (
     TeamsNumber,
     UserStatus,
 )
-from shared.request_pace import Pace, SlotBlock
-from shared.teams_readiness import TeamsUser
+from shared.core.request_pace import Pace, SlotBlock
+from shared.core.teams_readiness import TeamsUser
 
 
 class FakeClaimStore:

@@ -1,1 +1,2 @@
-"""Thin, typed adapters that implement ``shared.ports`` against msgraph-sdk and Azure Storage."""
+"""Thin, typed adapters that implement ``shared.service.ports``: ``graph`` (msgraph-sdk) and
+``storage`` (Azure Table and Queue storage)."""

@@ -1,7 +1,7 @@
 """Pieces of the Graph contract test: its tenant, a wire recorder, and model-graph checks.
 
 The contract test drives the simulator with msgraph-sdk exactly as the app builds it
-(`shared.adapters.graph_client.build_graph_client` over the SDK's default middleware), with one
+(`shared.adapters.graph.client.build_graph_client` over the SDK's default middleware), with one
 difference: the innermost httpx transport records every request as it leaves for the wire and
 every answer as it arrives, so a test can compare what the SDK really sent with what the
 simulator logged, and a parsed model with the JSON it was parsed from.
@@ -22,7 +22,7 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph_core import GraphClientFactory
 
 from graph_simulator import DEFAULT_TOKEN, Directory, Scenario, SimulatorServer, parse_scenario
-from shared.adapters.graph_client import build_graph_client, close_graph_transport
+from shared.adapters.graph.client import build_graph_client, close_graph_transport
 from shared.config import GraphAuth, GraphSettings
 
 TENANT = "2f0c7a8e-0000-4000-8000-00000000c0c0"
@@ -232,7 +232,7 @@ async def graph_for(server: SimulatorServer) -> AsyncIterator[Graph]:
     settings = GraphSettings(base_url=server.base_url, auth=GraphAuth.STATIC_TOKEN,
                              static_token=DEFAULT_TOKEN, max_retries=0)
     recorder = RecordingTransport()
-    # What shared.adapters.graph_client.graph_http_client builds, over the recording transport.
+    # What shared.adapters.graph.client.graph_http_client builds, over the recording transport.
     http = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(transport=recorder, timeout=httpx.Timeout(30.0)),
         options={RetryHandlerOption.get_key():

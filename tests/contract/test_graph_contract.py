@@ -128,10 +128,10 @@ from graph_simulator.routing import (
     USERS_DELTA,
 )
 from graph_simulator.world import number_assignment_id
-from shared.adapters.graph_delta import GraphDirectoryDelta
-from shared.adapters.graph_directory import MEMBER_FIELDS
-from shared.adapters.graph_directory import PAGE_SIZE as MEMBER_PAGE_SIZE
-from shared.adapters.graph_teams import LIST_PAGE_SIZE
+from shared.adapters.graph.delta import GraphDirectoryDelta
+from shared.adapters.graph.directory import MEMBER_FIELDS
+from shared.adapters.graph.directory import PAGE_SIZE as MEMBER_PAGE_SIZE
+from shared.adapters.graph.numbers import LIST_PAGE_SIZE
 from tests.contract.graph_contract_support import (
     ANN,
     ANN_DR,
@@ -239,7 +239,7 @@ def consistency(config: RequestConfiguration[Any] | None = None) -> RequestConfi
 
 
 def members_config(top: int = MEMBER_PAGE_SIZE) -> RequestConfiguration[Any]:
-    """The app's transitiveMembers request (shared.adapters.graph_directory), typed."""
+    """The app's transitiveMembers request (shared.adapters.graph.directory), typed."""
     query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
         select=MEMBER_FIELDS, top=top, count=True)
     return consistency(RequestConfiguration(query_parameters=query))
@@ -267,7 +267,7 @@ def assign_body(number: str, user_id: str) -> Any:
 
 
 async def send_native(graph: Graph, request: Any) -> httpx.Response:
-    """Send an SDK-built request and get the raw answer (shared.adapters.graph_teams' way)."""
+    """Send an SDK-built request and get the raw answer (shared.adapters.graph.numbers' way)."""
     request.add_request_options([ResponseHandlerOption(NativeResponseHandler())])
     response: httpx.Response = await graph.client.request_adapter.send_primitive_async(
         request, "bytes", {})

@@ -10,9 +10,10 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
-from shared.adapters.table_in_flight import TableInFlightStore
-from shared.adapters.table_state import ensure_tables
-from shared.ports import InFlight, InFlightStore
+from shared.adapters.storage.claims_and_statuses import ensure_tables
+from shared.adapters.storage.in_flight import TableInFlightStore
+from shared.core.records import InFlight
+from shared.service.ports import InFlightStore
 from tests.fakes import FakeInFlightStore
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
-from shared.adapters.table_pace import TablePaceStore
-from shared.adapters.table_state import ensure_tables
-from shared.ports import PaceStore
-from shared.request_pace import Pace
+from shared.adapters.storage.claims_and_statuses import ensure_tables
+from shared.adapters.storage.pace import TablePaceStore
+from shared.core.request_pace import Pace
+from shared.service.ports import PaceStore
 from tests.fakes import FakePaceStore
 
 pytestmark = pytest.mark.integration

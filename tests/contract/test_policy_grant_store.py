@@ -12,10 +12,10 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
-from shared.adapters.table_policy_grants import TablePolicyGrantStore
-from shared.adapters.table_state import ensure_tables
-from shared.policy_planner import GrantedPolicy, PolicyGrant
-from shared.ports import PolicyGrantStore
+from shared.adapters.storage.claims_and_statuses import ensure_tables
+from shared.adapters.storage.policy_grants import TablePolicyGrantStore
+from shared.core.policy_planner import GrantedPolicy, PolicyGrant
+from shared.service.ports import PolicyGrantStore
 from tests.fakes import FakePolicyGrantStore
 
 pytestmark = pytest.mark.integration

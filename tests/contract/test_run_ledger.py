@@ -12,8 +12,9 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
-from shared.adapters.table_runs import TABLES, TableRunLedger
-from shared.ports import Hold, RunLedger, RunRecord
+from shared.adapters.storage.runs import TABLES, TableRunLedger
+from shared.core.records import Hold, RunRecord
+from shared.service.ports import RunLedger
 from tests.fakes import FakeRunLedger
 
 pytestmark = pytest.mark.integration

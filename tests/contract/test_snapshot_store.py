@@ -12,10 +12,11 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
-from shared.adapters.table_snapshot import TableSnapshotStore
-from shared.adapters.table_state import ensure_tables
-from shared.directory import Member
-from shared.ports import DirectorySnapshot, SnapshotStore
+from shared.adapters.storage.claims_and_statuses import ensure_tables
+from shared.adapters.storage.snapshots import TableSnapshotStore
+from shared.core.directory import Member
+from shared.core.records import DirectorySnapshot
+from shared.service.ports import SnapshotStore
 from tests.fakes import FakeSnapshotStore
 
 pytestmark = pytest.mark.integration

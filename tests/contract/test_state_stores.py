@@ -13,10 +13,15 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
-from shared.adapters.table_state import TableClaimStore, TableStatusStore, ensure_tables
-from shared.directory import Claim
-from shared.outcomes import Outcome, Reason
-from shared.ports import ClaimStore, StatusStore, UserStatus
+from shared.adapters.storage.claims_and_statuses import (
+    TableClaimStore,
+    TableStatusStore,
+    ensure_tables,
+)
+from shared.core.directory import Claim
+from shared.core.outcomes import Outcome, Reason
+from shared.core.records import UserStatus
+from shared.service.ports import ClaimStore, StatusStore
 from tests.fakes import FakeClaimStore, FakeStatusStore
 
 pytestmark = pytest.mark.integration

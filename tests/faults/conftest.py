@@ -34,8 +34,8 @@ from local_runner.invariants import (
 )
 from local_runner.onboarding_tenant import Expectations, onboarding_tenant, with_tenant_id
 from local_runner.session import SIMULATOR_TOKEN, app_environment
-from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
-from shared.adapters.storage_accounts import queue_client
+from shared.adapters.storage.accounts import queue_client
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE
 from shared.config import AppSettings
 from shared.runtime import AppRuntime
 

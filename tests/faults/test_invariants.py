@@ -21,10 +21,10 @@ from local_runner.invariants import (
     summarise,
 )
 from local_runner.onboarding_tenant import Expectations, onboarding_tenant
-from shared.directory import Claim
-from shared.messages import AssignmentMessage
-from shared.outcomes import Outcome, Reason
-from shared.ports import UserStatus
+from shared.core.directory import Claim
+from shared.core.messages import AssignmentMessage
+from shared.core.outcomes import Outcome, Reason
+from shared.core.records import UserStatus
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 

@@ -29,9 +29,9 @@ from local_runner.session import (
     seed_app_state,
 )
 from local_runner.session import run_timer as invoke_timer
-from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE, POISON_QUEUE
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE
+from shared.core.records import UserStatus
 from shared.host_settings import QueueHostSettings
-from shared.ports import UserStatus
 from shared.runtime import AppRuntime, utc_now
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from msgraph.graph_service_client import GraphServiceClient
 
 from graph_simulator import Scenario, SimulatorServer
-from shared.adapters.graph_client import (
+from shared.adapters.graph.client import (
     build_graph_client,
     close_graph_transport,
     graph_http_client,

@@ -6,8 +6,8 @@ import pytest
 
 import function_app
 from graph_simulator import Scenario
-from shared.messages import AssignmentMessage
-from shared.outcomes import Outcome
+from shared.core.messages import AssignmentMessage
+from shared.core.outcomes import Outcome
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 

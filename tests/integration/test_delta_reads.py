@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from graph_simulator import Scenario, parse_scenario
-from shared.outcomes import Outcome, Reason
+from shared.core.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import DOMAIN, build_scenario, user_id
 

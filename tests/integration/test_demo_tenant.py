@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from shared.outcomes import Outcome, Reason
+from shared.core.outcomes import Outcome, Reason
 from tests.integration.conftest import REPO, LocalApp
 
 

@@ -12,7 +12,7 @@ from azure.functions.queue import QueueMessage
 
 from graph_simulator import Scenario
 from local_runner.functions import user_functions
-from shared.outcomes import Outcome, Reason
+from shared.core.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario, user_id
 

@@ -12,9 +12,9 @@ import function_app
 from graph_simulator import Scenario
 from local_runner.functions import function_json, user_functions
 from shared.config import DEFAULT_SYNC_SCHEDULE
+from shared.core.outcomes import Outcome, Reason
+from shared.core.records import Hold
 from shared.host_settings import read_queue_settings
-from shared.outcomes import Outcome, Reason
-from shared.ports import Hold
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 

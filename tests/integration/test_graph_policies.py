@@ -11,10 +11,10 @@ from msgraph.graph_service_client import GraphServiceClient
 
 from graph_simulator import Scenario, SimulatorServer, parse_scenario
 from local_runner.session import SIMULATOR_TOKEN as TOKEN
-from shared.adapters.graph_policies import GraphPolicies
-from shared.adapters.graph_user_configuration import GraphUserConfigurations
-from shared.errors import PermanentError, TemporaryError
-from shared.outcomes import Reason
+from shared.adapters.graph.policies import GraphPolicies
+from shared.adapters.graph.user_configurations import GraphUserConfigurations
+from shared.core.errors import PermanentError, TemporaryError
+from shared.core.outcomes import Reason
 from tests.integration.graph_client_support import fresh_graph_client
 from tests.integration.scenario_builder import build_scenario, user_id
 

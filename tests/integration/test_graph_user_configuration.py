@@ -12,12 +12,12 @@ from msgraph.graph_service_client import GraphServiceClient
 
 from graph_simulator import Scenario, SimulatorServer, parse_scenario
 from local_runner.session import SIMULATOR_TOKEN as TOKEN
-from shared.adapters.graph_teams import GraphTeamsNumbers
-from shared.adapters.graph_user_configuration import GraphUserConfigurations, configuration_entity
+from shared.adapters.graph.numbers import GraphTeamsNumbers
+from shared.adapters.graph.user_configurations import GraphUserConfigurations, configuration_entity
 from shared.config import NumberType
-from shared.errors import PermanentError, TemporaryError
-from shared.outcomes import Reason
-from shared.teams_readiness import (
+from shared.core.errors import PermanentError, TemporaryError
+from shared.core.outcomes import Reason
+from shared.core.teams_readiness import (
     EV_NOT_ENABLED,
     NOT_LICENSED,
     WAITING_FOR_TEAMS,

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from graph_simulator import Directory, FaultKind, FaultPlan, FaultProxy, Scenario
+from shared.core.outcomes import Outcome, Reason
 from shared.host_settings import read_queue_settings
-from shared.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario, user_id
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from graph_simulator import Scenario, parse_scenario
+from shared.core.outcomes import Outcome, Reason
 from shared.host_settings import QueueHostSettings
-from shared.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario, user_id
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from graph_simulator import Scenario
-from shared.adapters.assignment_queue import ASSIGNMENT_QUEUE
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE
+from shared.core.outcomes import Outcome
 from shared.host_settings import QueueHostSettings, read_queue_settings
-from shared.outcomes import Outcome
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 

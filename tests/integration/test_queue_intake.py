@@ -11,9 +11,9 @@ from azure.functions.queue import QueueMessage
 
 from graph_simulator import Scenario
 from local_runner.functions import user_functions
-from shared.adapters.assignment_queue import POISON_QUEUE
-from shared.messages import AssignmentMessage
-from shared.tenant_rules import MainNumberPolicy
+from shared.adapters.storage.queue import POISON_QUEUE
+from shared.core.messages import AssignmentMessage
+from shared.core.tenant_rules import MainNumberPolicy
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 

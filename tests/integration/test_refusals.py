@@ -13,14 +13,14 @@ import pytest
 
 from graph_simulator import Scenario, parse_scenario
 from local_runner.session import SIMULATOR_TOKEN
-from shared.adapters.graph_client import (
+from shared.adapters.graph.client import (
     build_graph_client,
     close_graph_transport,
     graph_http_client,
 )
-from shared.adapters.graph_teams import GraphTeamsNumbers
+from shared.adapters.graph.numbers import GraphTeamsNumbers
 from shared.config import GraphAuth, GraphSettings, NumberType
-from shared.outcomes import Outcome, Reason
+from shared.core.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import DOMAIN, build_scenario, user_id
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graph_simulator import Scenario
-from shared.outcomes import Outcome, Reason
+from shared.core.outcomes import Outcome, Reason
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 

@@ -17,18 +17,18 @@ import pytest
 from graph_simulator import TEAMS_ADMIN_ROUTES, Scenario
 from local_runner.queue_host import QueueFunction, QueueHost
 from local_runner.session import SIMULATOR_TOKEN
-from shared.adapters.assignment_queue import POISON_QUEUE
-from shared.adapters.graph_client import (
+from shared.adapters.graph.client import (
     build_graph_client,
     close_graph_transport,
     graph_http_client,
 )
-from shared.adapters.graph_user_configuration import GraphUserConfigurations
-from shared.adapters.teams_pacing import TeamsRequestPacer
+from shared.adapters.graph.pacing import TeamsRequestPacer
+from shared.adapters.graph.user_configurations import GraphUserConfigurations
+from shared.adapters.storage.queue import POISON_QUEUE
 from shared.config import AppSettings, GraphAuth, GraphSettings
+from shared.core.outcomes import Outcome
+from shared.core.request_pace import Pace
 from shared.host_settings import read_queue_settings
-from shared.outcomes import Outcome
-from shared.request_pace import Pace
 from shared.runtime import AppRuntime
 from tests.fakes import FakePaceStore
 from tests.integration.conftest import LocalApp

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from graph_simulator import Scenario, parse_scenario
-from shared.outcomes import Outcome, Reason
-from shared.ports import UserStatus
+from shared.core.outcomes import Outcome, Reason
+from shared.core.records import UserStatus
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 

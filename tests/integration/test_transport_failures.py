@@ -18,14 +18,14 @@ from contextlib import asynccontextmanager
 import pytest
 
 from local_runner.azurite import free_port
-from shared.adapters.graph_client import (
+from shared.adapters.graph.client import (
     build_graph_client,
     close_graph_transport,
     graph_http_client,
 )
-from shared.adapters.graph_directory import GraphUserReader
+from shared.adapters.graph.directory import GraphUserReader
 from shared.config import GraphAuth, GraphSettings
-from shared.errors import TemporaryError
+from shared.core.errors import TemporaryError
 
 pytestmark = pytest.mark.integration
 

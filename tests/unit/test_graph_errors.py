@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.errors import PermanentError, SyncError, TemporaryError
-from shared.graph_errors import GraphFailure, classify, classify_operation_failure
-from shared.outcomes import Reason
+from shared.core.errors import PermanentError, SyncError, TemporaryError
+from shared.core.graph_errors import GraphFailure, classify, classify_operation_failure
+from shared.core.outcomes import Reason
 
 NUMBER = "+31855363010"
 TENANT = "11111111-1111-1111-1111-111111111111"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.config import AppSettings, ConfigError
-from shared.tenant_rules import MainNumberPolicy, format_main_number_policies
+from shared.core.tenant_rules import MainNumberPolicy, format_main_number_policies
 
 ENVIRON = {
     "TENANT_ID": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",

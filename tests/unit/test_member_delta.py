@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.directory import Member
-from shared.member_delta import apply_delta
+from shared.core.directory import Member
+from shared.core.member_delta import apply_delta
 
 
 def _m(name: str, position: int, phone: str | None = None, *, enabled: bool = True) -> Member:

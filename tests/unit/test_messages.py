@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.messages import SCHEMA, AssignmentMessage, MessageError
+from shared.core.messages import SCHEMA, AssignmentMessage, MessageError
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from shared.outcomes import Reason
-from shared.phone_numbers import check_number, is_real_number, suggest_e164
-from shared.tenant_rules import TenantRules
+from shared.core.outcomes import Reason
+from shared.core.phone_numbers import check_number, is_real_number, suggest_e164
+from shared.core.tenant_rules import TenantRules
 
 NUMBER_TYPES = (
     phonenumbers.PhoneNumberType.FIXED_LINE,

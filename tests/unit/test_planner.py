@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.directory import Claim, Member
-from shared.outcomes import Action, Reason
-from shared.planner import CurrentState, Decision, Plan, plan
-from shared.tenant_rules import NumberRange, TenantRules
+from shared.core.directory import Claim, Member
+from shared.core.outcomes import Action, Reason
+from shared.core.planner import CurrentState, Decision, Plan, plan
+from shared.core.tenant_rules import NumberRange, TenantRules
 
 RULES = TenantRules()
 DOMAIN = "contoso.example"
@@ -846,7 +846,7 @@ def test_a_member_listed_twice_is_decided_once_as_first_read() -> None:
     ]
 
 
-# --- Bugs found while writing these tests (shared/planner.py) ----------------------------------
+# --- Bugs found while writing these tests (shared/core/planner.py) --------------------------------
 
 
 def releases(result: Plan, user: str, number: str) -> bool:
@@ -912,7 +912,7 @@ def test_planning_leaves_the_process_wide_cycle_collector_alone(
 def test_the_shell_pauses_the_collector_and_restores_it_whatever_happens() -> None:
     import gc  # noqa: PLC0415 - the module whose state is watched
 
-    from shared.collector_pause import cycle_collection_paused  # noqa: PLC0415
+    from shared.service.collector_pause import cycle_collection_paused  # noqa: PLC0415
 
     seen: list[bool] = []
 

@@ -15,11 +15,11 @@ from random import Random
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from shared.directory import Claim, Member
-from shared.outcomes import Action, Reason
-from shared.phone_numbers import check_number
-from shared.planner import CurrentState, Plan, plan
-from shared.tenant_rules import NumberRange, TenantRules
+from shared.core.directory import Claim, Member
+from shared.core.outcomes import Action, Reason
+from shared.core.phone_numbers import check_number
+from shared.core.planner import CurrentState, Plan, plan
+from shared.core.tenant_rules import NumberRange, TenantRules
 
 VALID = tuple(f"+3185536301{digit}" for digit in range(10))
 MAIN = VALID[0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from shared.messages import AssignmentMessage
-from shared.tenant_rules import MainNumberPolicy
+from shared.core.messages import AssignmentMessage
+from shared.core.tenant_rules import MainNumberPolicy
 
 BASE = {
     "schema": "number-assignment/2", "tenantId": "t", "runId": "r", "userId": "u",

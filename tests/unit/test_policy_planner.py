@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.directory import Claim, Member
-from shared.outcomes import Reason
-from shared.planner import CurrentState, Plan, plan
-from shared.policy_planner import (
+from shared.core.directory import Claim, Member
+from shared.core.outcomes import Reason
+from shared.core.planner import CurrentState, Plan, plan
+from shared.core.policy_planner import (
     GrantedPolicy,
     PolicyAction,
     PolicyDecision,
     PolicyGrant,
     plan_policies,
 )
-from shared.tenant_rules import TenantRules
+from shared.core.tenant_rules import TenantRules
 from tests.unit.test_planner_properties import MAIN, SETTINGS, Tenant, tenants
 
 PERSONAL = "+31855363011"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.request_pace import LocalSlots, Pace, SlotBlock
+from shared.core.request_pace import LocalSlots, Pace, SlotBlock
 
 EPSILON = 1e-9
 

@@ -8,13 +8,13 @@ from uuid import UUID
 import pytest
 
 from shared.config import NumberType, TenantSettings
-from shared.directory import Claim, Member
-from shared.errors import OperationPendingError, PermanentError, TemporaryError
-from shared.messages import AssignmentMessage, MessageError
-from shared.outcomes import Outcome, Reason, UserResult
-from shared.ports import UserStatus
-from shared.sync_service import process_assignment, run_sync
-from shared.tenant_rules import TenantRules
+from shared.core.directory import Claim, Member
+from shared.core.errors import OperationPendingError, PermanentError, TemporaryError
+from shared.core.messages import AssignmentMessage, MessageError
+from shared.core.outcomes import Outcome, Reason, UserResult
+from shared.core.records import UserStatus
+from shared.core.tenant_rules import TenantRules
+from shared.service.sync_service import process_assignment, run_sync
 from tests.fakes import (
     FakeClaimStore,
     FakeDirectory,

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from shared.errors import PermanentError, TemporaryError
-from shared.outcomes import Outcome, Reason
-from shared.ports import DirectorySnapshot
-from shared.tenant_rules import TenantRules
+from shared.core.errors import PermanentError, TemporaryError
+from shared.core.outcomes import Outcome, Reason
+from shared.core.records import DirectorySnapshot
+from shared.core.tenant_rules import TenantRules
 from tests.unit.test_sync_service import TENANT, World, _assign, _member
 
 ANN = "+31855363011"

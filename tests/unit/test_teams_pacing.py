@@ -7,12 +7,12 @@ import asyncio
 import httpx
 import pytest
 
-from shared.adapters.teams_pacing import (
+from shared.adapters.graph.pacing import (
     TeamsPaceHandler,
     TeamsRequestPacer,
     is_teams_admin_request,
 )
-from shared.request_pace import Pace, SlotBlock
+from shared.core.request_pace import Pace, SlotBlock
 from tests.fakes import FakePaceStore
 
 PACE = Pace(requests_per_second=10, block_size=4)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.teams_readiness import (
+from shared.core.teams_readiness import (
     DEFAULT_PATIENCE,
     EV_NOT_ENABLED,
     MAX_BACKOFF,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.tenant_rules import NumberRange, TenantRules
+from shared.core.tenant_rules import NumberRange, TenantRules
 
 BLOCK = NumberRange(first="+31855363000", last="+31855363999")
 

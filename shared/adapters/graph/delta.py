@@ -1,0 +1,159 @@
+"""Delta queries on users and on the voice group, through msgraph-sdk.
+
+``users/delta`` reports users whose selected fields changed (``businessPhones``,
+``accountEnabled``, ``userPrincipalName``) and deleted ones (``@removed``); ``groups/delta``
+filtered to the voice group reports its *direct* members who joined or left in
+``members@delta`` (Graph has no transitive delta, so nested groups need the regular full read).
+A round is followed over ``@odata.nextLink`` to its ``@odata.deltaLink``, which the next run
+continues from. ``$deltatoken=latest`` starts a link "from now" without reading everything.
+
+Pages are read raw (``NativeResponseHandler``), like the member pages, so a large round costs
+no model building; the requests are still the SDK's (auth, retry, base URL). A link Graph no
+longer knows answers ``410 Gone`` (or, from some services, ``400`` with ``syncStateNotFound``):
+that is ``DeltaGoneError``, and the caller falls back to a full read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.native_response_handler import NativeResponseHandler
+from kiota_http.middleware.options import ResponseHandlerOption
+from msgraph.graph_service_client import GraphServiceClient
+
+from shared.adapters.graph.directory import MEMBER_FIELDS, member_from_json
+from shared.adapters.graph.failures import raise_for_status
+from shared.core.directory import Member
+from shared.core.errors import DeltaGoneError
+from shared.core.records import GroupDelta, UserDelta
+
+_GONE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+_GROUP_TYPE = "#microsoft.graph.group"
+# Rounds are bounded: a link that keeps answering nextLinks is a fault, not a directory.
+_MAX_PAGES = 10_000
+
+
+class GraphDirectoryDelta:
+    """Implements ``DirectoryDelta`` with msgraph-sdk."""
+
+    def __init__(self, client: GraphServiceClient) -> None:
+        self._client = client
+
+    @property
+    def _base(self) -> str:
+        return str(self._client.request_adapter.base_url).rstrip("/")
+
+    async def users_link(self) -> str:
+        """A users link from now on: one request, no users read."""
+        select = ",".join(MEMBER_FIELDS)
+        url = f"{self._base}/users/delta()?$select={select}&$deltatoken=latest"
+        return await self._round(self._client.users.delta, url, lambda _item: None)
+
+    async def group_link(self, group_id: str) -> str:
+        """A voice-group link from now on: one request, no members read."""
+        url = (f"{self._base}/groups/delta()?$select=members"
+               f"&$filter={quote(_id_filter(group_id), safe='')}&$deltatoken=latest")
+        return await self._round(self._client.groups.delta, url, lambda _item: None)
+
+    async def user_changes(self, link: str) -> UserDelta:
+        """Changed and deleted users since ``link``."""
+        changed: list[Member] = []
+        removed: list[str] = []
+
+        def take(item: dict[str, Any]) -> None:
+            if "@removed" in item:
+                removed.append(str(item["id"]))
+            else:
+                changed.append(member_from_json(item, 0))
+
+        next_link = await self._round(self._client.users.delta, link, take)
+        return UserDelta(tuple(changed), tuple(removed), next_link)
+
+    async def group_changes(self, link: str) -> GroupDelta:
+        """Direct members who joined or left the voice group since ``link``."""
+        joined: dict[str, None] = {}
+        left: dict[str, None] = {}
+        nested = False
+
+        def take(item: dict[str, Any]) -> None:
+            nonlocal nested
+            if "@removed" in item:
+                # The voice group itself was deleted: every member is gone, which the
+                # empty-read guard of the next full read will catch.
+                nested = True
+                return
+            for entry in item.get("members@delta") or []:
+                if not isinstance(entry, dict) or "id" not in entry:
+                    continue
+                if entry.get("@odata.type") == _GROUP_TYPE:
+                    nested = True
+                    continue
+                user_id = str(entry["id"])
+                if "@removed" in entry:
+                    joined.pop(user_id, None)
+                    left[user_id] = None
+                else:
+                    left.pop(user_id, None)
+                    joined[user_id] = None
+
+        next_link = await self._round(self._client.groups.delta, link, take)
+        return GroupDelta(tuple(joined), tuple(left), nested, next_link)
+
+    def _on_base(self, link: str) -> str:
+        """A stored link, sent to the Graph endpoint configured now (links carry the host they
+        were issued by; a changed endpoint answers 410 for a token it does not know)."""
+        base, parts = urlsplit(self._base), urlsplit(link)
+        if (parts.scheme, parts.netloc) == (base.scheme, base.netloc):
+            return link
+        return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
+
+    async def _round(
+        self, builder: Any, url: str, take: Callable[[dict[str, Any]], None]
+    ) -> str:
+        """Follow one round from ``url`` to its deltaLink, handing every item to ``take``."""
+        pages = 0
+        url = self._on_base(url)
+        while True:
+            response = await builder.with_url(url).get(_raw())
+            if _gone(response):
+                raise DeltaGoneError(
+                    f"Graph no longer knows the delta link ({response.status_code})"
+                )
+            raise_for_status(response)
+            body = response.json()
+            for item in body.get("value") or []:
+                if isinstance(item, dict):
+                    take(item)
+            delta_link = body.get("@odata.deltaLink")
+            if delta_link:
+                return str(delta_link)
+            next_link = body.get("@odata.nextLink")
+            pages += 1
+            if not next_link or pages >= _MAX_PAGES:
+                raise DeltaGoneError("a delta round ended without a deltaLink")
+            url = str(next_link)
+
+
+def _id_filter(group_id: str) -> str:
+    return "id eq '{}'".format(group_id.replace("'", "''"))
+
+
+def _gone(response: Any) -> bool:
+    if response.status_code == 410:
+        return True
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    error = body.get("error") if isinstance(body, dict) else None
+    code = str(error.get("code", "")) if isinstance(error, dict) else ""
+    return code.lower() in _GONE_CODES
+
+
+def _raw() -> RequestConfiguration[Any]:
+    return RequestConfiguration(options=[ResponseHandlerOption(NativeResponseHandler())])

@@ -1,0 +1,1 @@
+"""Azure Storage: the accounts, one module per table, and the assignment queue."""

@@ -1,0 +1,65 @@
+"""The ``number-assignments`` queue on Azure Queue Storage."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Sequence
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.storage.queue.aio import QueueClient
+
+from shared.core.messages import AssignmentMessage
+
+ASSIGNMENT_QUEUE = "number-assignments"
+POISON_QUEUE = f"{ASSIGNMENT_QUEUE}-poison"
+#: Queue Storage takes messages of up to 64 KiB, counted after the Base64 encoding the Functions
+#: trigger expects.
+MAX_ENCODED_MESSAGE_BYTES = 64 * 1024
+
+
+class StorageAssignmentQueue:
+    """Implements ``AssignmentQueue`` with azure-storage-queue."""
+
+    def __init__(self, client: QueueClient, *, concurrency: int) -> None:
+        self._client = client
+        self._concurrency = concurrency
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self._client.close()
+
+    async def ensure_exists(self) -> None:
+        """Create the queue when it does not exist yet (idempotent)."""
+        with contextlib.suppress(ResourceExistsError):
+            await self._client.create_queue()
+
+    async def send_raw(self, body: str) -> bool:
+        """Enqueue a body as it is (used to set an unreadable message aside); False when the
+        queue cannot take a body that large."""
+        if len(base64.b64encode(body.encode("utf-8"))) > MAX_ENCODED_MESSAGE_BYTES:
+            return False
+        try:
+            await self._client.send_message(body)
+        except HttpResponseError as error:
+            if error.status_code == 413:  # the service counts differently than we do
+                return False
+            raise
+        return True
+
+    async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
+        """Enqueue a message hidden for a while (a queue allows up to seven days)."""
+        await self._client.send_message(
+            message.to_json(), visibility_timeout=max(0, min(delay_seconds, 7 * 24 * 3600))
+        )
+
+    async def send(self, messages: Sequence[AssignmentMessage]) -> None:
+        """Enqueue every message; a few at a time so a 10,000-member run stays quick."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def send_one(message: AssignmentMessage) -> None:
+            async with limit:
+                await self._client.send_message(message.to_json())
+
+        await asyncio.gather(*(send_one(message) for message in messages))

@@ -1,0 +1,99 @@
+"""Classify Microsoft Graph failures as temporary or permanent, with a reason code.
+
+Pure. Graph guidance is to branch on ``error.code``, not on text; the Teams number backend,
+however, reports most refusals as a generic ``BadRequest`` and sometimes nests its own JSON error
+inside ``message``. Text is therefore read here — for classification only — and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from shared.core.errors import PermanentError, TemporaryError
+from shared.core.outcomes import Reason
+
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+# Fragments of the Teams backend's refusal texts (lower case) → the reason they mean.
+_TEXT_REASONS: tuple[tuple[str, Reason], ...] = (
+    ("already been assigned", Reason.ASSIGNED_ELSEWHERE),
+    ("already assigned", Reason.ASSIGNED_ELSEWHERE),
+    ("not found from tenant", Reason.NOT_IN_INVENTORY),
+    ("not found in tenant", Reason.NOT_IN_INVENTORY),
+    ("lacks appropriate licenses", Reason.NOT_LICENSED),
+    ("is not licensed", Reason.NOT_LICENSED),
+    ("is not found", Reason.USER_NOT_FOUND),
+)
+_TEMPORARY_TEXT = ("service is unavailable", "try again", "timed out", "timeout")
+
+_HELP = {
+    Reason.ASSIGNED_ELSEWHERE: (
+        "Teams has this number on another user or resource; remove it there or correct the "
+        "user's telephoneNumber."
+    ),
+    Reason.NOT_IN_INVENTORY: (
+        "The number is not in the tenant's Teams number inventory; ask the operator to add it."
+    ),
+    Reason.NOT_LICENSED: "Give the user a Teams Phone licence; numbers need one.",
+    Reason.USER_NOT_FOUND: "Teams does not know this user yet; check the account and licence.",
+    Reason.GRAPH_FORBIDDEN: (
+        "The app was refused by Microsoft Graph; grant it TeamsTelephoneNumber.ReadWrite.All "
+        "with admin consent."
+    ),
+    Reason.ASSIGNMENT_FAILED: "Teams refused the assignment; see the detail and contact support.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GraphFailure:
+    """What Graph answered, reduced to the parts that classification needs."""
+
+    status: int | None
+    code: str
+    message: str
+    retry_after_seconds: float | None = None
+
+
+def unwrap_message(message: str) -> tuple[str, str]:
+    """Return (code, message) from a Teams error text that may hold a JSON error of its own."""
+    text = message.strip()
+    if text.startswith("{"):
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            return "", message
+        if isinstance(inner, dict):
+            body = inner.get("error", inner)
+            if isinstance(body, dict):
+                return str(body.get("code", "")), str(body.get("message", message))
+    return "", message
+
+
+def classify(failure: GraphFailure) -> TemporaryError | PermanentError:
+    """Turn a Graph failure into the error the shell acts on."""
+    inner_code, text = unwrap_message(failure.message)
+    lowered = text.lower()
+    detail = f"Graph answered {failure.status or 'an error'} {failure.code or inner_code}: {text}"
+    # Most specific first: a nested Forbidden is a consent problem whatever status carried it.
+    if failure.status in {401, 403} or inner_code.lower() == "forbidden":
+        return _permanent(Reason.GRAPH_FORBIDDEN, detail)
+    if failure.status in _RETRYABLE_STATUS:
+        return TemporaryError(detail, retry_after_seconds=failure.retry_after_seconds)
+    for fragment, reason in _TEXT_REASONS:
+        if fragment in lowered:
+            return _permanent(reason, detail)
+    if any(part in lowered for part in _TEMPORARY_TEXT):
+        return TemporaryError(detail, retry_after_seconds=failure.retry_after_seconds)
+    if failure.status == 404:
+        return _permanent(Reason.USER_NOT_FOUND, detail)
+    return _permanent(Reason.ASSIGNMENT_FAILED, detail)
+
+
+def classify_operation_failure(status_detail: str) -> TemporaryError | PermanentError:
+    """Classify an assignment operation that ended ``failed`` with its ``statusDetail`` text."""
+    return classify(GraphFailure(status=None, code="operationFailed", message=status_detail))
+
+
+def _permanent(reason: Reason, detail: str) -> PermanentError:
+    return PermanentError(reason, f"{_HELP[reason]} ({detail})")

@@ -1,0 +1,226 @@
+"""What a run plans on: a full read of the voice group and Teams, or the stored snapshot moved
+forward by delta queries.
+
+A full read (``transitiveMembers`` + every Teams number) costs a page per 999 members and per
+1,000 numbers; a delta run costs one page of ``users/delta`` and one of ``groups/delta`` when
+little changed, plus one user read per joiner. A full read still runs:
+
+* on the first run, and whenever the delta links are missing or Graph no longer knows them
+  (``410 Gone``, tokens expire after 7 days);
+* every ``full_read_interval`` (group delta sees direct members only, so a user added to a
+  nested group waits for this read);
+* at once when a group joined or left the voice group.
+
+The snapshot is saved before anything is planned from it: the planner works from state, not
+from events, so a run that crashes after the save still finds the work on the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from shared.config import NumberType
+from shared.core.directory import Member
+from shared.core.errors import DeltaGoneError
+from shared.core.member_delta import apply_delta
+from shared.core.records import DirectorySnapshot, GroupDelta, TeamsNumber, UserDelta
+from shared.service.ports import (
+    DirectoryDelta,
+    SnapshotStore,
+    TeamsNumbers,
+    UserReader,
+    VoiceGroupDirectory,
+)
+
+log = logging.getLogger(__name__)
+
+ReadKind = Literal["full", "delta"]
+_JOINER_READS_AT_ONCE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryRead:
+    """The members and Teams numbers a run plans on, and how they were read."""
+
+    kind: ReadKind
+    why: str
+    members: tuple[Member, ...]
+    teams: dict[str, str]
+    read_now: frozenset[str]
+    """Users whose fields were read from Graph in this run (the rest come from the snapshot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaReads:
+    """What delta runs need besides the full-read ports, and how often a full read runs anyway."""
+
+    delta: DirectoryDelta
+    snapshots: SnapshotStore
+    users: UserReader
+    full_read_interval: timedelta = timedelta(hours=1)
+
+
+async def read_directory(
+    tenant_id: str,
+    group_id: str,
+    *,
+    directory: VoiceGroupDirectory,
+    teams: TeamsNumbers,
+    delta_reads: DeltaReads | None,
+    now: datetime,
+    dry_run: bool,
+) -> DirectoryRead:
+    """Read the tenant fully or by delta (see the module text), and store the new snapshot
+    unless this is a dry run. Without ``delta_reads`` every run is a full read."""
+    if delta_reads is None:
+        members, numbers = await _full(directory, teams, group_id)
+        return DirectoryRead("full", "delta reads are off", members, numbers,
+                             frozenset(m.user_id for m in members))
+    delta, snapshots = delta_reads.delta, delta_reads.snapshots
+    stored = await snapshots.load(tenant_id)
+    why = _full_read_due(stored, delta_reads.full_read_interval, now)
+    users_link = stored.users_link if stored else None
+    group_link = stored.group_link if stored else None
+    if why is None and stored is not None and users_link and group_link:
+        try:
+            user_round, group_round = await asyncio.gather(
+                delta.user_changes(users_link), delta.group_changes(group_link)
+            )
+        except DeltaGoneError as error:
+            why, users_link, group_link = f"the delta links expired ({error})", None, None
+        else:
+            if not group_round.nested_changed:
+                read = await _moved_forward(stored, user_round, group_round, delta_reads.users)
+                await _save(snapshots, tenant_id, read, users_link=user_round.link,
+                            group_link=group_round.link, full_read_at=stored.full_read_at,
+                            dry_run=dry_run)
+                return read
+            why = "a group joined or left the voice group"
+            users_link, group_link = user_round.link, group_round.link
+    assert why is not None
+    if users_link and group_link:
+        links = (users_link, group_link)
+    else:
+        # Links taken before the read, so nothing that changes during it is missed.
+        links = await asyncio.gather(delta.users_link(), delta.group_link(group_id))
+    members, numbers = await _full(directory, teams, group_id)
+    read = DirectoryRead("full", why, members, numbers, frozenset(m.user_id for m in members))
+    await _save(snapshots, tenant_id, read, users_link=links[0], group_link=links[1],
+                full_read_at=now, dry_run=dry_run)
+    return read
+
+
+def _full_read_due(
+    stored: DirectorySnapshot | None, interval: timedelta, now: datetime
+) -> str | None:
+    if stored is None:
+        return "no snapshot yet"
+    if not (stored.users_link and stored.group_link):
+        return "no delta links yet"
+    if stored.full_read_at is None or now - stored.full_read_at >= interval:
+        return f"the regular full read (every {interval})"
+    return None
+
+
+async def _full(
+    directory: VoiceGroupDirectory, teams: TeamsNumbers, group_id: str
+) -> tuple[tuple[Member, ...], dict[str, str]]:
+    members, numbers = await asyncio.gather(
+        directory.read_members(group_id), teams.list_assignments()
+    )
+    return tuple(members), numbers
+
+
+async def _moved_forward(
+    stored: DirectorySnapshot,
+    user_round: UserDelta,
+    group_round: GroupDelta,
+    users: UserReader,
+) -> DirectoryRead:
+    known = {member.user_id for member in stored.members}
+    changed = {member.user_id: member for member in user_round.changed}
+    new_ids = [user_id for user_id in group_round.joined if user_id not in known]
+    # A joiner's fields may be in this users round already; only the others are read.
+    to_read = [user_id for user_id in new_ids if user_id not in changed]
+    gate = asyncio.Semaphore(_JOINER_READS_AT_ONCE)
+
+    async def read(user_id: str) -> Member | None:
+        async with gate:
+            return await users.read_user(user_id)
+
+    fresh = dict(zip(to_read, await asyncio.gather(*map(read, to_read)), strict=True))
+    joined = [
+        member for user_id in new_ids
+        if (member := changed.get(user_id) or fresh.get(user_id)) is not None
+    ]
+    gone = (set(user_round.removed) | set(group_round.left)) - set(group_round.joined)
+    members = apply_delta(stored.members, changed=changed, gone=gone, joined=joined)
+    read_now = frozenset(changed) | frozenset(member.user_id for member in joined)
+    log.info(
+        "delta read: %d users changed, %d deleted, %d joined, %d left",
+        len(user_round.changed), len(user_round.removed), len(new_ids), len(group_round.left),
+    )
+    return DirectoryRead("delta", "delta links", members, dict(stored.teams),
+                         read_now & {m.user_id for m in members})
+
+
+async def _save(
+    snapshots: SnapshotStore,
+    tenant_id: str,
+    read: DirectoryRead,
+    *,
+    users_link: str,
+    group_link: str,
+    full_read_at: datetime | None,
+    dry_run: bool,
+) -> None:
+    if dry_run:
+        return
+    await snapshots.save(
+        tenant_id,
+        DirectorySnapshot(read.members, read.teams, users_link, group_link, full_read_at),
+        with_numbers=read.kind == "full",
+    )
+
+
+class TeamsWritesNoted:
+    """``TeamsNumbers`` that records each of the app's own successful writes in the snapshot,
+    so delta runs plan on Teams as it is after them (a full read would see the same)."""
+
+    def __init__(self, teams: TeamsNumbers, snapshots: SnapshotStore, tenant_id: str) -> None:
+        self._teams = teams
+        self._snapshots = snapshots
+        self._tenant_id = tenant_id
+
+    async def list_assignments(self) -> dict[str, str]:
+        """Every number Teams has on a target."""
+        return await self._teams.list_assignments()
+
+    async def find_number(self, number: str) -> TeamsNumber | None:
+        """The number's Teams record, or None."""
+        return await self._teams.find_number(number)
+
+    async def assign_number(
+        self,
+        number: str,
+        user_id: str,
+        number_type: NumberType,
+        *,
+        operation_location: str | None = None,
+        landed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Assign (see ``TeamsNumbers``), then note the number on the user."""
+        await self._teams.assign_number(
+            number, user_id, number_type, operation_location=operation_location, landed=landed
+        )
+        await self._snapshots.note_number(self._tenant_id, number, user_id)
+
+    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+        """Unassign (see ``TeamsNumbers``), then note the number as on nobody."""
+        await self._teams.unassign_number(number, number_type)
+        await self._snapshots.note_number(self._tenant_id, number, None)

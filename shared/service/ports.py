@@ -1,0 +1,351 @@
+"""The interfaces between the service and the world: Graph, Table Storage, the queue.
+
+The adapters in ``shared.adapters`` implement them against msgraph-sdk and Azure Storage; the
+in-memory fakes in ``tests/fakes.py`` implement them for fast unit tests, and one set of contract
+tests runs against both so the fakes cannot drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from shared.config import NumberType
+from shared.core.directory import Claim, Member
+from shared.core.messages import AssignmentMessage
+from shared.core.policy_planner import PolicyGrant
+from shared.core.records import (
+    DirectorySnapshot,
+    GroupDelta,
+    Hold,
+    InFlight,
+    RunRecord,
+    TeamsNumber,
+    UserDelta,
+    UserStatus,
+)
+from shared.core.request_pace import Pace, SlotBlock
+from shared.core.teams_readiness import TeamsUser
+
+
+class VoiceGroupDirectory(Protocol):
+    """Reads the voice group's members from the directory."""
+
+    async def read_members(self, group_id: str) -> list[Member]:
+        """All transitive user members, in the order the directory returned them."""
+        ...
+
+
+class DirectoryDelta(Protocol):
+    """Graph's delta queries on users and on the voice group.
+
+    A link Graph no longer knows (``410 Gone``, an expired token) raises ``DeltaGoneError``.
+    """
+
+    async def users_link(self) -> str:
+        """A ``users/delta`` link that reports changes from now on (``$deltatoken=latest``)."""
+        ...
+
+    async def group_link(self, group_id: str) -> str:
+        """A ``groups/delta`` link on the voice group that reports changes from now on."""
+        ...
+
+    async def user_changes(self, link: str) -> UserDelta:
+        """Every page of the users round behind ``link``."""
+        ...
+
+    async def group_changes(self, link: str) -> GroupDelta:
+        """Every page of the voice-group round behind ``link``."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    """The tenant's ``DirectorySnapshot`` (one partition per tenant)."""
+
+    async def load(self, tenant_id: str) -> DirectorySnapshot | None:
+        """The stored snapshot, or None before the first full read."""
+        ...
+
+    async def save(
+        self, tenant_id: str, snapshot: DirectorySnapshot, *, with_numbers: bool
+    ) -> None:
+        """Store ``snapshot``, writing only what differs from what is stored. Without
+        ``with_numbers`` the stored numbers stay as they are (a delta run reads no numbers, and
+        the queue functions may be noting their writes meanwhile)."""
+        ...
+
+    async def note_number(self, tenant_id: str, number: str, target_id: str | None) -> None:
+        """Record a write of the app's own: Teams now has ``number`` on ``target_id`` (None:
+        on nobody)."""
+        ...
+
+    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
+        """Whether the stored voice group has the user; None before the first full read."""
+        ...
+
+
+class UserReader(Protocol):
+    """A fresh read of one user, for the re-check at execution time."""
+
+    async def read_user(self, user_id: str) -> Member | None:
+        """The user as the directory has them now (``read_position`` 0), or None if gone."""
+        ...
+
+
+class TeamsUserReader(Protocol):
+    """One user's Teams configuration (``teamsUserConfiguration``)."""
+
+    async def read(self, user_id: str) -> TeamsUser | None:
+        """The user as Teams sees them now, or None when Teams does not know the user (yet).
+
+        Raises:
+            TemporaryError: throttled or unavailable.
+            PermanentError: refused (e.g. ``GRAPH_FORBIDDEN``: a permission is missing).
+        """
+        ...
+
+
+class TeamsNumbers(Protocol):
+    """Teams' telephone number management."""
+
+    async def list_assignments(self) -> dict[str, str]:
+        """Every number Teams has on a target: number → target id."""
+        ...
+
+    async def find_number(self, number: str) -> TeamsNumber | None:
+        """The number's Teams record, or None when Teams has no record of it."""
+        ...
+
+    async def assign_number(
+        self,
+        number: str,
+        user_id: str,
+        number_type: NumberType,
+        *,
+        operation_location: str | None = None,
+        landed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Assign and wait for the asynchronous operation to finish; with
+        ``operation_location``, follow that earlier operation instead of assigning again. With
+        ``landed``, the first look asks it whether the number is on the user before the
+        operation is polled (True: done).
+
+        Raises:
+            OperationPendingError: the operation is still running after a short wait.
+            TemporaryError: throttled or unavailable.
+            PermanentError: Teams refused; the reason code says why.
+        """
+        ...
+
+    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+        """Take the number off whoever has it and wait for the operation (same errors)."""
+        ...
+
+
+class ClaimStore(Protocol):
+    """Who each personal number belongs to (one partition per tenant)."""
+
+    async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
+        """Every claim of the tenant, by number."""
+        ...
+
+    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
+        """The claim on one number, if any."""
+        ...
+
+    async def claim(self, tenant_id: str, claim: Claim) -> Claim:
+        """Insert the claim if the number is unclaimed; return the claim that holds the number."""
+        ...
+
+    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+        """``claim`` each of many numbers believed unclaimed (a first run claims thousands):
+        a number claimed meanwhile keeps its holder."""
+        ...
+
+    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+        """Give a number to ``claim``'s holder if ``from_user_id`` still holds it (and has not
+        had it assigned by this app); return the claim that holds the number afterwards."""
+        ...
+
+    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+        """Record that this app put the number on its holder in Teams (the ownership marker).
+
+        False when the user no longer holds the claim.
+        """
+        ...
+
+    async def mark_assigning(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        """Record (or, with None, withdraw) the app's intent to assign the number to its holder,
+        before the write to Teams. False when the user no longer holds the claim; a withdrawal
+        leaves a claim with the ownership marker as it is."""
+        ...
+
+    async def release(
+        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+    ) -> bool:
+        """Drop the user's claim on the number; False when they did not hold it.
+
+        With ``cooling_since`` the row stays, marked released, so the number rests before it
+        goes to anyone else.
+        """
+        ...
+
+    async def set_release_pending(
+        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+    ) -> bool:
+        """Start (or, with None, cancel) the grace period of a number the user holds."""
+        ...
+
+
+class StatusStore(Protocol):
+    """Each user's latest outcome (one partition per tenant)."""
+
+    async def record(self, tenant_id: str, status: UserStatus) -> None:
+        """Store the user's latest outcome."""
+        ...
+
+    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+        """``record`` the outcomes of many users believed to have none stored yet (a first run
+        records thousands); a user recorded meanwhile is recorded the usual way."""
+        ...
+
+    async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
+        """Every user's latest outcome in the tenant."""
+        ...
+
+    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
+        """One user's latest outcome, if any."""
+        ...
+
+
+class AssignmentQueue(Protocol):
+    """The ``number-assignments`` queue."""
+
+    async def send(self, messages: Sequence[AssignmentMessage]) -> None:
+        """Enqueue the messages (order is not guaranteed by the queue)."""
+        ...
+
+    async def send_later(self, message: AssignmentMessage, delay_seconds: int) -> None:
+        """Enqueue one message that stays invisible for ``delay_seconds``."""
+        ...
+
+
+class InFlightStore(Protocol):
+    """The changes queued and not yet done (one partition per tenant)."""
+
+    async def list_in_flight(self, tenant_id: str, now: datetime) -> list[InFlight]:
+        """The markers that have not expired at ``now``."""
+        ...
+
+    async def mark_queued(self, tenant_id: str, markers: Sequence[InFlight]) -> None:
+        """Store the markers (replacing a user's older marker of the same kind)."""
+        ...
+
+    async def clear(self, tenant_id: str, user_id: str, kind: str, idempotency_key: str) -> None:
+        """Drop the user's marker of ``kind`` if it is still this change's (a newer marker for
+        another change stays)."""
+        ...
+
+
+class RunLedger(Protocol):
+    """Run records, the sync lease, holds and effect markers (one partition per tenant)."""
+
+    async def acquire_lease(
+        self, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+    ) -> str | None:
+        """Take the tenant's sync lease; returns the run holding it when taken, else None."""
+        ...
+
+    async def release_lease(self, tenant_id: str, run_id: str) -> None:
+        """Give the lease back if this run still holds it."""
+        ...
+
+    async def record_run(self, tenant_id: str, record: RunRecord) -> None:
+        """Store or update a run record."""
+        ...
+
+    async def runs(self, tenant_id: str) -> list[RunRecord]:
+        """Every run record, oldest first."""
+        ...
+
+    async def save_holds(self, tenant_id: str, holds: list[Hold]) -> None:
+        """Store new holds."""
+        ...
+
+    async def holds(self, tenant_id: str, status: str | None = None) -> list[Hold]:
+        """The tenant's holds (optionally of one status)."""
+        ...
+
+    async def update_hold(self, tenant_id: str, hold: Hold) -> None:
+        """Store a hold's new status."""
+        ...
+
+    async def effect_done(self, tenant_id: str, key: str) -> bool:
+        """Whether a message with this idempotency key has completed."""
+        ...
+
+    async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
+        """Record a message's effect as complete."""
+        ...
+
+
+class TeamsPolicies(Protocol):
+    """Teams policies: name → id, and direct assignment to one user."""
+
+    async def policy_id(self, policy_type: str, name: str) -> str:
+        """The id of the ``policy_type`` policy called ``name`` (cached: ids do not change).
+
+        Raises:
+            PermanentError: ``POLICY_NOT_FOUND`` naming the type and name, ``GRAPH_FORBIDDEN``.
+            TemporaryError: throttled or unavailable.
+        """
+        ...
+
+    async def assign_policies(self, user_id: str, assignments: Sequence[tuple[str, str]]) -> None:
+        """Give the user every (policy type, policy id) directly, in one request.
+
+        Raises:
+            PermanentError: refused (``USER_NOT_FOUND`` when Teams does not know the user).
+            TemporaryError: throttled or unavailable.
+        """
+        ...
+
+    async def unassign_policies(self, user_id: str, policy_types: Sequence[str]) -> None:
+        """Remove the user's direct policies of these types, in one request (same errors)."""
+        ...
+
+
+class PolicyGrantStore(Protocol):
+    """The main-number policies this app granted, per user (one partition per tenant)."""
+
+    async def list_grants(self, tenant_id: str) -> dict[str, PolicyGrant]:
+        """Every grant of the tenant, by user id."""
+        ...
+
+    async def get_grant(self, tenant_id: str, user_id: str) -> PolicyGrant | None:
+        """One user's grant, if any."""
+        ...
+
+    async def save_grant(self, tenant_id: str, grant: PolicyGrant) -> None:
+        """Store the user's grant, replacing the one before (idempotent)."""
+        ...
+
+    async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
+        """Forget the user's grant; False when there was none (idempotent)."""
+        ...
+
+
+class PaceStore(Protocol):
+    """Each tenant's shared pace for Teams requests: its next free time (one row per tenant),
+    read and written by every function instance."""
+
+    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+        """Reserve the tenant's next block of slots (``pace.reserve``) and move its next free
+        time to the block's end, atomically: two instances never get overlapping blocks.
+
+        ``now`` is the wall clock in seconds since the Unix epoch, shared by the instances.
+        """
+        ...
