@@ -11,8 +11,7 @@ and Enterprise Voice must be on. Graph has no call that turns Enterprise Voice o
 that case gets its own reason code and a message that names the PowerShell fix.
 
 No I/O and no SDK imports: the adapters turn Graph's ``teamsUserConfiguration`` into the
-``TeamsUser`` below. Reason codes are plain strings here; ``shared.core.outcomes.Reason`` carries
-the same values.
+``TeamsUser`` below. Its reason codes are members of the one ``shared.core.outcomes.Reason``.
 """
 
 from __future__ import annotations
@@ -20,15 +19,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Final, Literal
 
-# Reason codes (values of shared.core.outcomes.Reason).
-OK = "ok"
-EV_NOT_ENABLED = "ev_not_enabled"
-VERIFY_FAILED = "verify_failed"
-WAITING_FOR_TEAMS = "waiting_for_teams"
-NOT_LICENSED = "not_licensed"
-# Not a reason code: the state of a user Teams is ready to give a number to.
-READY = "ready"
+from shared.core.outcomes import Reason
+
+# The reason codes these rules give (members of the one Reason enum).
+EV_NOT_ENABLED: Final = Reason.EV_NOT_ENABLED
+VERIFY_FAILED: Final = Reason.VERIFY_FAILED
+WAITING_FOR_TEAMS: Final = Reason.WAITING_FOR_TEAMS
+NOT_LICENSED: Final = Reason.NOT_LICENSED
+# Not reason codes: a read-back that found everything in place, a user Teams is ready for.
+OK: Final = "ok"
+READY: Final = "ready"
 
 DEFAULT_PATIENCE = timedelta(hours=24)  # licences take up to 24 hours to reach Teams
 FIRST_BACKOFF = timedelta(minutes=15)
@@ -69,7 +71,7 @@ class Verification:
     ``verify_failed``; ``message`` is for the helpdesk."""
 
     ok: bool
-    reason: str
+    reason: Reason | Literal["ok"]
     message: str
 
 
@@ -82,7 +84,7 @@ class Readiness:
     None when ready.
     """
 
-    state: str
+    state: Reason | Literal["ready"]
     is_problem: bool
     check_again_at: datetime | None
     message: str
