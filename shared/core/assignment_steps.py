@@ -1,0 +1,412 @@
+"""One queue message, decided step by step without doing any of it (sans-I/O).
+
+``carry_out(message, limits)`` is the whole per-message flow as a generator of
+``shared.core.steps``: the idempotency check, the number (or policy) change, the status, the
+effect marker and the in-flight marker. The shell performs each step and sends back what it saw;
+what to do next — look first, claim, record the intent, assign, read back, take back the old
+number — is decided here, from the message and those observations alone.
+
+Safe to run more than once for the same message: a completed message's idempotency key is
+recorded and a redelivery ends at once; short of that, claims are conditional, the intent to
+assign is recorded on the claim before Teams is asked, a redelivered or already-owned number is
+looked up in Teams before any write, and a number already where it should be is not written
+again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.core.directory import Claim, Member
+from shared.core.errors import PermanentError, TemporaryError
+from shared.core.messages import POLICY_ACTIONS, AssignmentMessage
+from shared.core.outcomes import WAITING_REASONS, Outcome, Reason, UserResult
+from shared.core.phone_numbers import check_number
+from shared.core.policy_steps import policy_flow
+from shared.core.recording import (
+    MAX_DEFERRALS,
+    deferral,
+    failed_with_backoff,
+    gave_up,
+    message_status,
+    reason_named,
+    teams_ready,
+    waiting_for_teams,
+)
+from shared.core.steps import (
+    AssignNumber,
+    ClaimNumber,
+    ClearInFlight,
+    EffectDone,
+    FindNumber,
+    Flow,
+    GetClaim,
+    IsServed,
+    Landed,
+    LookAtTeamsUser,
+    MarkAssigned,
+    MarkAssigning,
+    MarkEffectDone,
+    Note,
+    NoteFound,
+    Now,
+    ReadDirectoryUser,
+    ReadStatus,
+    ReadTeamsUser,
+    RecordStatus,
+    ReleaseClaim,
+    UnassignNumber,
+    ask,
+)
+from shared.core.teams_readiness import DEFAULT_PATIENCE, TeamsUser, verify_assignment
+from shared.core.tenant_rules import TenantRules
+
+#: In-flight marker kinds: a user can have a number change and a policy change queued at once.
+NUMBER_CHANGE = "number"
+POLICY_CHANGE = "policies"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageLimits:
+    """What the flow needs besides the message: the tenant's rules and this delivery."""
+
+    rules: TenantRules
+    patience: timedelta = DEFAULT_PATIENCE
+    """How long a user may wait for Teams before the wait is a problem."""
+    reread: bool = True
+    """Read the user again from the directory before writing (see ``needs_reread``)."""
+    look_first: bool = False
+    """A redelivery: an earlier try may have written already, so look before writing."""
+
+
+def change_kind(message: AssignmentMessage) -> str:
+    """The in-flight marker kind of a message."""
+    return POLICY_CHANGE if message.action in POLICY_ACTIONS else NUMBER_CHANGE
+
+
+def needs_reread(
+    message: AssignmentMessage, now: datetime, recheck_after: timedelta, *, redelivered: bool
+) -> bool:
+    """Whether the user is read again before a write: on a redelivery or a deferral, or when
+    the plan read them longer than ``recheck_after`` ago (a young plan is the directory as it
+    is)."""
+    fresh = (
+        message.read_at is not None and message.deferrals == 0
+        and timedelta(0) <= now - message.read_at <= recheck_after
+    )
+    return redelivered or not fresh
+
+
+def carry_out(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserResult | None]:
+    """The whole message: returns the result recorded as the user's status, or None when the
+    message was done already or leaves the status alone (a stale message for someone the app
+    does not serve, a policy revocation for a member)."""
+    key = message.idempotency_key
+    kind = change_kind(message)
+    if (yield from ask(EffectDone(key))):
+        yield from ask(Note("info", f"message {key} was already carried out; nothing to do"))
+        yield from ask(ClearInFlight(message.user_id, kind, key))
+        return None
+    result = yield from change_flow(message, limits)
+    if result is not None:
+        now = yield from ask(Now())
+        yield from ask(RecordStatus(message_status(message, result, now)))
+    now = yield from ask(Now())
+    yield from ask(MarkEffectDone(key, now))
+    yield from ask(ClearInFlight(message.user_id, kind, key))
+    if result is not None:
+        yield from ask(Note("info", (
+            f"user {message.user_principal_name} ({message.user_id}): "
+            f"{result.outcome}/{result.reason} {result.number or ''}"
+        )))
+    return result
+
+
+def change_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserResult | None]:
+    """The change the message asks for, without the bookkeeping around it."""
+    if message.action in POLICY_ACTIONS:
+        return (yield from policy_flow(message, limits.rules, limits.patience))
+    if message.action == "unassign":
+        return (yield from unassign_flow(message, limits.rules))
+    return (yield from assign_flow(message, limits))
+
+
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """Send the message again, invisible for ``delay_seconds`` (wait on the queue)."""
+
+    message: AssignmentMessage
+    delay_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Record ``result`` and let the next run plan the user; ``done``: the message ends here
+    (otherwise the error is raised after recording, for the host's poison queue)."""
+
+    result: UserResult
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Raise the error: the host redelivers the message after its visibility timeout."""
+
+
+def after_temporary(
+    error: TemporaryError,
+    message: AssignmentMessage,
+    *,
+    final_attempt: bool,
+    defer_beyond_seconds: float,
+) -> Defer | GiveUp | RetryLater:
+    """What a temporary failure means for the message: wait on the queue (a long Teams
+    operation, a long Retry-After), give up (deferred too often, or the host's last try), or
+    let the host retry."""
+    delay = deferral(error, defer_beyond_seconds)
+    if delay is not None and message.deferrals < MAX_DEFERRALS:
+        return Defer(message.model_copy(update={
+            "deferrals": message.deferrals + 1,
+            "operation_location": getattr(error, "location", message.operation_location),
+        }), delay)
+    if delay is not None or final_attempt:
+        return GiveUp(
+            gave_up(message, f"Gave up after repeated temporary failures: {error.message}"),
+            done=delay is not None,
+        )
+    return RetryLater()
+
+
+# --- assign -------------------------------------------------------------------------------------
+
+
+def assign_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserResult | None]:
+    """Give the user the number: re-check, claim, look first when the app may have written
+    already, record the intent, assign, read back, then take back the number it replaces."""
+    number = message.number
+    assert number is not None  # AssignmentMessage refuses an assign without a number
+    user_id = message.user_id
+    if limits.reread:
+        fresh = yield from ask(ReadDirectoryUser(user_id))
+        if _stale(fresh, number, limits.rules):
+            member = yield from ask(IsServed(user_id))
+            if not (member if member is not None else fresh is not None):
+                yield from ask(Note("warning", (
+                    f"assign message for user {message.user_principal_name} ({user_id}), who "
+                    "is not in the voice group and whom the directory does not give "
+                    f"{number}: nothing done, nothing recorded"
+                )))
+                return None
+            return UserResult(
+                Outcome.SKIPPED, Reason.STALE,
+                f"The directory changed after this run planned to assign {number}; the next "
+                "run decides again.", number,
+            )
+    holder = yield from ask(ClaimNumber(Claim(
+        number=number, holder_user_id=user_id, holder_upn=message.user_principal_name,
+        run_id=message.run_id, read_position=message.read_position or 0,
+    )))
+    if holder.holder_user_id != user_id:
+        return _duplicate(number, holder)
+    intended = holder.assigning_since is not None and not holder.assigned
+    # An earlier try of this run's change put the number there (its intent is recorded, and the
+    # claim is this run's): found now, the app assigned it, and the status says so.
+    assigned_by_this_change = holder.assigning_since is not None and (
+        not holder.assigned or holder.run_id == message.run_id
+    ) and message.reason != Reason.ALREADY_ASSIGNED.value
+    if limits.look_first or holder.assigned or intended or (
+        message.reason == Reason.ALREADY_ASSIGNED.value
+    ):
+        # This app put the number there before (a later run planned it again), an earlier try
+        # may have (its intent is recorded), or Teams had it and it is due to be read back:
+        # look first, write only if it is not there.
+        seen = yield from ask(LookAtTeamsUser(user_id))
+        if seen is not None and seen.has_number(number):
+            yield from ask(MarkAssigned(number, user_id))
+            yield from ask(NoteFound(number, user_id))
+            found = _assigned(message, number) if assigned_by_this_change else _already(number)
+            return (yield from _read_back(message, number, found, seen))
+    # The intent is stored before Teams is asked: should the answer be lost, the number found on
+    # the user later is known to be the app's (and is taken back when they leave).
+    if not (yield from ask(MarkAssigning(number, user_id, (yield from ask(Now()))))):
+        moved = yield from ask(GetClaim(number))
+        if moved is not None and moved.holder_user_id != user_id:
+            return _duplicate(number, moved)
+        raise TemporaryError(f"the claim on {number} changed while it was being assigned")
+    # Teams is asked nothing before the write: the assignment itself says whether the user is
+    # ready and the number free, and the read-back doubles as the "operation done?" check, so a
+    # new user costs three Graph requests (user, assignNumber, configuration).
+    answer = yield from ask(AssignNumber(number, user_id, message.operation_location))
+    if isinstance(answer, PermanentError):
+        refused = yield from _refused(answer, message, number, limits)
+        # Teams did not take it: the intent is withdrawn (a number found on the user keeps the
+        # ownership marker it was just given).
+        yield from ask(MarkAssigning(number, user_id, None))
+        if refused.reason not in WAITING_REASONS:
+            # The directory no longer gives the user the old number, whatever became of the
+            # new one; a user Teams is not ready for keeps theirs until it is.
+            yield from _release_previous(message, number, None, limits.rules)
+        return refused
+    yield from ask(MarkAssigned(number, user_id))
+    # The read-back, taken once: it also says whether the old number is still there.
+    seen = answer.seen if isinstance(answer, Landed) and answer.seen is not None else (
+        yield from ask(LookAtTeamsUser(user_id))
+    )
+    # A new primary number replaces the old one in Teams; the old one is only taken back (by
+    # its own write) if it is still there.
+    yield from _release_previous(message, number, seen, limits.rules)
+    return (yield from _read_back(message, number, _assigned(message, number), seen))
+
+
+def _refused(
+    error: PermanentError, message: AssignmentMessage, number: str, limits: MessageLimits
+) -> Flow[UserResult]:
+    """What a refused assignment means for the user.
+
+    A user Teams does not know or has no Teams Phone licence for waits (with patience); a number
+    Teams says is taken is looked up, because it may be on this very user already.
+    """
+    if error.reason in {Reason.USER_NOT_FOUND, Reason.NOT_LICENSED}:
+        user = yield from ask(ReadTeamsUser(message.user_id))
+        if isinstance(user, PermanentError):
+            return UserResult(Outcome.FAILED, user.reason, user.message, number)
+        now = yield from ask(Now())
+        if teams_ready(user, now):
+            # Teams caught up between refusing and the look: the redelivery will succeed.
+            raise TemporaryError(
+                f"Teams refused {number} but now shows the user ready: {error.message}"
+            )
+        stored = yield from ask(ReadStatus(message.user_id))
+        return waiting_for_teams(
+            user, stored, now=now, patience=limits.patience, number=number,
+        )
+    if error.reason is Reason.ASSIGNED_ELSEWHERE:
+        in_teams = yield from ask(FindNumber(number))
+        if in_teams is not None and in_teams.target_id == message.user_id:
+            yield from ask(MarkAssigned(number, message.user_id))
+            yield from ask(NoteFound(number, message.user_id))
+            return (yield from _read_back(message, number, _already(number), None))
+    return UserResult(Outcome.FAILED, error.reason, error.message, number)
+
+
+def _read_back(
+    message: AssignmentMessage, number: str, done: UserResult, seen: TeamsUser | None
+) -> Flow[UserResult]:
+    """``done`` when the user's Teams configuration shows the number with Enterprise Voice on;
+    otherwise a failure to verify again after a backoff (the number stays the app's).
+
+    ``seen`` is a configuration already read after the write, so it is not read twice.
+    """
+    user: TeamsUser | PermanentError | None = seen
+    if user is None:
+        user = yield from ask(ReadTeamsUser(message.user_id))
+    if isinstance(user, PermanentError):
+        return UserResult(
+            Outcome.FAILED, user.reason,
+            f"{number} is on the user in Teams, but reading it back failed: {user.message}",
+            number,
+        )
+    check = verify_assignment(user, number)
+    if check.ok or not isinstance(check.reason, Reason):
+        return done
+    stored = yield from ask(ReadStatus(message.user_id))
+    now = yield from ask(Now())
+    return failed_with_backoff(check.reason, check.message, number, stored, now)
+
+
+def _release_previous(
+    message: AssignmentMessage, number: str, seen: TeamsUser | None, rules: TenantRules
+) -> Flow[bool]:
+    previous = message.previous_number
+    if not previous or previous == number:
+        return False
+    cooling = (yield from ask(Now())) if rules.cooling_days else None
+    return (yield from release_flow(
+        previous, message.user_id, cooling_since=cooling,
+        still_on_user=None if seen is None else seen.has_number(previous),
+    ))
+
+
+# --- unassign -----------------------------------------------------------------------------------
+
+
+def unassign_flow(message: AssignmentMessage, rules: TenantRules) -> Flow[UserResult]:
+    """Take back a number this app gave the user (only with its ownership marker)."""
+    number = message.previous_number
+    assert number is not None  # AssignmentMessage refuses an unassign without previousNumber
+    cooling = (yield from ask(Now())) if rules.cooling_days else None
+    released = yield from release_flow(number, message.user_id, cooling_since=cooling)
+    if not released:
+        return UserResult(
+            Outcome.SKIPPED, Reason.STALE,
+            f"This app does not hold {number} for the user (any more); nothing was taken back.",
+            number,
+        )
+    reason = reason_named(message.reason, Reason.LEFT_GROUP)
+    return UserResult(Outcome.UNASSIGNED, reason, f"Took back {number} in Teams.", number)
+
+
+def release_flow(
+    number: str,
+    user_id: str,
+    *,
+    cooling_since: datetime | None,
+    still_on_user: bool | None = None,
+) -> Flow[bool]:
+    """Take back a number this app gave the user: only with the ownership marker set. False
+    when the app does not hold it for them.
+
+    ``still_on_user`` is what a configuration read just now showed (None: not known, so Teams
+    is asked); a number no longer on the user needs no write. A refusal to take it back is
+    retried like a temporary failure, then reported.
+    """
+    claim = yield from ask(GetClaim(number))
+    if claim is None or claim.holder_user_id != user_id or not claim.held:
+        return False
+    if still_on_user is None:
+        in_teams = yield from ask(FindNumber(number))
+        still_on_user = in_teams is not None and in_teams.target_id == user_id
+    if still_on_user:
+        refused = yield from ask(UnassignNumber(number))
+        if isinstance(refused, PermanentError):
+            yield from ask(Note(
+                "warning", f"could not take back {number} from {user_id}: {refused.message}",
+            ))
+            raise TemporaryError(refused.message) from refused
+    yield from ask(ReleaseClaim(number, user_id, cooling_since))
+    return True
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def _stale(fresh: Member | None, number: str, rules: TenantRules) -> bool:
+    """Whether the directory no longer gives the user ``number`` (gone, disabled, changed)."""
+    current = check_number(fresh.telephone_number, rules) if fresh else None
+    return (
+        fresh is None or not fresh.account_enabled or current is None
+        or current.number != number
+    )
+
+
+def _assigned(message: AssignmentMessage, number: str) -> UserResult:
+    reason = reason_named(message.reason, Reason.ASSIGNED)
+    if reason is Reason.ALREADY_ASSIGNED:  # a re-check message that found it gone: written
+        reason = Reason.ASSIGNED
+    return UserResult(Outcome.ASSIGNED, reason, f"Assigned {number} in Teams.", number)
+
+
+def _already(number: str) -> UserResult:
+    return UserResult(
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED, f"Teams already has {number} on this user.",
+        number,
+    )
+
+
+def _duplicate(number: str, holder: Claim) -> UserResult:
+    return UserResult(
+        Outcome.SKIPPED, Reason.DUPLICATE,
+        f"{number} already belongs to {holder.holder_upn}; a personal number goes to one "
+        "user only. Correct one of the two telephoneNumbers.", number,
+    )
