@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
@@ -126,9 +127,10 @@ def carry_out(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserRes
 def change_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserResult | None]:
     """The change the message asks for, without the bookkeeping around it."""
     if message.action in POLICY_ACTIONS:
-        return (yield from policy_flow(message, limits.rules, limits.patience))
+        return (yield from policy_flow(message, limits.rules, limits.patience,
+                                       redelivered=limits.look_first))
     if message.action == "unassign":
-        return (yield from unassign_flow(message, limits.rules))
+        return (yield from unassign_flow(message, limits))
     return (yield from assign_flow(message, limits))
 
 
@@ -225,6 +227,9 @@ def assign_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserR
         if seen is not None and seen.has_number(number):
             yield from ask(MarkAssigned(number, user_id))
             yield from ask(NoteFound(number, user_id))
+            # An earlier try may have died between the assignment and taking back the old
+            # number: the old one is released here as it would have been then.
+            yield from _release_previous(message, number, seen, limits.rules)
             found = _assigned(message, number) if assigned_by_this_change else _already(number)
             return (yield from _read_back(message, number, found, seen))
     # The intent is stored before Teams is asked: should the answer be lost, the number found on
@@ -322,22 +327,31 @@ def _release_previous(
     if not previous or previous == number:
         return False
     cooling = (yield from ask(Now())) if rules.cooling_days else None
-    return (yield from release_flow(
+    released = yield from release_flow(
         previous, message.user_id, cooling_since=cooling,
         still_on_user=None if seen is None else seen.has_number(previous),
-    ))
+    )
+    return released is Release.RELEASED
 
 
 # --- unassign -----------------------------------------------------------------------------------
 
 
-def unassign_flow(message: AssignmentMessage, rules: TenantRules) -> Flow[UserResult]:
-    """Take back a number this app gave the user (only with its ownership marker)."""
+def unassign_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserResult]:
+    """Take back a number this app gave the user (only with its ownership marker).
+
+    On a redelivery, a claim the app already let go of and a number no longer on the user mean
+    an earlier try took it back and died before saying so: the result is the same as then.
+    """
     number = message.previous_number
     assert number is not None  # AssignmentMessage refuses an unassign without previousNumber
-    cooling = (yield from ask(Now())) if rules.cooling_days else None
+    cooling = (yield from ask(Now())) if limits.rules.cooling_days else None
     released = yield from release_flow(number, message.user_id, cooling_since=cooling)
-    if not released:
+    if released is Release.LET_GO and limits.look_first:
+        in_teams = yield from ask(FindNumber(number))
+        if in_teams is None or in_teams.target_id != message.user_id:
+            released = Release.RELEASED
+    if released is not Release.RELEASED:
         return UserResult(
             Outcome.SKIPPED, Reason.STALE,
             f"This app does not hold {number} for the user (any more); nothing was taken back.",
@@ -347,23 +361,32 @@ def unassign_flow(message: AssignmentMessage, rules: TenantRules) -> Flow[UserRe
     return UserResult(Outcome.UNASSIGNED, reason, f"Took back {number} in Teams.", number)
 
 
+class Release(Enum):
+    """What became of a number the app was to take back."""
+
+    RELEASED = "released"  # taken back now (from Teams if it was still there) and let go
+    LET_GO = "let_go"  # no claim for the user any more, or one the app released before
+    NOT_HELD = "not_held"  # the user's claim has no ownership marker: never the app's to take
+
+
 def release_flow(
     number: str,
     user_id: str,
     *,
     cooling_since: datetime | None,
     still_on_user: bool | None = None,
-) -> Flow[bool]:
-    """Take back a number this app gave the user: only with the ownership marker set. False
-    when the app does not hold it for them.
+) -> Flow[Release]:
+    """Take back a number this app gave the user: only with the ownership marker set.
 
     ``still_on_user`` is what a configuration read just now showed (None: not known, so Teams
     is asked); a number no longer on the user needs no write. A refusal to take it back is
     retried like a temporary failure, then reported.
     """
     claim = yield from ask(GetClaim(number))
-    if claim is None or claim.holder_user_id != user_id or not claim.held:
-        return False
+    if claim is None or claim.holder_user_id != user_id:
+        return Release.LET_GO
+    if not claim.held:
+        return Release.LET_GO if claim.released_at is not None else Release.NOT_HELD
     if still_on_user is None:
         in_teams = yield from ask(FindNumber(number))
         still_on_user = in_teams is not None and in_teams.target_id == user_id
@@ -375,7 +398,7 @@ def release_flow(
             ))
             raise TemporaryError(refused.message) from refused
     yield from ask(ReleaseClaim(number, user_id, cooling_since))
-    return True
+    return Release.RELEASED
 
 
 # --- results ------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from shared.core.tenant_rules import MainNumberPolicy, TenantRules
 
 
 def policy_flow(
-    message: AssignmentMessage, rules: TenantRules, patience: timedelta
+    message: AssignmentMessage, rules: TenantRules, patience: timedelta, *, redelivered: bool
 ) -> Flow[UserResult | None]:
     """Carry out one ``grant_policies`` or ``revoke_policies`` message.
 
@@ -52,14 +52,18 @@ def policy_flow(
     to the number flow (a revocation for a member who is still in the group).
     """
     if message.action == "grant_policies":
-        return (yield from grant_flow(message, rules, patience))
+        return (yield from grant_flow(message, rules, patience, redelivered=redelivered))
     return (yield from revoke_flow(message, rules))
 
 
 def grant_flow(
-    message: AssignmentMessage, rules: TenantRules, patience: timedelta
+    message: AssignmentMessage, rules: TenantRules, patience: timedelta, *, redelivered: bool
 ) -> Flow[UserResult]:
-    """Give the user the policies of the main number they carry (see the module docstring)."""
+    """Give the user the policies of the main number they carry (see the module docstring).
+
+    A redelivery that finds the policies in effect and the app's grant covering them with its
+    markers reports them given, as the earlier try that wrote them would have.
+    """
     main_number = message.number or ""
     domain = message.domain or ""
     user_id = message.user_id
@@ -130,7 +134,10 @@ def grant_flow(
             "again later. Check the user's policies in the Teams admin center.",
         ))
     yield from ask(SaveGrant(replace(grant, verified=True)))
-    if not to_assign and not no_longer:
+    given_earlier = redelivered and stored is not None and stored.covers(wanted) and bool(
+        stored.owned()
+    )
+    if not to_assign and not no_longer and not given_earlier:
         return UserResult(
             Outcome.KEPT, Reason.MAIN_NUMBER,
             f"Has the main number {main_number} of {domain}; Teams already shows its policies: "
