@@ -35,6 +35,7 @@ from shared.core.recording import (
     teams_ready,
     waiting_for_teams,
 )
+from shared.core.run_decisions import change_kind
 from shared.core.steps import (
     AssignNumber,
     ClaimNumber,
@@ -63,10 +64,6 @@ from shared.core.steps import (
 from shared.core.teams_readiness import DEFAULT_PATIENCE, TeamsUser, verify_assignment
 from shared.core.tenant_rules import TenantRules
 
-#: In-flight marker kinds: a user can have a number change and a policy change queued at once.
-NUMBER_CHANGE = "number"
-POLICY_CHANGE = "policies"
-
 
 @dataclass(frozen=True, slots=True)
 class MessageLimits:
@@ -79,11 +76,6 @@ class MessageLimits:
     """Read the user again from the directory before writing (see ``needs_reread``)."""
     look_first: bool = False
     """A redelivery: an earlier try may have written already, so look before writing."""
-
-
-def change_kind(message: AssignmentMessage) -> str:
-    """The in-flight marker kind of a message."""
-    return POLICY_CHANGE if message.action in POLICY_ACTIONS else NUMBER_CHANGE
 
 
 def needs_reread(
