@@ -3,6 +3,9 @@
 The adapters in ``shared.adapters`` implement them against msgraph-sdk and Azure Storage; the
 in-memory fakes in ``tests/fakes.py`` implement them for fast unit tests, and one set of contract
 tests runs against both so the fakes cannot drift.
+
+An app serves one tenant: every store is bound to it when it is built (its id is the partition key
+of every row), so no method here takes a tenant id. ``shared.service.context`` bundles the ports.
 """
 
 from __future__ import annotations

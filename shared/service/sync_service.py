@@ -524,11 +524,11 @@ async def process_assignment(
 
     An assignment first asks Teams whether it is ready for the user (known, licensed for Teams
     Phone); a user it is not ready for is ``skipped`` (``waiting_for_teams``, ``not_licensed``)
-    with a time to look again, and ``failed`` once ``readiness_patience`` has passed since the
-    wait began (``readiness_patience`` and the other limits are ``context.limits``). After
-    the assignment the user's Teams configuration is read back: without the
-    number or without Enterprise Voice the user is ``failed`` (``verify_failed``,
-    ``ev_not_enabled``), though the number stays marked as the app's.
+    with a time to look again, and ``failed`` once ``readiness_patience`` (like every limit
+    named here, from ``context.limits``) has passed since the wait began. After the assignment
+    the user's Teams configuration is read back: without the number or without Enterprise
+    Voice the user is ``failed`` (``verify_failed``, ``ev_not_enabled``), though the number
+    stays marked as the app's.
 
     The user is read again from the directory before a write unless the plan read them less
     than ``recheck_after`` ago (and this is the first delivery): a change planned from older
@@ -540,7 +540,9 @@ async def process_assignment(
     intent to assign is recorded on the claim before Teams is asked, a redelivered or
     already-owned number is looked up in Teams before any write, and a number already where it
     should be is not written again. Once the change is done (or given up) its user's in-flight
-    marker is cleared, so the next run may plan the user again.
+    marker is cleared, so the next run may plan the user again. A message that comes back
+    after a long Graph wait (over ``defer_beyond_seconds``) is put back on the queue instead.
+    ``final_attempt``: the host's last delivery; ``redelivered``: not its first.
 
     Raises:
         MessageError: the message belongs to another tenant or plans nothing.

@@ -12,8 +12,9 @@ from shared.core.directory import Claim, Member
 from shared.core.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Outcome, Reason, UserResult
+from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.records import UserStatus
-from shared.core.tenant_rules import TenantRules
+from shared.core.tenant_rules import MainNumberPolicy, TenantRules
 from shared.service.context import TenantContext
 from shared.service.sync_service import process_assignment, run_sync
 from tests.fakes import (
@@ -22,11 +23,13 @@ from tests.fakes import (
     FakeClaimStore,
     FakeDirectory,
     FakeInFlightStore,
+    FakePolicyGrantStore,
     FakeQueue,
     FakeRunLedger,
     FakeSnapshotStore,
     FakeStatusStore,
     FakeTeamsNumbers,
+    FakeTeamsPolicies,
     FakeTeamsUsers,
     FakeUsers,
     SettableClock,
@@ -565,3 +568,49 @@ async def test_a_temporary_failure_reading_the_configuration_is_retried() -> Non
         Outcome.ASSIGNED, Reason.ASSIGNED,
     )
     assert len(world.teams.assign_calls) == 1
+
+
+# -- main-number policies: every context has its policy ports (fakes here) -----------------------
+
+CLI = MainNumberPolicy(policy_type="CallingLineIdentity", name="Contoso Main")
+ROUTE = MainNumberPolicy(policy_type="OnlineVoiceRoutingPolicy", name="NL")
+
+
+def _revoke(user: str) -> AssignmentMessage:
+    return AssignmentMessage(
+        tenant_id=TENANT.key, run_id="run-1", user_id=user,
+        user_principal_name=f"{user}@contoso.example", telephone_number=None,
+        read_position=None, action="revoke_policies", reason="left_group",
+        number="+31855363010", domain="contoso.example", policies=(CLI, ROUTE),
+        idempotency_key=f"run-1|{user}|revoke_policies|contoso.example|cli,route",
+    )
+
+
+async def test_a_policy_revocation_takes_back_only_what_the_app_gave() -> None:
+    policies = FakeTeamsPolicies()
+    policies.assigned["ann"] = {CLI.policy_type: "cli-1", ROUTE.policy_type: "route-1"}
+    grants = FakePolicyGrantStore(TENANT.key)
+    await grants.save_grant(PolicyGrant(
+        user_id="ann", user_principal_name="ann@contoso.example", domain="contoso.example",
+        main_number="+31855363010",
+        policies=(GrantedPolicy(CLI.policy_type, CLI.name, "cli-1", assigned_by_app=True),
+                  GrantedPolicy(ROUTE.policy_type, ROUTE.name, "route-1", assigned_by_app=False)),
+        granted_at=NOW, verified=True,
+    ))
+    context = fake_context(policies=policies, grants=grants)
+
+    result = await process_assignment(context, _revoke("ann"))
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.UNASSIGNED, Reason.LEFT_GROUP)
+    assert policies.assigned["ann"] == {ROUTE.policy_type: "route-1"}  # not the app's: stays
+    assert await grants.get_grant("ann") is None
+
+
+async def test_a_policy_revocation_without_a_grant_takes_nothing_back_and_is_done() -> None:
+    world = World([])
+
+    assert await world.carry_out(_revoke("ann")) is None
+
+    assert world.statuses.statuses == {}
+    assert await world.ledger.effect_done(_revoke("ann").idempotency_key)
