@@ -81,8 +81,7 @@ async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
         query = HoldsQuery.from_http(req.params)
     except RequestError as error:
         return _refused(error)
-    runtime_ = await runtime.get()
-    holds = await runtime_.ledger.holds(runtime_.settings.tenant.key, query.ledger_status)
+    holds = await (await runtime.get()).ledger.holds(query.ledger_status)
     return _json({"holds": [hold_json(hold) for hold in holds]}, 200)
 
 

@@ -92,12 +92,11 @@ async def read_tenant_state(
 ) -> TenantState:
     """The tenant's state as the invariants need it; ``teams`` is
     ``SimulatorServer.number_assignments()``."""
-    tenant_id = runtime.settings.tenant.key
     return TenantState(
         teams=dict(teams),
-        claims=await runtime.claims.list_claims(tenant_id),
+        claims=await runtime.claims.list_claims(),
         statuses=await runtime.report(),
-        poison=await read_poison(poison, tenant_id),
+        poison=await read_poison(poison, runtime.settings.tenant.key),
     )
 
 

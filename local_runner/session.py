@@ -129,12 +129,11 @@ async def seed_app_state(scenario: Scenario) -> int:
     """Store the scenario's ``appState`` claims (numbers the app assigned in earlier runs) when
     the tenant has no claims yet, so a demo that keeps its state is seeded once only."""
     runtime = await function_app.runtime.get()
-    tenant = runtime.settings.tenant.key
-    if await runtime.claims.list_claims(tenant):
+    if await runtime.claims.list_claims():
         return 0
     seeded = read_snapshot(scenario.model_dump_json(by_alias=True)).state.claims
     for claim in seeded.values():
-        await runtime.claims.claim(tenant, claim)
+        await runtime.claims.claim(claim)
     return len(seeded)
 
 

@@ -90,8 +90,7 @@ def holds_list(
 ) -> None:
     """List held unassignments (uses the app settings in the environment)."""
     query = _checked(lambda: HoldsQuery.from_options(status, {"status": "--status"}))
-    rows = asyncio.run(_with_runtime(lambda runtime: runtime.ledger.holds(
-        runtime.settings.tenant.key, query.ledger_status)))
+    rows = asyncio.run(_with_runtime(lambda runtime: runtime.ledger.holds(query.ledger_status)))
     sys.stdout.write(json.dumps({"holds": [hold_json(h) for h in rows]}, indent=2) + "\n")
 
 

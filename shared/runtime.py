@@ -11,7 +11,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from azure.data.tables.aio import TableServiceClient
@@ -46,7 +46,8 @@ from shared.core.outcomes import UserResult
 from shared.core.records import Hold, UserStatus
 from shared.core.request_pace import Pace
 from shared.host_settings import QueueHostSettings, read_queue_settings
-from shared.service.directory_refresh import DeltaReads, TeamsWritesNoted
+from shared.service.context import TenantContext, TenantLimits, TenantPorts
+from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.sync_service import (
     SyncSummary,
     approve_holds,
@@ -56,7 +57,6 @@ from shared.service.sync_service import (
 )
 
 log = logging.getLogger(__name__)
-
 
 
 def utc_now() -> datetime:
@@ -69,9 +69,20 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
 
 
+def tenant_limits(settings: AppSettings) -> TenantLimits:
+    """The service's limits, as the app settings set them."""
+    return TenantLimits(
+        defer_beyond_seconds=settings.graph.inline_retry_max_seconds,
+        readiness_patience=timedelta(hours=settings.teams_readiness_patience_hours),
+        delta_reads=settings.delta_reads,
+        full_read_interval=timedelta(minutes=settings.full_read_interval_minutes),
+    )
+
+
 @dataclass
 class AppRuntime:
-    """Everything one worker needs, wired once."""
+    """Everything one worker needs, wired once: the adapters, each bound to the tenant, and the
+    ``TenantContext`` the service runs in (built from them with the runtime)."""
 
     settings: AppSettings
     host: QueueHostSettings
@@ -96,13 +107,31 @@ class AppRuntime:
     clock: Callable[[], datetime] = utc_now
     """The app's only clock; the local runner moves it forward to replay days in seconds."""
 
+    context: TenantContext = field(init=False)
+    """The one tenant context the service runs in: these adapters, the settings, the clock."""
+
+    def __post_init__(self) -> None:
+        self.context = TenantContext(
+            tenant=self.settings.tenant,
+            rules=self.settings.rules,
+            ports=TenantPorts(
+                directory=self.directory, users=self.users, teams_users=self.teams_users,
+                teams=self.teams, delta=self.delta, snapshots=self.snapshots,
+                claims=self.claims, statuses=self.statuses, queue=self.queue,
+                ledger=self.ledger, policies=self.policies, grants=self.grants,
+                in_flight=self.in_flight,
+            ),
+            clock=self._now,
+            limits=tenant_limits(self.settings),
+        )
+
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
         """Wire the adapters and make sure the tables and queues exist."""
         tables = table_service(settings.storage)
+        tenant_id = settings.tenant.key  # every store and the pace are bound to it
         teams_pacer = TeamsRequestPacer(
-            TablePaceStore(tables), settings.tenant.key,
-            Pace.at(settings.graph.teams_requests_per_second),
+            TablePaceStore(tables, tenant_id), Pace.at(settings.graph.teams_requests_per_second),
         )
         graph_transport = graph_http_client(settings.graph, teams_pacer)
         graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
@@ -114,7 +143,7 @@ class AppRuntime:
         poison = StorageAssignmentQueue(queue_client(settings.storage, POISON_QUEUE), concurrency=1)
         await queue.ensure_exists()
         await poison.ensure_exists()
-        snapshots = TableSnapshotStore(tables)
+        snapshots = TableSnapshotStore(tables, tenant_id)
         return cls(
             settings=settings,
             host=read_queue_settings(),
@@ -125,49 +154,33 @@ class AppRuntime:
                 graph,
                 poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
                 operation_timeout_seconds=settings.graph.operation_timeout_seconds,
-            ), snapshots, settings.tenant.key),
+            ), snapshots),
             delta=GraphDirectoryDelta(graph),
             snapshots=snapshots,
-            claims=TableClaimStore(tables),
-            statuses=TableStatusStore(tables),
+            claims=TableClaimStore(tables, tenant_id),
+            statuses=TableStatusStore(tables, tenant_id),
             queue=queue,
             poison=poison,
-            ledger=TableRunLedger(tables),
+            ledger=TableRunLedger(tables, tenant_id),
             policies=GraphPolicies(graph),
-            grants=TablePolicyGrantStore(tables),
-            in_flight=TableInFlightStore(tables),
+            grants=TablePolicyGrantStore(tables, tenant_id),
+            in_flight=TableInFlightStore(tables, tenant_id),
             _tables=tables,
             _graph_transport=graph_transport,
         )
 
+    def _now(self) -> datetime:
+        # Read through the runtime, not bound once: the local runner swaps ``clock`` to replay
+        # days, and the context must follow.
+        return self.clock()
+
     async def sync(self, *, dry_run: bool = False) -> SyncSummary:
         """Enumerate the voice group and enqueue one message per member."""
-        return await run_sync(
-            tenant=self.settings.tenant,
-            rules=self.settings.rules,
-            run_id=new_run_id(self.clock()),
-            clock=self.clock,
-            directory=self.directory,
-            teams=self.teams,
-            claims=self.claims,
-            statuses=self.statuses,
-            queue=self.queue,
-            ledger=self.ledger,
-            dry_run=dry_run,
-            delta_reads=DeltaReads(
-                self.delta, self.snapshots, self.users,
-                timedelta(minutes=self.settings.full_read_interval_minutes),
-            ) if self.settings.delta_reads else None,
-            grants=self.grants,
-            in_flight=self.in_flight,
-        )
+        return await run_sync(self.context, new_run_id(self.clock()), dry_run=dry_run)
 
     async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
         """Approve held unassignments (all pending, or one run's) and enqueue them."""
-        return await approve_holds(
-            tenant=self.settings.tenant, ledger=self.ledger, queue=self.queue,
-            approved_by=approved_by, clock=self.clock, run_id=run_id,
-        )
+        return await approve_holds(self.context, approved_by, run_id)
 
     async def assign(self, body: bytes, dequeue_count: int) -> UserResult | None:
         """Process one queue message; None when the message was unreadable and set aside."""
@@ -175,25 +188,9 @@ class AppRuntime:
             message = AssignmentMessage.from_body(body)
             check_tenant(message, self.settings.tenant)
             return await process_assignment(
-                message,
-                tenant=self.settings.tenant,
-                rules=self.settings.rules,
-                claims=self.claims,
-                teams=self.teams,
-                users=self.users,
-                teams_users=self.teams_users,
-                statuses=self.statuses,
-                ledger=self.ledger,
-                queue=self.queue,
-                clock=self.clock,
+                self.context, message,
                 final_attempt=dequeue_count >= self.host.max_dequeue_count,
                 redelivered=dequeue_count > 1,
-                defer_beyond_seconds=self.settings.graph.inline_retry_max_seconds,
-                readiness_patience=timedelta(hours=self.settings.teams_readiness_patience_hours),
-                policies=self.policies,
-                grants=self.grants,
-                snapshots=self.snapshots,
-                in_flight=self.in_flight,
             )
         except MessageError as error:
             # Retrying cannot fix a message; keep it for a person instead of failing it five
@@ -221,7 +218,7 @@ class AppRuntime:
 
     async def report(self) -> list[UserStatus]:
         """Every user's latest outcome, in read order."""
-        statuses = await self.statuses.list_statuses(self.settings.tenant.key)
+        statuses = await self.statuses.list_statuses()
         return sorted(statuses, key=lambda s: (s.read_position, s.user_principal_name))
 
 

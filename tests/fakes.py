@@ -1,7 +1,10 @@
-"""In-memory implementations of ``shared.service.ports`` for fast unit tests.
+"""In-memory implementations of ``shared.service.ports`` for fast unit tests, and
+``fake_context``: a ``TenantContext`` of fresh fakes.
 
 The contract tests in ``tests/contract`` run the same assertions against these and against the
-Azurite-backed adapters, so a fake cannot quietly behave differently from the real thing.
+Azurite-backed adapters, so a fake cannot quietly behave differently from the real thing. Like
+the adapters, each store is bound to one tenant at construction; its rows are keyed like the
+table's, (PartitionKey, RowKey), so a test reads them as ``store.claims[(tenant, number)]``.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
-from shared.config import NumberType
+from shared.config import NumberType, TenantSettings
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
@@ -19,118 +23,150 @@ from shared.core.outcomes import Reason, counts_as_attempt
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import (
     DirectorySnapshot,
+    GroupDelta,
     Hold,
     InFlight,
     RunRecord,
     TeamsNumber,
+    UserDelta,
     UserStatus,
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.tenant_rules import TenantRules
+from shared.service.context import TenantContext, TenantLimits, TenantPorts
+from shared.service.ports import (
+    AssignmentQueue,
+    ClaimStore,
+    DirectoryDelta,
+    InFlightStore,
+    PolicyGrantStore,
+    RunLedger,
+    SnapshotStore,
+    StatusStore,
+    TeamsNumbers,
+    TeamsPolicies,
+    TeamsUserReader,
+    UserReader,
+    VoiceGroupDirectory,
+)
+
+TENANT = TenantSettings(
+    tenant_id=UUID("7e1b2c3d-0000-4000-8000-000000000001"),
+    voice_group_id=UUID("7e1b2c3d-0000-4000-8000-000000000002"),
+    number_type=NumberType.OPERATOR_CONNECT,
+)
+"""The tenant of ``fake_context`` (and of the unit tests)."""
+NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+"""Where ``fake_context``'s clock starts."""
 
 
 class FakeClaimStore:
     """Claims in a dict; insert-if-absent like the table."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
         self.claims: dict[tuple[str, str], Claim] = {}
         self._lock = asyncio.Lock()
 
-    async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
-        return {number: c for (tenant, number), c in self.claims.items() if tenant == tenant_id}
+    async def list_claims(self) -> dict[str, Claim]:
+        return {
+            number: c for (tenant, number), c in self.claims.items() if tenant == self._tenant_id
+        }
 
-    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
-        return self.claims.get((tenant_id, number))
+    async def get_claim(self, number: str) -> Claim | None:
+        return self.claims.get((self._tenant_id, number))
 
-    async def claim(self, tenant_id: str, claim: Claim) -> Claim:
+    async def claim(self, claim: Claim) -> Claim:
         async with self._lock:
-            return self.claims.setdefault((tenant_id, claim.number), claim)
+            return self.claims.setdefault((self._tenant_id, claim.number), claim)
 
-    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+    async def claim_all(self, claims: Sequence[Claim]) -> None:
         for claim in claims:
-            await self.claim(tenant_id, claim)
+            await self.claim(claim)
 
-    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+    async def transfer(self, from_user_id: str, claim: Claim) -> Claim:
         async with self._lock:
-            stored = self.claims.get((tenant_id, claim.number))
+            stored = self.claims.get((self._tenant_id, claim.number))
             if stored is None or (stored.holder_user_id == from_user_id and not stored.assigned):
-                self.claims[(tenant_id, claim.number)] = claim
+                self.claims[(self._tenant_id, claim.number)] = claim
                 return claim
             return stored
 
-    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+    async def mark_assigned(self, number: str, user_id: str) -> bool:
         async with self._lock:
-            stored = self.claims.get((tenant_id, number))
+            stored = self.claims.get((self._tenant_id, number))
             if stored is None or stored.holder_user_id != user_id:
                 return False
-            self.claims[(tenant_id, number)] = replace(stored, assigned=True)
+            self.claims[(self._tenant_id, number)] = replace(stored, assigned=True)
             return True
 
     async def mark_assigning(
-        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+        self, number: str, user_id: str, since: datetime | None
     ) -> bool:
         async with self._lock:
-            stored = self.claims.get((tenant_id, number))
+            stored = self.claims.get((self._tenant_id, number))
             if stored is None or stored.holder_user_id != user_id:
                 return False
             if since is None and stored.assigned:
                 return True
-            self.claims[(tenant_id, number)] = replace(stored, assigning_since=since)
+            self.claims[(self._tenant_id, number)] = replace(stored, assigning_since=since)
             return True
 
     async def release(
-        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+        self, number: str, user_id: str, *, cooling_since: datetime | None = None
     ) -> bool:
         async with self._lock:
-            stored = self.claims.get((tenant_id, number))
+            stored = self.claims.get((self._tenant_id, number))
             if stored is None or stored.holder_user_id != user_id:
                 return False
             if cooling_since is None:
-                del self.claims[(tenant_id, number)]
+                del self.claims[(self._tenant_id, number)]
             else:
-                self.claims[(tenant_id, number)] = replace(
+                self.claims[(self._tenant_id, number)] = replace(
                     stored, assigned=False, released_at=cooling_since, release_pending_since=None,
                     assigning_since=None,
                 )
             return True
 
     async def set_release_pending(
-        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+        self, number: str, user_id: str, since: datetime | None
     ) -> bool:
         async with self._lock:
-            stored = self.claims.get((tenant_id, number))
+            stored = self.claims.get((self._tenant_id, number))
             if stored is None or stored.holder_user_id != user_id:
                 return False
-            self.claims[(tenant_id, number)] = replace(stored, release_pending_since=since)
+            self.claims[(self._tenant_id, number)] = replace(stored, release_pending_since=since)
             return True
 
 
 class FakeStatusStore:
     """Latest status per (tenant, user); a newer run is never overwritten by an older one."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
         self.statuses: dict[tuple[str, str], UserStatus] = {}
 
-    async def record(self, tenant_id: str, status: UserStatus) -> None:
-        existing = self.statuses.get((tenant_id, status.user_id))
+    async def record(self, status: UserStatus) -> None:
+        existing = self.statuses.get((self._tenant_id, status.user_id))
         if existing is not None and existing.run_id > status.run_id:
             return
         counted = counts_as_attempt(status.outcome, status.reason)
-        self.statuses[(tenant_id, status.user_id)] = replace(
+        self.statuses[(self._tenant_id, status.user_id)] = replace(
             status,
             first_seen=(existing.first_seen if existing else None) or status.updated_at,
             attempts=((existing.attempts if existing else 0) + 1) if counted else 0,
         )
 
-    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+    async def record_first(self, statuses: Sequence[UserStatus]) -> None:
         for status in statuses:
-            await self.record(tenant_id, status)
+            await self.record(status)
 
-    async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
-        return [s for (tenant, _), s in self.statuses.items() if tenant == tenant_id]
+    async def list_statuses(self) -> list[UserStatus]:
+        return [s for (tenant, _), s in self.statuses.items() if tenant == self._tenant_id]
 
-    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
-        return self.statuses.get((tenant_id, user_id))
+    async def get_status(self, user_id: str) -> UserStatus | None:
+        return self.statuses.get((self._tenant_id, user_id))
 
 
 class FakeTeamsNumbers:
@@ -298,99 +334,102 @@ class FakeQueue:
 class FakeInFlightStore:
     """In-flight markers in a dict keyed like the table's rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
         self.markers: dict[tuple[str, str, str], InFlight] = {}
 
-    async def list_in_flight(self, tenant_id: str, now: datetime) -> list[InFlight]:
+    async def list_in_flight(self, now: datetime) -> list[InFlight]:
         return [m for (tenant, _, _), m in self.markers.items()
-                if tenant == tenant_id and m.expires_at > now]
+                if tenant == self._tenant_id and m.expires_at > now]
 
-    async def mark_queued(self, tenant_id: str, markers: Sequence[InFlight]) -> None:
+    async def mark_queued(self, markers: Sequence[InFlight]) -> None:
         for marker in markers:
-            self.markers[(tenant_id, marker.user_id, marker.kind)] = marker
+            self.markers[(self._tenant_id, marker.user_id, marker.kind)] = marker
 
-    async def clear(self, tenant_id: str, user_id: str, kind: str, idempotency_key: str) -> None:
-        stored = self.markers.get((tenant_id, user_id, kind))
+    async def clear(self, user_id: str, kind: str, idempotency_key: str) -> None:
+        stored = self.markers.get((self._tenant_id, user_id, kind))
         if stored is not None and stored.idempotency_key == idempotency_key:
-            del self.markers[(tenant_id, user_id, kind)]
+            del self.markers[(self._tenant_id, user_id, kind)]
 
 
 class FakeRunLedger:
     """Run records, lease, holds and effect markers in dicts."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
         self.leases: dict[str, tuple[str, datetime]] = {}
         self.run_records: dict[tuple[str, str], RunRecord] = {}
         self.hold_rows: dict[tuple[str, str], Hold] = {}
         self.effects: dict[tuple[str, str], datetime] = {}
 
     async def acquire_lease(
-        self, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+        self, run_id: str, now: datetime, ttl: timedelta
     ) -> str | None:
-        current = self.leases.get(tenant_id)
+        current = self.leases.get(self._tenant_id)
         if current is not None and current[1] > now:
             return current[0]
-        self.leases[tenant_id] = (run_id, now + ttl)
+        self.leases[self._tenant_id] = (run_id, now + ttl)
         return None
 
-    async def release_lease(self, tenant_id: str, run_id: str) -> None:
-        current = self.leases.get(tenant_id)
+    async def release_lease(self, run_id: str) -> None:
+        current = self.leases.get(self._tenant_id)
         if current is not None and current[0] == run_id:
-            del self.leases[tenant_id]
+            del self.leases[self._tenant_id]
 
-    async def record_run(self, tenant_id: str, record: RunRecord) -> None:
-        self.run_records[(tenant_id, record.run_id)] = record
+    async def record_run(self, record: RunRecord) -> None:
+        self.run_records[(self._tenant_id, record.run_id)] = record
 
-    async def runs(self, tenant_id: str) -> list[RunRecord]:
+    async def runs(self) -> list[RunRecord]:
         return sorted(
-            (r for (t, _), r in self.run_records.items() if t == tenant_id),
+            (r for (t, _), r in self.run_records.items() if t == self._tenant_id),
             key=lambda r: r.run_id,
         )
 
-    async def save_holds(self, tenant_id: str, holds: list[Hold]) -> None:
+    async def save_holds(self, holds: list[Hold]) -> None:
         for hold in holds:
-            self.hold_rows.setdefault((tenant_id, hold.key), hold)
+            self.hold_rows.setdefault((self._tenant_id, hold.key), hold)
 
-    async def holds(self, tenant_id: str, status: str | None = None) -> list[Hold]:
+    async def holds(self, status: str | None = None) -> list[Hold]:
         return sorted(
             (h for (t, _), h in self.hold_rows.items()
-             if t == tenant_id and (status is None or h.status == status)),
+             if t == self._tenant_id and (status is None or h.status == status)),
             key=lambda h: h.key,
         )
 
-    async def update_hold(self, tenant_id: str, hold: Hold) -> None:
-        self.hold_rows[(tenant_id, hold.key)] = hold
+    async def update_hold(self, hold: Hold) -> None:
+        self.hold_rows[(self._tenant_id, hold.key)] = hold
 
-    async def effect_done(self, tenant_id: str, key: str) -> bool:
-        return (tenant_id, key) in self.effects
+    async def effect_done(self, key: str) -> bool:
+        return (self._tenant_id, key) in self.effects
 
-    async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
-        self.effects[(tenant_id, key)] = at
+    async def mark_effect_done(self, key: str, at: datetime) -> None:
+        self.effects[(self._tenant_id, key)] = at
 
 
 class FakeSnapshotStore:
     """The directory snapshot in a dict; counts saves so tests can see what was written."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
         self.snapshots: dict[str, DirectorySnapshot] = {}
         self.saves = 0
 
-    async def load(self, tenant_id: str) -> DirectorySnapshot | None:
-        return self.snapshots.get(tenant_id)
+    async def load(self) -> DirectorySnapshot | None:
+        return self.snapshots.get(self._tenant_id)
 
     async def save(
-        self, tenant_id: str, snapshot: DirectorySnapshot, *, with_numbers: bool
+        self, snapshot: DirectorySnapshot, *, with_numbers: bool
     ) -> None:
         self.saves += 1
-        stored = self.snapshots.get(tenant_id)
+        stored = self.snapshots.get(self._tenant_id)
         teams = snapshot.teams if with_numbers or stored is None else stored.teams
-        self.snapshots[tenant_id] = replace(
+        self.snapshots[self._tenant_id] = replace(
             snapshot, teams=dict(teams),
             members=tuple(sorted(snapshot.members, key=lambda member: member.read_position)),
         )
 
-    async def note_number(self, tenant_id: str, number: str, target_id: str | None) -> None:
-        stored = self.snapshots.get(tenant_id)
+    async def note_number(self, number: str, target_id: str | None) -> None:
+        stored = self.snapshots.get(self._tenant_id)
         if stored is None:
             return
         if target_id is None:
@@ -398,8 +437,8 @@ class FakeSnapshotStore:
         else:
             stored.teams[number] = target_id
 
-    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
-        stored = self.snapshots.get(tenant_id)
+    async def has_member(self, user_id: str) -> bool | None:
+        stored = self.snapshots.get(self._tenant_id)
         if stored is None:
             return None
         return any(member.user_id == user_id for member in stored.members)
@@ -408,32 +447,143 @@ class FakeSnapshotStore:
 class FakePolicyGrantStore:
     """Main-number policy grants in a dict, by (tenant, user)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
         self.grants: dict[tuple[str, str], PolicyGrant] = {}
 
-    async def list_grants(self, tenant_id: str) -> dict[str, PolicyGrant]:
-        return {user: g for (tenant, user), g in self.grants.items() if tenant == tenant_id}
+    async def list_grants(self) -> dict[str, PolicyGrant]:
+        return {user: g for (tenant, user), g in self.grants.items() if tenant == self._tenant_id}
 
-    async def get_grant(self, tenant_id: str, user_id: str) -> PolicyGrant | None:
-        return self.grants.get((tenant_id, user_id))
+    async def get_grant(self, user_id: str) -> PolicyGrant | None:
+        return self.grants.get((self._tenant_id, user_id))
 
-    async def save_grant(self, tenant_id: str, grant: PolicyGrant) -> None:
-        self.grants[(tenant_id, grant.user_id)] = grant
+    async def save_grant(self, grant: PolicyGrant) -> None:
+        self.grants[(self._tenant_id, grant.user_id)] = grant
 
-    async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
-        return self.grants.pop((tenant_id, user_id), None) is not None
+    async def remove_grant(self, user_id: str) -> bool:
+        return self.grants.pop((self._tenant_id, user_id), None) is not None
 
 
 class FakePaceStore:
     """Next free times in a dict; pass one dict to several stores to play several instances."""
 
-    def __init__(self, next_free: dict[str, float] | None = None) -> None:
+    def __init__(self, tenant_id: str, next_free: dict[str, float] | None = None) -> None:
+        self._tenant_id = tenant_id
         self.next_free: dict[str, float] = {} if next_free is None else next_free
         self.reservations: list[SlotBlock] = []
 
-    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+    async def reserve(self, pace: Pace, now: float) -> SlotBlock:
         # No await between the read and the write: atomic, as the table's ETag makes it.
-        block = pace.reserve(self.next_free.get(tenant_id), now)
-        self.next_free[tenant_id] = block.end
+        block = pace.reserve(self.next_free.get(self._tenant_id), now)
+        self.next_free[self._tenant_id] = block.end
         self.reservations.append(block)
         return block
+
+
+class FakeDirectoryDelta:
+    """Delta links on which nothing changes, unless a test queues rounds
+    (``user_rounds``, ``group_rounds``: each read takes the first)."""
+
+    def __init__(self) -> None:
+        self.user_rounds: list[UserDelta] = []
+        self.group_rounds: list[GroupDelta] = []
+
+    async def users_link(self) -> str:
+        return "users-delta-latest"
+
+    async def group_link(self, group_id: str) -> str:
+        return f"groups-delta-{group_id}-latest"
+
+    async def user_changes(self, link: str) -> UserDelta:
+        return self.user_rounds.pop(0) if self.user_rounds else UserDelta((), (), link)
+
+    async def group_changes(self, link: str) -> GroupDelta:
+        return self.group_rounds.pop(0) if self.group_rounds else GroupDelta((), (), False, link)
+
+
+class FakeTeamsPolicies:
+    """Teams policies by (type, name) → id; the policies each user was given directly."""
+
+    def __init__(self, ids: dict[tuple[str, str], str] | None = None) -> None:
+        self.ids: dict[tuple[str, str], str] = dict(ids or {})
+        self.assigned: dict[str, dict[str, str]] = {}
+
+    async def policy_id(self, policy_type: str, name: str) -> str:
+        policy_id = self.ids.get((policy_type, name))
+        if policy_id is None:
+            raise PermanentError(
+                Reason.POLICY_NOT_FOUND, f"No {policy_type} policy is called {name!r}"
+            )
+        return policy_id
+
+    async def assign_policies(self, user_id: str, assignments: Sequence[tuple[str, str]]) -> None:
+        self.assigned.setdefault(user_id, {}).update(assignments)
+
+    async def unassign_policies(self, user_id: str, policy_types: Sequence[str]) -> None:
+        for policy_type in policy_types:
+            self.assigned.get(user_id, {}).pop(policy_type, None)
+
+
+class SettableClock:
+    """A clock the test sets (``clock.now = ...``)."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def fake_context(
+    *,
+    tenant: TenantSettings = TENANT,
+    rules: TenantRules | None = None,
+    clock: Callable[[], datetime] | None = None,
+    limits: TenantLimits | None = None,
+    directory: VoiceGroupDirectory | None = None,
+    users: UserReader | None = None,
+    teams_users: TeamsUserReader | None = None,
+    teams: TeamsNumbers | None = None,
+    delta: DirectoryDelta | None = None,
+    snapshots: SnapshotStore | None = None,
+    claims: ClaimStore | None = None,
+    statuses: StatusStore | None = None,
+    queue: AssignmentQueue | None = None,
+    ledger: RunLedger | None = None,
+    policies: TeamsPolicies | None = None,
+    grants: PolicyGrantStore | None = None,
+    in_flight: InFlightStore | None = None,
+) -> TenantContext:
+    """A tenant context of fresh, empty fakes bound to ``tenant``, with the given ones instead.
+
+    The defaults are the unit tests': ``TenantRules()``, a ``SettableClock`` at ``NOW``, and
+    the default limits with delta reads off (every run reads the fake directory in full).
+    ``teams_users`` follows ``teams`` when that is a ``FakeTeamsNumbers``.
+    """
+    key = tenant.key
+    teams = teams if teams is not None else FakeTeamsNumbers()
+    if teams_users is None:
+        teams_users = FakeTeamsUsers(
+            teams if isinstance(teams, FakeTeamsNumbers) else FakeTeamsNumbers()
+        )
+    return TenantContext(
+        tenant=tenant,
+        rules=rules if rules is not None else TenantRules(),
+        clock=clock if clock is not None else SettableClock(),
+        limits=limits if limits is not None else TenantLimits(delta_reads=False),
+        ports=TenantPorts(
+            directory=directory if directory is not None else FakeDirectory(()),
+            users=users if users is not None else FakeUsers(),
+            teams_users=teams_users,
+            teams=teams,
+            delta=delta if delta is not None else FakeDirectoryDelta(),
+            snapshots=snapshots if snapshots is not None else FakeSnapshotStore(key),
+            claims=claims if claims is not None else FakeClaimStore(key),
+            statuses=statuses if statuses is not None else FakeStatusStore(key),
+            queue=queue if queue is not None else FakeQueue(),
+            ledger=ledger if ledger is not None else FakeRunLedger(key),
+            policies=policies if policies is not None else FakeTeamsPolicies(),
+            grants=grants if grants is not None else FakePolicyGrantStore(key),
+            in_flight=in_flight if in_flight is not None else FakeInFlightStore(key),
+        ),
+    )

@@ -29,13 +29,8 @@ from shared.core.directory import Member
 from shared.core.errors import DeltaGoneError
 from shared.core.member_delta import apply_delta
 from shared.core.records import DirectorySnapshot, GroupDelta, TeamsNumber, UserDelta
-from shared.service.ports import (
-    DirectoryDelta,
-    SnapshotStore,
-    TeamsNumbers,
-    UserReader,
-    VoiceGroupDirectory,
-)
+from shared.service.context import TenantContext
+from shared.service.ports import SnapshotStore, TeamsNumbers, UserReader, VoiceGroupDirectory
 
 log = logging.getLogger(__name__)
 
@@ -55,50 +50,32 @@ class DirectoryRead:
     """Users whose fields were read from Graph in this run (the rest come from the snapshot)."""
 
 
-@dataclass(frozen=True, slots=True)
-class DeltaReads:
-    """What delta runs need besides the full-read ports, and how often a full read runs anyway."""
-
-    delta: DirectoryDelta
-    snapshots: SnapshotStore
-    users: UserReader
-    full_read_interval: timedelta = timedelta(hours=1)
-
-
-async def read_directory(
-    tenant_id: str,
-    group_id: str,
-    *,
-    directory: VoiceGroupDirectory,
-    teams: TeamsNumbers,
-    delta_reads: DeltaReads | None,
-    now: datetime,
-    dry_run: bool,
-) -> DirectoryRead:
+async def read_directory(context: TenantContext, *, now: datetime, dry_run: bool) -> DirectoryRead:
     """Read the tenant fully or by delta (see the module text), and store the new snapshot
-    unless this is a dry run. Without ``delta_reads`` every run is a full read."""
-    if delta_reads is None:
-        members, numbers = await _full(directory, teams, group_id)
+    unless this is a dry run. With delta reads off (``context.limits``) every run is a full
+    read."""
+    ports, group_id = context.ports, str(context.tenant.voice_group_id)
+    if not context.limits.delta_reads:
+        members, numbers = await _full(ports.directory, ports.teams, group_id)
         return DirectoryRead("full", "delta reads are off", members, numbers,
                              frozenset(m.user_id for m in members))
-    delta, snapshots = delta_reads.delta, delta_reads.snapshots
-    stored = await snapshots.load(tenant_id)
-    why = _full_read_due(stored, delta_reads.full_read_interval, now)
+    stored = await ports.snapshots.load()
+    why = _full_read_due(stored, context.limits.full_read_interval, now)
     users_link = stored.users_link if stored else None
     group_link = stored.group_link if stored else None
     if why is None and stored is not None and users_link and group_link:
         try:
             user_round, group_round = await asyncio.gather(
-                delta.user_changes(users_link), delta.group_changes(group_link)
+                ports.delta.user_changes(users_link), ports.delta.group_changes(group_link)
             )
         except DeltaGoneError as error:
             why, users_link, group_link = f"the delta links expired ({error})", None, None
         else:
             if not group_round.nested_changed:
-                read = await _moved_forward(stored, user_round, group_round, delta_reads.users)
-                await _save(snapshots, tenant_id, read, users_link=user_round.link,
-                            group_link=group_round.link, full_read_at=stored.full_read_at,
-                            dry_run=dry_run)
+                read = await _moved_forward(stored, user_round, group_round, ports.users)
+                if not dry_run:
+                    await _save(ports.snapshots, read, (user_round.link, group_round.link),
+                                stored.full_read_at)
                 return read
             why = "a group joined or left the voice group"
             users_link, group_link = user_round.link, group_round.link
@@ -107,11 +84,11 @@ async def read_directory(
         links = (users_link, group_link)
     else:
         # Links taken before the read, so nothing that changes during it is missed.
-        links = await asyncio.gather(delta.users_link(), delta.group_link(group_id))
-    members, numbers = await _full(directory, teams, group_id)
+        links = await asyncio.gather(ports.delta.users_link(), ports.delta.group_link(group_id))
+    members, numbers = await _full(ports.directory, ports.teams, group_id)
     read = DirectoryRead("full", why, members, numbers, frozenset(m.user_id for m in members))
-    await _save(snapshots, tenant_id, read, users_link=links[0], group_link=links[1],
-                full_read_at=now, dry_run=dry_run)
+    if not dry_run:
+        await _save(ports.snapshots, read, links, now)
     return read
 
 
@@ -171,19 +148,13 @@ async def _moved_forward(
 
 async def _save(
     snapshots: SnapshotStore,
-    tenant_id: str,
     read: DirectoryRead,
-    *,
-    users_link: str,
-    group_link: str,
+    links: tuple[str, str],
     full_read_at: datetime | None,
-    dry_run: bool,
 ) -> None:
-    if dry_run:
-        return
+    """Store what the run plans on, with the (users, group) delta links that continue from it."""
     await snapshots.save(
-        tenant_id,
-        DirectorySnapshot(read.members, read.teams, users_link, group_link, full_read_at),
+        DirectorySnapshot(read.members, read.teams, links[0], links[1], full_read_at),
         with_numbers=read.kind == "full",
     )
 
@@ -192,10 +163,9 @@ class TeamsWritesNoted:
     """``TeamsNumbers`` that records each of the app's own successful writes in the snapshot,
     so delta runs plan on Teams as it is after them (a full read would see the same)."""
 
-    def __init__(self, teams: TeamsNumbers, snapshots: SnapshotStore, tenant_id: str) -> None:
+    def __init__(self, teams: TeamsNumbers, snapshots: SnapshotStore) -> None:
         self._teams = teams
-        self._snapshots = snapshots
-        self._tenant_id = tenant_id
+        self._snapshots = snapshots  # bound to the tenant, like every store
 
     async def list_assignments(self) -> dict[str, str]:
         """Every number Teams has on a target."""
@@ -218,9 +188,9 @@ class TeamsWritesNoted:
         await self._teams.assign_number(
             number, user_id, number_type, operation_location=operation_location, landed=landed
         )
-        await self._snapshots.note_number(self._tenant_id, number, user_id)
+        await self._snapshots.note_number(number, user_id)
 
     async def unassign_number(self, number: str, number_type: NumberType) -> None:
         """Unassign (see ``TeamsNumbers``), then note the number as on nobody."""
         await self._teams.unassign_number(number, number_type)
-        await self._snapshots.note_number(self._tenant_id, number, None)
+        await self._snapshots.note_number(number, None)

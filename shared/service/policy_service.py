@@ -20,9 +20,9 @@ assigned, then forget the grant.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from shared.core.errors import PermanentError, TemporaryError
@@ -41,17 +41,10 @@ from shared.core.policy_planner import (
 from shared.core.records import UserStatus
 from shared.core.teams_readiness import TeamsUser, backoff, readiness
 from shared.core.tenant_rules import MainNumberPolicy, TenantRules
-from shared.service.ports import (
-    PolicyGrantStore,
-    StatusStore,
-    TeamsPolicies,
-    TeamsUserReader,
-    UserReader,
-)
+from shared.service.context import TenantContext
+from shared.service.ports import UserReader
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,17 +77,15 @@ class PolicyRun:
 
 
 async def plan_policy_run(
-    *,
-    tenant_id: str,
+    context: TenantContext,
     run_id: str,
-    rules: TenantRules,
     decided: Plan,
-    grants: PolicyGrantStore,
     existing: Mapping[str, UserStatus],
     now: datetime,
 ) -> PolicyRun:
     """Plan the main-number policies of the run and build the queue messages for the work."""
-    stored = await grants.list_grants(tenant_id)
+    tenant_id, rules = context.tenant.key, context.rules
+    stored = await context.ports.grants.list_grants()
     if not stored and not rules.main_number_policies:
         return PolicyRun()
     look_later = {
@@ -122,8 +113,7 @@ async def plan_policy_run(
 
 
 async def record_policy_statuses(
-    statuses: StatusStore,
-    tenant_id: str,
+    context: TenantContext,
     run_id: str,
     now: datetime,
     run: PolicyRun,
@@ -147,7 +137,7 @@ async def record_policy_statuses(
             updated_at=now,
         )
         if _news(existing.get(decision.user_id), status):
-            await statuses.record(tenant_id, status)
+            await context.ports.statuses.record(status)
 
 
 def _news(before: UserStatus | None, after: UserStatus) -> bool:
@@ -183,17 +173,7 @@ def _message(tenant_id: str, run_id: str, decision: PolicyDecision) -> Assignmen
 
 
 async def carry_out_policy_message(
-    message: AssignmentMessage,
-    *,
-    tenant_id: str,
-    rules: TenantRules,
-    users: UserReader,
-    teams_users: TeamsUserReader,
-    policies: TeamsPolicies,
-    grants: PolicyGrantStore,
-    statuses: StatusStore,
-    clock: Clock,
-    patience: timedelta,
+    context: TenantContext, message: AssignmentMessage
 ) -> UserResult | None:
     """Carry out one ``grant_policies`` or ``revoke_policies`` message.
 
@@ -210,46 +190,25 @@ async def carry_out_policy_message(
             f"policies (domain={message.domain!r}, number={message.number!r})"
         )
     if message.action == "grant_policies":
-        return await _grant(
-            message, tenant_id=tenant_id, rules=rules, users=users, teams_users=teams_users,
-            policies=policies, grants=grants, statuses=statuses, clock=clock,
-            patience=patience,
-        )
-    return await _revoke(
-        message, tenant_id=tenant_id, rules=rules, users=users, policies=policies,
-        grants=grants,
-    )
+        return await _grant(context, message)
+    return await _revoke(context, message)
 
 
-async def _grant(
-    message: AssignmentMessage,
-    *,
-    tenant_id: str,
-    rules: TenantRules,
-    users: UserReader,
-    teams_users: TeamsUserReader,
-    policies: TeamsPolicies,
-    grants: PolicyGrantStore,
-    statuses: StatusStore,
-    clock: Clock,
-    patience: timedelta,
-) -> UserResult:
+async def _grant(context: TenantContext, message: AssignmentMessage) -> UserResult:
+    rules, clock, ports = context.rules, context.clock, context.ports
+    teams_users, policies, grants = ports.teams_users, ports.policies, ports.grants
     main_number = message.number or ""
     domain = message.domain or ""
     wanted = rules.policies_for_domain(domain)
     listed = describe_policies(wanted)
 
     async def fail(reason: Reason, text: str) -> UserResult:
-        return await _failed(
-            reason, text, message, tenant_id=tenant_id, statuses=statuses, clock=clock
-        )
+        return await _failed(context, reason, text, message)
 
     async def wait() -> UserResult:
-        return await _waiting(
-            message, tenant_id, statuses=statuses, clock=clock, patience=patience
-        )
+        return await _waiting(context, message)
 
-    if not await _still_carries(users, message.user_id, main_number, rules) or (
+    if not await _still_carries(ports.users, message.user_id, main_number, rules) or (
         _keys(wanted) != _keys(message.policies)
     ):
         return UserResult(
@@ -268,7 +227,7 @@ async def _grant(
                for policy in wanted]
     except PermanentError as error:
         return await fail(error.reason, error.message)
-    stored = await grants.get_grant(tenant_id, message.user_id)
+    stored = await grants.get_grant(message.user_id)
     owned_before = {p.policy_type.casefold() for p in stored.owned()} if stored else set()
     effective = {kind.casefold(): policy_id for kind, policy_id in user.effective_policies.items()}
     missing = [(p, pid) for p, pid in ids if effective.get(p.policy_type.casefold()) != pid]
@@ -289,7 +248,7 @@ async def _grant(
     )
     # The ownership marker is stored before the write: a crash after it must not leave a policy
     # this app wrote looking like someone else's (it would never be taken back).
-    await grants.save_grant(tenant_id, grant)
+    await grants.save_grant(grant)
     try:
         if missing:
             await policies.assign_policies(
@@ -317,7 +276,7 @@ async def _grant(
             f"effective policies do not show {describe_policies(unconfirmed)}; the app looks "
             "again later. Check the user's policies in the Teams admin center.",
         )
-    await grants.save_grant(tenant_id, replace(grant, verified=True))
+    await grants.save_grant(replace(grant, verified=True))
     if not missing and not no_longer:
         return UserResult(
             Outcome.KEPT, Reason.MAIN_NUMBER,
@@ -342,18 +301,11 @@ def _unconfirmed(
     return [p for p, pid in ids if effective.get(p.policy_type.casefold()) != pid]
 
 
-async def _revoke(
-    message: AssignmentMessage,
-    *,
-    tenant_id: str,
-    rules: TenantRules,
-    users: UserReader,
-    policies: TeamsPolicies,
-    grants: PolicyGrantStore,
-) -> UserResult | None:
+async def _revoke(context: TenantContext, message: AssignmentMessage) -> UserResult | None:
+    rules, users, grants = context.rules, context.ports.users, context.ports.grants
     reason = _reason(message.reason)
     record = reason is Reason.LEFT_GROUP  # members' statuses belong to the number flow
-    stored = await grants.get_grant(tenant_id, message.user_id)
+    stored = await grants.get_grant(message.user_id)
     main_number = message.number
     if stored is None:
         log.info("user %s: no main-number policies from this app (any more); nothing to take "
@@ -370,14 +322,14 @@ async def _revoke(
     types = [p.policy_type for p in stored.owned() if p.policy_type.casefold() in planned]
     if types:
         try:
-            await policies.unassign_policies(message.user_id, types)
+            await context.ports.policies.unassign_policies(message.user_id, types)
         except PermanentError as error:
             if error.reason is not Reason.USER_NOT_FOUND:
                 # Like a number, a policy that cannot be taken back is retried, then reported.
                 log.warning("could not take back the policies of %s: %s",
                             message.user_principal_name, error.message)
                 raise TemporaryError(error.message) from error
-    await grants.remove_grant(tenant_id, message.user_id)
+    await grants.remove_grant(message.user_id)
     result = UserResult(
         Outcome.UNASSIGNED, reason,
         f"Took back the policies this app gave for the main number {main_number}: "
@@ -397,16 +349,10 @@ async def _still_carries(
     return current.number is not None and current.number.partition(";")[0] == main_number
 
 
-async def _waiting(
-    message: AssignmentMessage,
-    tenant_id: str,
-    *,
-    statuses: StatusStore,
-    clock: Clock,
-    patience: timedelta,
-) -> UserResult:
-    now = clock()
-    stored = await statuses.get_status(tenant_id, message.user_id)
+async def _waiting(context: TenantContext, message: AssignmentMessage) -> UserResult:
+    patience = context.limits.readiness_patience
+    now = context.clock()
+    stored = await context.ports.statuses.get_status(message.user_id)
     waiting = stored is not None and stored.reason in WAITING_REASONS
     since = (stored.waiting_since if stored is not None and waiting else None) or now
     state = readiness(
@@ -421,19 +367,13 @@ async def _waiting(
 
 
 async def _failed(
-    reason: Reason,
-    text: str,
-    message: AssignmentMessage,
-    *,
-    tenant_id: str,
-    statuses: StatusStore,
-    clock: Clock,
+    context: TenantContext, reason: Reason, text: str, message: AssignmentMessage
 ) -> UserResult:
     """A failure looked at again after the usual backoff (the timer waits until then)."""
-    stored = await statuses.get_status(tenant_id, message.user_id)
+    stored = await context.ports.statuses.get_status(message.user_id)
     attempts = stored.attempts if stored is not None else 0
     return UserResult(Outcome.FAILED, reason, text, message.number,
-                      retry_at=clock() + backoff(attempts))
+                      retry_at=context.clock() + backoff(attempts))
 
 
 def _reason(text: str) -> Reason:

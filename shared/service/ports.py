@@ -3,6 +3,9 @@
 The adapters in ``shared.adapters`` implement them against msgraph-sdk and Azure Storage; the
 in-memory fakes in ``tests/fakes.py`` implement them for fast unit tests, and one set of contract
 tests runs against both so the fakes cannot drift.
+
+An app serves one tenant: every store is bound to it when it is built (its id is the partition key
+of every row), so no method here takes a tenant id. ``shared.service.context`` bundles the ports.
 """
 
 from __future__ import annotations
@@ -63,24 +66,24 @@ class DirectoryDelta(Protocol):
 class SnapshotStore(Protocol):
     """The tenant's ``DirectorySnapshot`` (one partition per tenant)."""
 
-    async def load(self, tenant_id: str) -> DirectorySnapshot | None:
+    async def load(self) -> DirectorySnapshot | None:
         """The stored snapshot, or None before the first full read."""
         ...
 
     async def save(
-        self, tenant_id: str, snapshot: DirectorySnapshot, *, with_numbers: bool
+        self, snapshot: DirectorySnapshot, *, with_numbers: bool
     ) -> None:
         """Store ``snapshot``, writing only what differs from what is stored. Without
         ``with_numbers`` the stored numbers stay as they are (a delta run reads no numbers, and
         the queue functions may be noting their writes meanwhile)."""
         ...
 
-    async def note_number(self, tenant_id: str, number: str, target_id: str | None) -> None:
+    async def note_number(self, number: str, target_id: str | None) -> None:
         """Record a write of the app's own: Teams now has ``number`` on ``target_id`` (None:
         on nobody)."""
         ...
 
-    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
+    async def has_member(self, user_id: str) -> bool | None:
         """Whether the stored voice group has the user; None before the first full read."""
         ...
 
@@ -146,29 +149,29 @@ class TeamsNumbers(Protocol):
 class ClaimStore(Protocol):
     """Who each personal number belongs to (one partition per tenant)."""
 
-    async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
+    async def list_claims(self) -> dict[str, Claim]:
         """Every claim of the tenant, by number."""
         ...
 
-    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
+    async def get_claim(self, number: str) -> Claim | None:
         """The claim on one number, if any."""
         ...
 
-    async def claim(self, tenant_id: str, claim: Claim) -> Claim:
+    async def claim(self, claim: Claim) -> Claim:
         """Insert the claim if the number is unclaimed; return the claim that holds the number."""
         ...
 
-    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+    async def claim_all(self, claims: Sequence[Claim]) -> None:
         """``claim`` each of many numbers believed unclaimed (a first run claims thousands):
         a number claimed meanwhile keeps its holder."""
         ...
 
-    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+    async def transfer(self, from_user_id: str, claim: Claim) -> Claim:
         """Give a number to ``claim``'s holder if ``from_user_id`` still holds it (and has not
         had it assigned by this app); return the claim that holds the number afterwards."""
         ...
 
-    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+    async def mark_assigned(self, number: str, user_id: str) -> bool:
         """Record that this app put the number on its holder in Teams (the ownership marker).
 
         False when the user no longer holds the claim.
@@ -176,7 +179,7 @@ class ClaimStore(Protocol):
         ...
 
     async def mark_assigning(
-        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+        self, number: str, user_id: str, since: datetime | None
     ) -> bool:
         """Record (or, with None, withdraw) the app's intent to assign the number to its holder,
         before the write to Teams. False when the user no longer holds the claim; a withdrawal
@@ -184,7 +187,7 @@ class ClaimStore(Protocol):
         ...
 
     async def release(
-        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+        self, number: str, user_id: str, *, cooling_since: datetime | None = None
     ) -> bool:
         """Drop the user's claim on the number; False when they did not hold it.
 
@@ -194,7 +197,7 @@ class ClaimStore(Protocol):
         ...
 
     async def set_release_pending(
-        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+        self, number: str, user_id: str, since: datetime | None
     ) -> bool:
         """Start (or, with None, cancel) the grace period of a number the user holds."""
         ...
@@ -203,20 +206,20 @@ class ClaimStore(Protocol):
 class StatusStore(Protocol):
     """Each user's latest outcome (one partition per tenant)."""
 
-    async def record(self, tenant_id: str, status: UserStatus) -> None:
+    async def record(self, status: UserStatus) -> None:
         """Store the user's latest outcome."""
         ...
 
-    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+    async def record_first(self, statuses: Sequence[UserStatus]) -> None:
         """``record`` the outcomes of many users believed to have none stored yet (a first run
         records thousands); a user recorded meanwhile is recorded the usual way."""
         ...
 
-    async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
+    async def list_statuses(self) -> list[UserStatus]:
         """Every user's latest outcome in the tenant."""
         ...
 
-    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
+    async def get_status(self, user_id: str) -> UserStatus | None:
         """One user's latest outcome, if any."""
         ...
 
@@ -236,15 +239,15 @@ class AssignmentQueue(Protocol):
 class InFlightStore(Protocol):
     """The changes queued and not yet done (one partition per tenant)."""
 
-    async def list_in_flight(self, tenant_id: str, now: datetime) -> list[InFlight]:
+    async def list_in_flight(self, now: datetime) -> list[InFlight]:
         """The markers that have not expired at ``now``."""
         ...
 
-    async def mark_queued(self, tenant_id: str, markers: Sequence[InFlight]) -> None:
+    async def mark_queued(self, markers: Sequence[InFlight]) -> None:
         """Store the markers (replacing a user's older marker of the same kind)."""
         ...
 
-    async def clear(self, tenant_id: str, user_id: str, kind: str, idempotency_key: str) -> None:
+    async def clear(self, user_id: str, kind: str, idempotency_key: str) -> None:
         """Drop the user's marker of ``kind`` if it is still this change's (a newer marker for
         another change stays)."""
         ...
@@ -254,40 +257,40 @@ class RunLedger(Protocol):
     """Run records, the sync lease, holds and effect markers (one partition per tenant)."""
 
     async def acquire_lease(
-        self, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+        self, run_id: str, now: datetime, ttl: timedelta
     ) -> str | None:
         """Take the tenant's sync lease; returns the run holding it when taken, else None."""
         ...
 
-    async def release_lease(self, tenant_id: str, run_id: str) -> None:
+    async def release_lease(self, run_id: str) -> None:
         """Give the lease back if this run still holds it."""
         ...
 
-    async def record_run(self, tenant_id: str, record: RunRecord) -> None:
+    async def record_run(self, record: RunRecord) -> None:
         """Store or update a run record."""
         ...
 
-    async def runs(self, tenant_id: str) -> list[RunRecord]:
+    async def runs(self) -> list[RunRecord]:
         """Every run record, oldest first."""
         ...
 
-    async def save_holds(self, tenant_id: str, holds: list[Hold]) -> None:
+    async def save_holds(self, holds: list[Hold]) -> None:
         """Store new holds."""
         ...
 
-    async def holds(self, tenant_id: str, status: str | None = None) -> list[Hold]:
+    async def holds(self, status: str | None = None) -> list[Hold]:
         """The tenant's holds (optionally of one status)."""
         ...
 
-    async def update_hold(self, tenant_id: str, hold: Hold) -> None:
+    async def update_hold(self, hold: Hold) -> None:
         """Store a hold's new status."""
         ...
 
-    async def effect_done(self, tenant_id: str, key: str) -> bool:
+    async def effect_done(self, key: str) -> bool:
         """Whether a message with this idempotency key has completed."""
         ...
 
-    async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
+    async def mark_effect_done(self, key: str, at: datetime) -> None:
         """Record a message's effect as complete."""
         ...
 
@@ -321,19 +324,19 @@ class TeamsPolicies(Protocol):
 class PolicyGrantStore(Protocol):
     """The main-number policies this app granted, per user (one partition per tenant)."""
 
-    async def list_grants(self, tenant_id: str) -> dict[str, PolicyGrant]:
+    async def list_grants(self) -> dict[str, PolicyGrant]:
         """Every grant of the tenant, by user id."""
         ...
 
-    async def get_grant(self, tenant_id: str, user_id: str) -> PolicyGrant | None:
+    async def get_grant(self, user_id: str) -> PolicyGrant | None:
         """One user's grant, if any."""
         ...
 
-    async def save_grant(self, tenant_id: str, grant: PolicyGrant) -> None:
+    async def save_grant(self, grant: PolicyGrant) -> None:
         """Store the user's grant, replacing the one before (idempotent)."""
         ...
 
-    async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
+    async def remove_grant(self, user_id: str) -> bool:
         """Forget the user's grant; False when there was none (idempotent)."""
         ...
 
@@ -342,7 +345,7 @@ class PaceStore(Protocol):
     """Each tenant's shared pace for Teams requests: its next free time (one row per tenant),
     read and written by every function instance."""
 
-    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+    async def reserve(self, pace: Pace, now: float) -> SlotBlock:
         """Reserve the tenant's next block of slots (``pace.reserve``) and move its next free
         time to the block's end, atomically: two instances never get overlapping blocks.
 

@@ -1,7 +1,8 @@
 """The imperative shell: gather → plan → apply → record, for the timer/HTTP run and one message.
 
-Each function takes its ports as arguments; nothing here knows about msgraph, Azure Storage or the
-Functions host, so the same code runs under the host, the local runner and the unit tests.
+Each entry point takes the tenant's ``TenantContext`` (``shared.service.context``): its ports,
+rules, clock and limits. Nothing here knows about msgraph, Azure Storage or the Functions host, so
+the same code runs under the host, the local runner and the unit tests.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import logging
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -30,49 +31,30 @@ from shared.core.outcomes import (
 from shared.core.phone_numbers import check_number
 from shared.core.planner import CurrentState, Decision, Plan, plan
 from shared.core.records import Hold, InFlight, RunRecord, UserStatus
-from shared.core.teams_readiness import (
-    DEFAULT_PATIENCE,
-    TeamsUser,
-    backoff,
-    readiness,
-    verify_assignment,
-)
+from shared.core.teams_readiness import TeamsUser, backoff, readiness, verify_assignment
 from shared.core.tenant_rules import TenantRules
 from shared.service.collector_pause import cycle_collection_paused
-from shared.service.directory_refresh import DeltaReads, ReadKind, read_directory
+from shared.service.context import TenantContext
+from shared.service.directory_refresh import ReadKind, read_directory
 from shared.service.policy_service import (
-    PolicyRun,
     carry_out_policy_message,
     plan_policy_run,
     record_policy_statuses,
 )
 from shared.service.ports import (
-    AssignmentQueue,
     ClaimStore,
     InFlightStore,
-    PolicyGrantStore,
-    RunLedger,
     SnapshotStore,
-    StatusStore,
-    TeamsNumbers,
-    TeamsPolicies,
     TeamsUserReader,
-    UserReader,
-    VoiceGroupDirectory,
 )
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 # What a decision that needs no Teams write means once recorded.
 _RECORDED = {Action.KEEP: Outcome.KEPT, Action.SKIP: Outcome.SKIPPED, Action.HOLD: Outcome.HELD}
 
 
 LEASE_TTL = timedelta(minutes=10)  # the function timeout: a crashed run frees the tenant then
-# A plan this young is the directory as it is: the queue function acts without reading the user
-# again (a redelivered or deferred message always reads again).
-RECHECK_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,61 +89,40 @@ class SyncSummary:
         return body
 
 
-async def run_sync(
-    *,
-    tenant: TenantSettings,
-    rules: TenantRules,
-    run_id: str,
-    clock: Clock,
-    directory: VoiceGroupDirectory,
-    teams: TeamsNumbers,
-    claims: ClaimStore,
-    statuses: StatusStore,
-    queue: AssignmentQueue,
-    ledger: RunLedger,
-    dry_run: bool = False,
-    delta_reads: DeltaReads | None = None,
-    grants: PolicyGrantStore | None = None,
-    in_flight: InFlightStore | None = None,
-) -> SyncSummary:
+async def run_sync(context: TenantContext, run_id: str, *, dry_run: bool = False) -> SyncSummary:
     """Read the voice group and Teams, plan every user, enqueue the decisions that need work.
 
-    With ``delta_reads`` most runs read only what changed since the last one (see
-    ``shared.service.directory_refresh``); the plan is the same as after a full read.
+    With delta reads on (``context.limits``) most runs read only what changed since the last
+    one (see ``shared.service.directory_refresh``); the plan is the same as after a full read.
 
     Only one run plans a tenant at a time (a lease with expiry); a second one is recorded as
     skipped and returns. Decisions without work (keep, skip, hold) are recorded here, only when
-    they changed. A user with a change still queued (``in_flight``) is neither enqueued again
-    nor recorded: the queued change records them. A dry run reads and plans but writes nothing.
+    they changed. A user with a change still queued (in flight) is neither enqueued again nor
+    recorded: the queued change records them. A dry run reads and plans but writes nothing.
 
     A run that cannot finish is logged as an error naming the tenant and recorded ``failed``
     with the reason; a run whose voice group read back empty is logged as an error and recorded
     ``held_empty_group`` (nobody loses a number: an empty group is an outage).
     """
+    tenant, ledger, clock = context.tenant, context.ports.ledger, context.clock
     started = clock()
     if not dry_run:
-        holder = await ledger.acquire_lease(tenant.key, run_id, started, LEASE_TTL)
+        holder = await ledger.acquire_lease(run_id, started, LEASE_TTL)
         if holder is not None:
             why = f"run {holder} is still planning this tenant"
             log.warning("sync run %s for tenant %s skipped: %s", run_id, tenant.key, why)
-            await ledger.record_run(tenant.key, RunRecord(
+            await ledger.record_run(RunRecord(
                 run_id, started, clock(), "skipped", f"Skipped: {why}.", {},
             ))
             return SyncSummary(tenant.key, run_id, dry_run, 0, 0, Plan(()), why)
     try:
-        summary = await _plan_and_apply(
-            tenant=tenant, rules=rules, run_id=run_id, clock=clock, directory=directory,
-            teams=teams, claims=claims, statuses=statuses, queue=queue, ledger=ledger,
-            dry_run=dry_run, delta_reads=delta_reads, grants=grants, in_flight=in_flight,
-        )
+        summary = await _plan_and_apply(context, run_id, dry_run=dry_run)
     except Exception as error:
         why = failure_reason(error)
         log.error("sync run %s for tenant %s failed: %s", run_id, tenant.key, why)  # noqa: TRY400 - the host logs the traceback; this line is the alert's
         if not dry_run:
-            await ledger.record_run(tenant.key, RunRecord(
-                run_id, started, clock(), "failed", why, {},
-            ))
-            await ledger.release_lease(tenant.key, run_id)
+            await ledger.record_run(RunRecord(run_id, started, clock(), "failed", why, {}))
+            await ledger.release_lease(run_id)
         raise
     outcome, message = run_outcome(summary.plan)
     if outcome == RUN_HELD_EMPTY_GROUP:
@@ -170,10 +131,8 @@ async def run_sync(
         by_outcome = Counter(decision.action.value for decision in summary.plan.decisions)
         counts = {"members": summary.members, "enqueued": summary.enqueued,
                   f"{summary.read}Read": 1, **by_outcome}
-        await ledger.record_run(tenant.key, RunRecord(
-            run_id, started, clock(), outcome, message, counts,
-        ))
-        await ledger.release_lease(tenant.key, run_id)
+        await ledger.record_run(RunRecord(run_id, started, clock(), outcome, message, counts))
+        await ledger.release_lease(run_id)
     return summary
 
 
@@ -209,32 +168,14 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-async def _plan_and_apply(
-    *,
-    tenant: TenantSettings,
-    rules: TenantRules,
-    run_id: str,
-    clock: Clock,
-    directory: VoiceGroupDirectory,
-    teams: TeamsNumbers,
-    claims: ClaimStore,
-    statuses: StatusStore,
-    queue: AssignmentQueue,
-    ledger: RunLedger,
-    dry_run: bool,
-    delta_reads: DeltaReads | None,
-    grants: PolicyGrantStore | None = None,
-    in_flight: InFlightStore | None = None,
-) -> SyncSummary:
+async def _plan_and_apply(context: TenantContext, run_id: str, *, dry_run: bool) -> SyncSummary:
+    tenant, ports, clock = context.tenant, context.ports, context.clock
     read_at = clock()
     read, stored, recorded, queued = await asyncio.gather(
-        read_directory(
-            tenant.key, str(tenant.voice_group_id), directory=directory, teams=teams,
-            delta_reads=delta_reads, now=read_at, dry_run=dry_run,
-        ),
-        claims.list_claims(tenant.key),
-        statuses.list_statuses(tenant.key),
-        in_flight.list_in_flight(tenant.key, read_at) if in_flight else _nothing_in_flight(),
+        read_directory(context, now=read_at, dry_run=dry_run),
+        ports.claims.list_claims(),
+        ports.statuses.list_statuses(),
+        ports.in_flight.list_in_flight(read_at),
     )
     members = read.members
     now = clock()
@@ -243,7 +184,9 @@ async def _plan_and_apply(
     adopted = adopted_by_intent(stored, read.teams)
     stored = {**stored, **{claim.number: replace(claim, assigned=True) for claim in adopted}}
     with cycle_collection_paused():
-        decided = plan(members, rules, CurrentState(claims=stored, teams=read.teams, now=now))
+        decided = plan(
+            members, context.rules, CurrentState(claims=stored, teams=read.teams, now=now)
+        )
     existing = {status.user_id: status for status in recorded}
     busy = {marker.user_id for marker in queued if marker.kind == NUMBER_CHANGE}
     # Users Teams was not ready for, or whose read-back failed, are looked at again only once
@@ -258,10 +201,7 @@ async def _plan_and_apply(
     aside = later | waiting | {id(d) for d in recheck}
     unchanged = [d for d in decided.decisions if id(d) not in aside]
     # Main-number policies (shared.service.policy_service) record their users' statuses.
-    policy_run = PolicyRun() if grants is None else await plan_policy_run(
-        tenant_id=tenant.key, run_id=run_id, rules=rules, decided=decided, grants=grants,
-        existing=existing, now=now,
-    )
+    policy_run = await plan_policy_run(context, run_id, decided, existing, now)
     unchanged = [d for d in unchanged if d.user_id not in policy_run.status_owned]
     policy_run = policy_run.without(
         {marker.user_id for marker in queued if marker.kind == POLICY_CHANGE}
@@ -273,17 +213,14 @@ async def _plan_and_apply(
     ]
     if not dry_run:
         await _bounded(
-            claims.mark_assigned(tenant.key, claim.number, claim.holder_user_id)
-            for claim in adopted
+            ports.claims.mark_assigned(claim.number, claim.holder_user_id) for claim in adopted
         )
-        await _track_grace(claims, tenant.key, decided.decisions, stored, now)
-        await _store_holds(ledger, tenant.key, run_id, decided.decisions, now)
-        await _claim_for_winners(claims, tenant.key, run_id, decided.decisions, stored)
-        await _record_unchanged(statuses, tenant.key, run_id, clock, unchanged, existing=existing)
-        await _enqueue(queue, in_flight, tenant.key, [*messages, *policy_run.messages], now)
-        await record_policy_statuses(
-            statuses, tenant.key, run_id, clock(), policy_run, existing=existing
-        )
+        await _track_grace(ports.claims, decided.decisions, stored, now)
+        await _store_holds(context, run_id, decided.decisions, now)
+        await _claim_for_winners(ports.claims, run_id, decided.decisions, stored)
+        await _record_unchanged(context, run_id, unchanged, existing=existing)
+        await _enqueue(context, [*messages, *policy_run.messages], now)
+        await record_policy_statuses(context, run_id, clock(), policy_run, existing=existing)
     summary = SyncSummary(
         tenant_id=tenant.key, run_id=run_id, dry_run=dry_run, members=len(members),
         enqueued=0 if dry_run else len(work) + len(policy_run.messages), plan=decided,
@@ -313,16 +250,8 @@ def change_kind(message: AssignmentMessage) -> str:
     return POLICY_CHANGE if message.action in POLICY_ACTIONS else NUMBER_CHANGE
 
 
-async def _nothing_in_flight() -> list[InFlight]:
-    return []
-
-
 async def _enqueue(
-    queue: AssignmentQueue,
-    in_flight: InFlightStore | None,
-    tenant_id: str,
-    messages: Sequence[AssignmentMessage],
-    now: datetime,
+    context: TenantContext, messages: Sequence[AssignmentMessage], now: datetime
 ) -> None:
     """Mark each message's user in flight, then send the messages.
 
@@ -336,16 +265,12 @@ async def _enqueue(
         InFlight(m.user_id, change_kind(m), m.idempotency_key, now, now + IN_FLIGHT_TTL)
         for m in messages
     ]
-    if in_flight is not None:
-        await in_flight.mark_queued(tenant_id, markers)
+    in_flight = context.ports.in_flight
+    await in_flight.mark_queued(markers)
     try:
-        await queue.send(messages)
+        await context.ports.queue.send(messages)
     except Exception:
-        if in_flight is not None:
-            await _bounded(
-                in_flight.clear(tenant_id, m.user_id, m.kind, m.idempotency_key)
-                for m in markers
-            )
+        await _bounded(in_flight.clear(m.user_id, m.kind, m.idempotency_key) for m in markers)
         raise
 
 
@@ -410,14 +335,15 @@ async def _bounded(calls: Iterable[Awaitable[object]], limit: int = 16) -> None:
 
 
 async def _store_holds(
-    ledger: RunLedger, tenant_id: str, run_id: str, decisions: Sequence[Decision], now: datetime
+    context: TenantContext, run_id: str, decisions: Sequence[Decision], now: datetime
 ) -> None:
     """Keep this run's guard holds for approval; drop earlier ones no run wants any more."""
+    ledger = context.ports.ledger
     held = [d for d in decisions if d.reason is Reason.MASS_UNASSIGN_GUARD and d.previous_number]
     wanted = {(d.user_id, d.previous_number) for d in held}
-    for hold in await ledger.holds(tenant_id, "pending"):
+    for hold in await ledger.holds("pending"):
         if (hold.user_id, hold.number) not in wanted:
-            await ledger.update_hold(tenant_id, replace(
+            await ledger.update_hold(replace(
                 hold, status="dropped", decided_by=f"sync run {run_id}", decided_at=now,
             ))
     if not held:
@@ -425,9 +351,9 @@ async def _store_holds(
     log.error(
         "sync run %s for tenant %s: the mass-unassign guard held %d unassignments; nothing is "
         "taken back until someone approves (POST /api/holds/approve or "
-        "'python -m shared.cli holds approve')", run_id, tenant_id, len(held),
+        "'python -m shared.cli holds approve')", run_id, context.tenant.key, len(held),
     )
-    await ledger.save_holds(tenant_id, [
+    await ledger.save_holds([
         Hold(run_id, d.user_id, d.user_principal_name, d.previous_number or "",
              d.reason.value, d.message, "pending", now)
         for d in held
@@ -435,13 +361,7 @@ async def _store_holds(
 
 
 async def approve_holds(
-    *,
-    tenant: TenantSettings,
-    ledger: RunLedger,
-    queue: AssignmentQueue,
-    approved_by: str,
-    clock: Clock,
-    run_id: str | None = None,
+    context: TenantContext, approved_by: str, run_id: str | None = None
 ) -> list[Hold]:
     """Approve the pending holds (of one run, or all) and enqueue their unassignments.
 
@@ -449,18 +369,19 @@ async def approve_holds(
     """
     if not approved_by.strip():
         raise ValueError("approvedBy: say who approves (a name or e-mail), got an empty value")
-    now = clock()
+    ledger = context.ports.ledger
+    now = context.clock()
     approved = []
-    for hold in await ledger.holds(tenant.key, "pending"):
+    for hold in await ledger.holds("pending"):
         if run_id is not None and hold.run_id != run_id:
             continue
         decided = replace(hold, status="approved", decided_by=approved_by, decided_at=now)
-        await ledger.update_hold(tenant.key, decided)
+        await ledger.update_hold(decided)
         approved.append(decided)
-    await queue.send([
+    await context.ports.queue.send([
         AssignmentMessage(
             idempotency_key=f"approved|{hold.key}",
-            tenant_id=tenant.key, run_id=hold.run_id, user_id=hold.user_id,
+            tenant_id=context.tenant.key, run_id=hold.run_id, user_id=hold.user_id,
             user_principal_name=hold.user_principal_name, telephone_number=None,
             read_position=None, action="unassign", reason=Reason.APPROVED.value,
             previous_number=hold.number,
@@ -473,7 +394,6 @@ async def approve_holds(
 
 async def _track_grace(
     claims: ClaimStore,
-    tenant_id: str,
     decisions: Sequence[Decision],
     stored: dict[str, Claim],
     now: datetime,
@@ -492,15 +412,14 @@ async def _track_grace(
         if not claim.held:
             continue
         if number in pending and claim.release_pending_since is None:
-            calls.append(claims.set_release_pending(tenant_id, number, claim.holder_user_id, now))
+            calls.append(claims.set_release_pending(number, claim.holder_user_id, now))
         elif number not in pending and claim.release_pending_since is not None:
-            calls.append(claims.set_release_pending(tenant_id, number, claim.holder_user_id, None))
+            calls.append(claims.set_release_pending(number, claim.holder_user_id, None))
     await _bounded(calls)
 
 
 async def _claim_for_winners(
     claims: ClaimStore,
-    tenant_id: str,
     run_id: str,
     decisions: Sequence[Decision],
     stored: dict[str, Claim],
@@ -527,21 +446,20 @@ async def _claim_for_winners(
         if current is None:
             first.append(wanted)
         elif current.holder_user_id != decision.user_id:
-            calls.append(claims.transfer(tenant_id, current.holder_user_id, wanted))
-    await _bounded([claims.claim_all(tenant_id, first), *calls])
+            calls.append(claims.transfer(current.holder_user_id, wanted))
+    await _bounded([claims.claim_all(first), *calls])
 
 
 async def _record_unchanged(
-    statuses: StatusStore,
-    tenant_id: str,
+    context: TenantContext,
     run_id: str,
-    clock: Clock,
     decisions: Sequence[Decision],
     *,
     existing: dict[str, UserStatus],
 ) -> None:
     """Record keep/skip/hold decisions, skipping users whose stored status says the same."""
-    now = clock()
+    statuses = context.ports.statuses
+    now = context.clock()
     calls = []
     first: list[UserStatus] = []
     for decision in decisions:
@@ -553,8 +471,8 @@ async def _record_unchanged(
         if before is None:
             first.append(status)
         elif _news(before, status):
-            calls.append(statuses.record(tenant_id, status))
-    await _bounded([statuses.record_first(tenant_id, first), *calls])
+            calls.append(statuses.record(status))
+    await _bounded([statuses.record_first(first), *calls])
 
 
 def _news(before: UserStatus | None, after: UserStatus) -> bool:
@@ -596,36 +514,21 @@ def check_tenant(message: AssignmentMessage, tenant: TenantSettings) -> None:
 
 
 async def process_assignment(
+    context: TenantContext,
     message: AssignmentMessage,
     *,
-    tenant: TenantSettings,
-    rules: TenantRules,
-    claims: ClaimStore,
-    teams: TeamsNumbers,
-    users: UserReader,
-    teams_users: TeamsUserReader,
-    statuses: StatusStore,
-    ledger: RunLedger,
-    queue: AssignmentQueue,
-    clock: Clock,
     final_attempt: bool = False,
     redelivered: bool = False,
-    defer_beyond_seconds: float = 10.0,
-    readiness_patience: timedelta = DEFAULT_PATIENCE,
-    recheck_after: timedelta = RECHECK_AFTER,
-    policies: TeamsPolicies | None = None,
-    grants: PolicyGrantStore | None = None,
-    snapshots: SnapshotStore | None = None,
-    in_flight: InFlightStore | None = None,
 ) -> UserResult | None:
     """Carry out one planned change, after re-checking it against the directory and the claims.
 
     An assignment first asks Teams whether it is ready for the user (known, licensed for Teams
     Phone); a user it is not ready for is ``skipped`` (``waiting_for_teams``, ``not_licensed``)
-    with a time to look again, and ``failed`` once ``readiness_patience`` has passed since the
-    wait began. After the assignment the user's Teams configuration is read back: without the
-    number or without Enterprise Voice the user is ``failed`` (``verify_failed``,
-    ``ev_not_enabled``), though the number stays marked as the app's.
+    with a time to look again, and ``failed`` once ``readiness_patience`` (like every limit
+    named here, from ``context.limits``) has passed since the wait began. After the assignment
+    the user's Teams configuration is read back: without the number or without Enterprise
+    Voice the user is ``failed`` (``verify_failed``, ``ev_not_enabled``), though the number
+    stays marked as the app's.
 
     The user is read again from the directory before a write unless the plan read them less
     than ``recheck_after`` ago (and this is the first delivery): a change planned from older
@@ -637,57 +540,44 @@ async def process_assignment(
     intent to assign is recorded on the claim before Teams is asked, a redelivered or
     already-owned number is looked up in Teams before any write, and a number already where it
     should be is not written again. Once the change is done (or given up) its user's in-flight
-    marker is cleared, so the next run may plan the user again.
+    marker is cleared, so the next run may plan the user again. A message that comes back
+    after a long Graph wait (over ``defer_beyond_seconds``) is put back on the queue instead.
+    ``final_attempt``: the host's last delivery; ``redelivered``: not its first.
 
     Raises:
         MessageError: the message belongs to another tenant or plans nothing.
         TemporaryError: retry later. On the final attempt any failure, temporary or not, is
             recorded as the user's status first.
     """
-    check_tenant(message, tenant)
-    if await ledger.effect_done(tenant.key, message.idempotency_key):
+    check_tenant(message, context.tenant)
+    ports, clock = context.ports, context.clock
+    if await ports.ledger.effect_done(message.idempotency_key):
         log.info("message %s was already carried out; nothing to do", message.idempotency_key)
-        await _done_in_flight(in_flight, message)
+        await _done_in_flight(ports.in_flight, message)
         return None
-    if message.action in POLICY_ACTIONS and (policies is None or grants is None):
-        raise MessageError(f"action={message.action!r}: this app has no policy adapters")
     result: UserResult | None
     try:
         if message.action in POLICY_ACTIONS:
-            assert policies is not None
-            assert grants is not None
-            result = await carry_out_policy_message(
-                message, tenant_id=tenant.key, rules=rules, users=users,
-                teams_users=teams_users, policies=policies, grants=grants, statuses=statuses,
-                clock=clock, patience=readiness_patience,
-            )
+            result = await carry_out_policy_message(context, message)
         elif message.action == "unassign":
-            result = await _unassign(message, tenant, claims, teams, _cooling(rules, clock))
+            result = await _unassign(context, message)
         else:
             result = await _assign(
-                message, tenant=tenant, rules=rules, claims=claims, teams=teams, users=users,
-                teams_users=teams_users, statuses=statuses, clock=clock,
-                patience=readiness_patience,
-                look_first=redelivered,
-                reread=redelivered or not _fresh(message, clock(), recheck_after),
-                snapshots=snapshots,
+                context, message, look_first=redelivered,
+                reread=redelivered or not _fresh(message, clock(), context.limits.recheck_after),
             )
     except TemporaryError as error:
-        return await _after_temporary(
-            error, message, statuses=statuses, queue=queue, clock=clock, in_flight=in_flight,
-            final_attempt=final_attempt, defer_beyond_seconds=defer_beyond_seconds,
-        )
+        return await _after_temporary(context, error, message, final_attempt=final_attempt)
     except Exception as error:
         # Whatever failed (a storage outage, a bug), the last try leaves the user a status a
         # helpdesk can read, rather than a message in the poison queue and nothing else.
         if final_attempt:
-            await _give_up(message, statuses, clock, in_flight,
-                           f"Gave up after {type(error).__name__}: {error}")
+            await _give_up(context, message, f"Gave up after {type(error).__name__}: {error}")
         raise
     if result is not None:  # None: a policy revocation whose user's status is the number flow's
-        await _record(statuses, message, clock, result)
-    await ledger.mark_effect_done(tenant.key, message.idempotency_key, clock())
-    await _done_in_flight(in_flight, message)
+        await _record(context, message, result)
+    await ports.ledger.mark_effect_done(message.idempotency_key, clock())
+    await _done_in_flight(ports.in_flight, message)
     if result is not None:
         log.info(
             "user %s (%s): %s/%s %s", message.user_principal_name, message.user_id,
@@ -697,21 +587,17 @@ async def process_assignment(
 
 
 async def _after_temporary(
+    context: TenantContext,
     error: TemporaryError,
     message: AssignmentMessage,
     *,
-    statuses: StatusStore,
-    queue: AssignmentQueue,
-    clock: Clock,
-    in_flight: InFlightStore | None,
     final_attempt: bool,
-    defer_beyond_seconds: float,
 ) -> UserResult | None:
     """Defer the message on the queue, give up on it, or raise for the host's retry."""
-    delay = _deferral(error, defer_beyond_seconds)
+    delay = _deferral(error, context.limits.defer_beyond_seconds)
     if delay is not None and message.deferrals < MAX_DEFERRALS:
         # Wait on the queue, not on the worker: the message comes back after the delay.
-        await queue.send_later(message.model_copy(update={
+        await context.ports.queue.send_later(message.model_copy(update={
             "deferrals": message.deferrals + 1,
             "operation_location": getattr(error, "location", message.operation_location),
         }), delay)
@@ -719,28 +605,23 @@ async def _after_temporary(
                  error.message, delay)
         return None
     if delay is not None or final_attempt:
-        failed = await _give_up(message, statuses, clock, in_flight,
-                                f"Gave up after repeated temporary failures: {error.message}")
+        failed = await _give_up(
+            context, message, f"Gave up after repeated temporary failures: {error.message}"
+        )
         if delay is not None:
             return failed  # deferred too often: recorded as failed, the message is done
     raise error
 
 
-async def _give_up(
-    message: AssignmentMessage,
-    statuses: StatusStore,
-    clock: Clock,
-    in_flight: InFlightStore | None,
-    why: str,
-) -> UserResult:
+async def _give_up(context: TenantContext, message: AssignmentMessage, why: str) -> UserResult:
     """Record the change as failed (best effort: storage may be what failed) and let the next
     run plan the user again."""
     failed = UserResult(
         Outcome.FAILED, Reason.ASSIGNMENT_FAILED, why, message.number or message.previous_number,
     )
     try:
-        await _record(statuses, message, clock, failed)
-        await _done_in_flight(in_flight, message)
+        await _record(context, message, failed)
+        await _done_in_flight(context.ports.in_flight, message)
     except Exception as error:  # noqa: BLE001 - the original failure is what the host must see
         log.error(  # noqa: TRY400 - the failure being given up on is raised after this
             "user %s: could not record the failure (%s: %s); the message goes to the poison "
@@ -749,34 +630,20 @@ async def _give_up(
     return failed
 
 
-async def _done_in_flight(in_flight: InFlightStore | None, message: AssignmentMessage) -> None:
-    if in_flight is not None:
-        await in_flight.clear(
-            message.tenant_id, message.user_id, change_kind(message), message.idempotency_key
-        )
+async def _done_in_flight(in_flight: InFlightStore, message: AssignmentMessage) -> None:
+    await in_flight.clear(message.user_id, change_kind(message), message.idempotency_key)
 
 
 async def _assign(
-    message: AssignmentMessage,
-    *,
-    tenant: TenantSettings,
-    rules: TenantRules,
-    claims: ClaimStore,
-    teams: TeamsNumbers,
-    users: UserReader,
-    teams_users: TeamsUserReader,
-    statuses: StatusStore,
-    clock: Clock,
-    patience: timedelta,
-    look_first: bool,
-    reread: bool,
-    snapshots: SnapshotStore | None,
+    context: TenantContext, message: AssignmentMessage, *, look_first: bool, reread: bool
 ) -> UserResult | None:
+    ports, clock = context.ports, context.clock
+    claims, teams_users = ports.claims, ports.teams_users
     number = message.number
     assert number is not None  # AssignmentMessage refuses an assign without a number
-    fresh = await users.read_user(message.user_id) if reread else None
-    if reread and _stale(fresh, number, rules):
-        if not await _served(message.user_id, fresh, tenant, snapshots):
+    fresh = await ports.users.read_user(message.user_id) if reread else None
+    if reread and _stale(fresh, number, context.rules):
+        if not await _served(ports.snapshots, message.user_id, fresh):
             log.warning(
                 "assign message for user %s (%s), who is not in the voice group and whom the "
                 "directory does not give %s: nothing done, nothing recorded",
@@ -788,7 +655,7 @@ async def _assign(
             f"The directory changed after this run planned to assign {number}; the next run "
             "decides again.", number,
         )
-    holder = await claims.claim(tenant.key, Claim(
+    holder = await claims.claim(Claim(
         number=number, holder_user_id=message.user_id, holder_upn=message.user_principal_name,
         run_id=message.run_id, read_position=message.read_position or 0,
     ))
@@ -808,15 +675,14 @@ async def _assign(
         # look first, write only if it is not there.
         seen = await _look(teams_users, message.user_id)
         if seen is not None and seen.has_number(number):
-            await claims.mark_assigned(tenant.key, number, message.user_id)
-            await _note_found(snapshots, tenant, number, message.user_id)
+            await claims.mark_assigned(number, message.user_id)
+            await ports.snapshots.note_number(number, message.user_id)
             found = _assigned(message, number) if assigned_by_this_change else _already(number)
-            return await _read_back(message, number, found, seen=seen, tenant=tenant,
-                                    teams_users=teams_users, statuses=statuses, clock=clock)
+            return await _read_back(context, message, number, found, seen=seen)
     # The intent is stored before Teams is asked: should the answer be lost, the number found on
     # the user later is known to be the app's (and is taken back when they leave).
-    if not await claims.mark_assigning(tenant.key, number, message.user_id, clock()):
-        moved = await claims.get_claim(tenant.key, number)
+    if not await claims.mark_assigning(number, message.user_id, clock()):
+        moved = await claims.get_claim(number)
         if moved is not None and moved.holder_user_id != message.user_id:
             return _duplicate(number, moved)
         raise TemporaryError(f"the claim on {number} changed while it was being assigned")
@@ -833,43 +699,34 @@ async def _assign(
     # ready and the number free, and the read-back doubles as the "operation done?" check, so a
     # new user costs three Graph requests (user, assignNumber, configuration).
     try:
-        await teams.assign_number(
-            number, message.user_id, tenant.number_type,
+        await ports.teams.assign_number(
+            number, message.user_id, context.tenant.number_type,
             operation_location=message.operation_location, landed=landed,
         )
     except PermanentError as error:
-        refused = await _refused(
-            error, message, number, tenant=tenant, claims=claims, teams=teams,
-            teams_users=teams_users, statuses=statuses, clock=clock, patience=patience,
-            snapshots=snapshots,
-        )
+        refused = await _refused(context, error, message, number)
         # Teams did not take it: the intent is withdrawn (a number found on the user keeps
         # the ownership marker it was just given).
-        await claims.mark_assigning(tenant.key, number, message.user_id, None)
+        await claims.mark_assigning(number, message.user_id, None)
         if refused.reason not in WAITING_REASONS:
             # The directory no longer gives the user the old number, whatever became of the
             # new one; a user Teams is not ready for keeps theirs until it is.
-            await _release_previous(message, number, None, tenant, rules, claims, teams, clock)
+            await _release_previous(context, message, number, None)
         return refused
-    await claims.mark_assigned(tenant.key, number, message.user_id)
+    await claims.mark_assigned(number, message.user_id)
     # The read-back, taken once: it also says whether the old number is still there.
     seen = looked[-1] if looked else await _look(teams_users, message.user_id)
     # A new primary number replaces the old one in Teams; the old one is only taken back
     # (by its own write) if it is still there.
-    await _release_previous(message, number, seen, tenant, rules, claims, teams, clock)
-    return await _read_back(
-        message, number, _assigned(message, number), seen=seen, tenant=tenant,
-        teams_users=teams_users, statuses=statuses, clock=clock,
-    )
+    await _release_previous(context, message, number, seen)
+    return await _read_back(context, message, number, _assigned(message, number), seen=seen)
 
 
-async def _served(
-    user_id: str, fresh: Member | None, tenant: TenantSettings, snapshots: SnapshotStore | None
-) -> bool:
-    """Whether the user is one the app serves: in the stored voice group, or (without a
+async def _served(snapshots: SnapshotStore, user_id: str, fresh: Member | None) -> bool:
+    """Whether the user is one the app serves: in the stored voice group, or (before the first
     snapshot) known to the directory. A stale message for anyone else — a forged or mistyped
     user id — leaves no status row behind."""
-    member = await snapshots.has_member(tenant.key, user_id) if snapshots is not None else None
+    member = await snapshots.has_member(user_id)
     return member if member is not None else fresh is not None
 
 
@@ -888,30 +745,14 @@ def _duplicate(number: str, holder: Claim) -> UserResult:
     )
 
 
-async def _note_found(
-    snapshots: SnapshotStore | None, tenant: TenantSettings, number: str, user_id: str
-) -> None:
-    """Note in the snapshot a number found on the user, as the app's own writes are, so that
-    delta runs stop planning it until the next full read."""
-    if snapshots is not None:
-        await snapshots.note_number(tenant.key, number, user_id)
-
-
-async def _release_previous(  # noqa: PLR0917 - one private call shape, used twice
-    message: AssignmentMessage,
-    number: str,
-    seen: TeamsUser | None,
-    tenant: TenantSettings,
-    rules: TenantRules,
-    claims: ClaimStore,
-    teams: TeamsNumbers,
-    clock: Clock,
+async def _release_previous(
+    context: TenantContext, message: AssignmentMessage, number: str, seen: TeamsUser | None
 ) -> None:
     previous = message.previous_number
     if not previous or previous == number:
         return
     await _release(
-        tenant, claims, teams, previous, message.user_id, cooling_since=_cooling(rules, clock),
+        context, previous, message.user_id, cooling_since=_cooling(context),
         still_on_user=None if seen is None else seen.has_number(previous),
     )
 
@@ -951,18 +792,7 @@ async def _look(teams_users: TeamsUserReader, user_id: str) -> TeamsUser | None:
 
 
 async def _refused(
-    error: PermanentError,
-    message: AssignmentMessage,
-    number: str,
-    *,
-    tenant: TenantSettings,
-    claims: ClaimStore,
-    teams: TeamsNumbers,
-    teams_users: TeamsUserReader,
-    statuses: StatusStore,
-    clock: Clock,
-    patience: timedelta,
-    snapshots: SnapshotStore | None = None,
+    context: TenantContext, error: PermanentError, message: AssignmentMessage, number: str
 ) -> UserResult:
     """What a refused assignment means for the user.
 
@@ -970,49 +800,40 @@ async def _refused(
     Teams says is taken is looked up, because it may be on this very user already.
     """
     if error.reason in {Reason.USER_NOT_FOUND, Reason.NOT_LICENSED}:
-        waiting = await _not_ready(
-            message, number, tenant=tenant, teams_users=teams_users, statuses=statuses,
-            clock=clock, patience=patience,
-        )
+        waiting = await _not_ready(context, message, number)
         if waiting is None:
             # Teams caught up between refusing and the look: the redelivery will succeed.
             raise TemporaryError(f"Teams refused {number} but now shows the user ready: "
                                  f"{error.message}")
         return waiting
     if error.reason is Reason.ASSIGNED_ELSEWHERE:
-        in_teams = await teams.find_number(number)
+        in_teams = await context.ports.teams.find_number(number)
         if in_teams is not None and in_teams.target_id == message.user_id:
-            await claims.mark_assigned(tenant.key, number, message.user_id)
-            await _note_found(snapshots, tenant, number, message.user_id)
-            return await _read_back(message, number, _already(number), seen=None,
-                                    tenant=tenant, teams_users=teams_users, statuses=statuses,
-                                    clock=clock)
+            await context.ports.claims.mark_assigned(number, message.user_id)
+            # Noted in the snapshot like the app's own writes, so that delta runs stop
+            # planning it until the next full read.
+            await context.ports.snapshots.note_number(number, message.user_id)
+            return await _read_back(context, message, number, _already(number), seen=None)
     return UserResult(Outcome.FAILED, error.reason, error.message, number)
 
 
 async def _not_ready(
-    message: AssignmentMessage,
-    number: str,
-    *,
-    tenant: TenantSettings,
-    teams_users: TeamsUserReader,
-    statuses: StatusStore,
-    clock: Clock,
-    patience: timedelta,
+    context: TenantContext, message: AssignmentMessage, number: str
 ) -> UserResult | None:
     """None when Teams knows the user and they have Teams Phone; otherwise the wait to record.
 
     The patience counts from when the user's current wait began (kept in their status), the
     backoff from their attempts in a row; the stored status is read only for a user who waits.
     """
+    patience = context.limits.readiness_patience
     try:
-        user = await teams_users.read(message.user_id)
+        user = await context.ports.teams_users.read(message.user_id)
     except PermanentError as error:
         return UserResult(Outcome.FAILED, error.reason, error.message, number)
-    now = clock()
+    now = context.clock()
     if readiness(user, first_seen=now, now=now, patience=patience).ready:
         return None
-    stored = await statuses.get_status(tenant.key, message.user_id)
+    stored = await context.ports.statuses.get_status(message.user_id)
     waiting = stored is not None and stored.reason in WAITING_REASONS
     since = (stored.waiting_since if stored is not None and waiting else None) or now
     state = readiness(
@@ -1026,15 +847,12 @@ async def _not_ready(
 
 
 async def _read_back(
+    context: TenantContext,
     message: AssignmentMessage,
     number: str,
     done: UserResult,
     *,
     seen: TeamsUser | None,
-    tenant: TenantSettings,
-    teams_users: TeamsUserReader,
-    statuses: StatusStore,
-    clock: Clock,
 ) -> UserResult:
     """``done`` when the user's Teams configuration shows the number with Enterprise Voice on;
     otherwise a failure to verify again after a backoff (the number stays the app's).
@@ -1042,7 +860,7 @@ async def _read_back(
     ``seen`` is a configuration already read after the write, so it is not read twice.
     """
     try:
-        user = seen or await teams_users.read(message.user_id)
+        user = seen or await context.ports.teams_users.read(message.user_id)
     except PermanentError as error:
         return UserResult(
             Outcome.FAILED, error.reason,
@@ -1052,29 +870,23 @@ async def _read_back(
     check = verify_assignment(user, number)
     if check.ok:
         return done
-    stored = await statuses.get_status(tenant.key, message.user_id)
+    stored = await context.ports.statuses.get_status(message.user_id)
     attempts = stored.attempts if stored is not None else 0
     return UserResult(
         Outcome.FAILED, Reason(check.reason), check.message, number,
-        retry_at=clock() + backoff(attempts),
+        retry_at=context.clock() + backoff(attempts),
     )
 
 
-def _cooling(rules: TenantRules, clock: Clock) -> datetime | None:
-    return clock() if rules.cooling_days else None
+def _cooling(context: TenantContext) -> datetime | None:
+    return context.clock() if context.rules.cooling_days else None
 
 
-async def _unassign(
-    message: AssignmentMessage,
-    tenant: TenantSettings,
-    claims: ClaimStore,
-    teams: TeamsNumbers,
-    cooling_since: datetime | None,
-) -> UserResult:
+async def _unassign(context: TenantContext, message: AssignmentMessage) -> UserResult:
     number = message.previous_number
     assert number is not None  # AssignmentMessage refuses an unassign without previousNumber
     released = await _release(
-        tenant, claims, teams, number, message.user_id, cooling_since=cooling_since
+        context, number, message.user_id, cooling_since=_cooling(context)
     )
     reason = _reason(message.reason, Reason.LEFT_GROUP)
     if not released:
@@ -1106,9 +918,7 @@ def _reason(text: str, default: Reason) -> Reason:
 
 
 async def _release(
-    tenant: TenantSettings,
-    claims: ClaimStore,
-    teams: TeamsNumbers,
+    context: TenantContext,
     number: str,
     user_id: str,
     *,
@@ -1120,7 +930,8 @@ async def _release(
     ``still_on_user`` is what a configuration read just now showed (None: not known, so Teams
     is asked); a number no longer on the user needs no write.
     """
-    claim = await claims.get_claim(tenant.key, number)
+    claims, teams = context.ports.claims, context.ports.teams
+    claim = await claims.get_claim(number)
     if claim is None or claim.holder_user_id != user_id or not claim.held:
         return False
     if still_on_user is None:
@@ -1128,18 +939,18 @@ async def _release(
         still_on_user = in_teams is not None and in_teams.target_id == user_id
     if still_on_user:
         try:
-            await teams.unassign_number(number, tenant.number_type)
+            await teams.unassign_number(number, context.tenant.number_type)
         except PermanentError as error:
             log.warning("could not take back %s from %s: %s", number, user_id, error.message)
             raise TemporaryError(error.message) from error
-    await claims.release(tenant.key, number, user_id, cooling_since=cooling_since)
+    await claims.release(number, user_id, cooling_since=cooling_since)
     return True
 
 
 async def _record(
-    statuses: StatusStore, message: AssignmentMessage, clock: Clock, result: UserResult
+    context: TenantContext, message: AssignmentMessage, result: UserResult
 ) -> None:
-    await statuses.record(message.tenant_id, UserStatus(
+    await context.ports.statuses.record(UserStatus(
         user_id=message.user_id,
         user_principal_name=message.user_principal_name,
         outcome=result.outcome,
@@ -1148,7 +959,7 @@ async def _record(
         message=result.message,
         run_id=message.run_id,
         read_position=message.read_position if message.read_position is not None else -1,
-        updated_at=clock(),
+        updated_at=context.clock(),
         retry_at=result.retry_at,
         waiting_since=result.waiting_since,
     ))

@@ -4,7 +4,7 @@ adapter on Azurite must behave the same."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -22,16 +22,19 @@ pytestmark = pytest.mark.integration
 
 GRANTED_AT = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
+GrantsFor = Callable[[str], PolicyGrantStore]
+
 
 @pytest.fixture(params=["fake", "azurite"])
-async def grants(request: pytest.FixtureRequest) -> AsyncIterator[PolicyGrantStore]:
+async def grants_for(request: pytest.FixtureRequest) -> AsyncIterator[GrantsFor]:
+    """A store bound to the tenant given (each test's own)."""
     if request.param == "fake":
-        yield FakePolicyGrantStore()
+        yield FakePolicyGrantStore
         return
     azurite: Azurite = request.getfixturevalue("azurite")
     async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
         await ensure_tables(service)
-        yield TablePolicyGrantStore(service)
+        yield lambda tenant: TablePolicyGrantStore(service, tenant)
 
 
 def _tenant() -> str:
@@ -51,38 +54,38 @@ def _grant(user: str, *, verified: bool = True) -> PolicyGrant:
     )
 
 
-async def test_a_saved_grant_reads_back_whole(grants: PolicyGrantStore) -> None:
-    tenant = _tenant()
-    await grants.save_grant(tenant, _grant("ann"))
+async def test_a_saved_grant_reads_back_whole(grants_for: GrantsFor) -> None:
+    grants = grants_for(_tenant())
+    await grants.save_grant(_grant("ann"))
 
-    assert await grants.get_grant(tenant, "ann") == _grant("ann")
-    assert await grants.list_grants(tenant) == {"ann": _grant("ann")}
+    assert await grants.get_grant("ann") == _grant("ann")
+    assert await grants.list_grants() == {"ann": _grant("ann")}
 
 
-async def test_saving_again_replaces_the_grant(grants: PolicyGrantStore) -> None:
-    tenant = _tenant()
-    await grants.save_grant(tenant, _grant("ann", verified=False))
+async def test_saving_again_replaces_the_grant(grants_for: GrantsFor) -> None:
+    grants = grants_for(_tenant())
+    await grants.save_grant(_grant("ann", verified=False))
     changed = replace(_grant("ann"), domain="fabrikam.example", policies=_grant("x").policies[:1])
-    await grants.save_grant(tenant, changed)
-    await grants.save_grant(tenant, changed)  # idempotent
+    await grants.save_grant(changed)
+    await grants.save_grant(changed)  # idempotent
 
-    assert await grants.list_grants(tenant) == {"ann": changed}
-
-
-async def test_removing_a_grant_is_idempotent(grants: PolicyGrantStore) -> None:
-    tenant = _tenant()
-    await grants.save_grant(tenant, _grant("ann"))
-
-    assert await grants.remove_grant(tenant, "ann")
-    assert not await grants.remove_grant(tenant, "ann")
-    assert await grants.get_grant(tenant, "ann") is None
+    assert await grants.list_grants() == {"ann": changed}
 
 
-async def test_grants_are_partitioned_by_tenant(grants: PolicyGrantStore) -> None:
-    tenant_a, tenant_b = _tenant(), _tenant()
-    await grants.save_grant(tenant_a, _grant("ann"))
-    await grants.save_grant(tenant_b, _grant("bob"))
+async def test_removing_a_grant_is_idempotent(grants_for: GrantsFor) -> None:
+    grants = grants_for(_tenant())
+    await grants.save_grant(_grant("ann"))
 
-    assert set(await grants.list_grants(tenant_a)) == {"ann"}
-    assert not await grants.remove_grant(tenant_a, "bob")
-    assert set(await grants.list_grants(tenant_b)) == {"bob"}
+    assert await grants.remove_grant("ann")
+    assert not await grants.remove_grant("ann")
+    assert await grants.get_grant("ann") is None
+
+
+async def test_grants_are_partitioned_by_tenant(grants_for: GrantsFor) -> None:
+    grants_a, grants_b = grants_for(_tenant()), grants_for(_tenant())
+    await grants_a.save_grant(_grant("ann"))
+    await grants_b.save_grant(_grant("bob"))
+
+    assert set(await grants_a.list_grants()) == {"ann"}
+    assert not await grants_a.remove_grant("bob")
+    assert set(await grants_b.list_grants()) == {"bob"}

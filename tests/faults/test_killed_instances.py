@@ -82,7 +82,6 @@ async def test_instances_killed_between_teams_and_the_marker_converge(
     struck: list[tuple[str, str, str | None, bool, int]] = []
     async with drill_factory(USERS) as drill:
         runtime = await drill.runtime()
-        tenant = runtime.settings.tenant.key
         with drill.log.timed("plan"):
             await run_timer_until_it_completes(drill.log)
         with drill.log.timed("kills"):
@@ -95,7 +94,7 @@ async def test_instances_killed_between_teams_and_the_marker_converge(
                 hold.release(drop=True)
                 assert hold.answer is not None
                 number = _number_of(hold.answer)
-                claim = await runtime.claims.get_claim(tenant, number)
+                claim = await runtime.claims.get_claim(number)
                 struck.append((route, number, drill.simulator.number_assignments()[number],
                                bool(claim and claim.assigned), len(drill.proxy.request_log())))
         with drill.log.timed("drain"):

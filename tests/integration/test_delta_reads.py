@@ -147,7 +147,7 @@ async def test_expired_delta_links_fall_back_to_a_full_read_then_delta_resumes(
     assert counts[FULL_READ] == 1
     assert local_app.teams_by_upn()["+31855363022"] == f"bob@{DOMAIN}"
     runtime = await local_app.runtime()
-    runs = await runtime.ledger.runs(runtime.settings.tenant.key)
+    runs = await runtime.ledger.runs()
     assert runs[-1].counts.get("fullRead") == 1
 
     local_app.simulator.clear_requests()
@@ -204,7 +204,7 @@ async def test_a_group_joining_the_voice_group_triggers_a_full_read_at_once(
 async def test_a_dry_run_reads_by_delta_but_stores_no_links(local_app: LocalApp) -> None:
     await local_app.sync()
     runtime = await local_app.runtime()
-    before = await runtime.snapshots.load(runtime.settings.tenant.key)
+    before = await runtime.snapshots.load()
     _change(local_app, _set_phone("ann", "+31855363031"))
 
     summary = await runtime.sync(dry_run=True)
@@ -212,4 +212,4 @@ async def test_a_dry_run_reads_by_delta_but_stores_no_links(local_app: LocalApp)
     assert summary.read == "delta"
     assert [(d.user_id, d.number) for d in summary.plan.work()] == [
         (user_id("ann"), "+31855363031")]
-    assert await runtime.snapshots.load(runtime.settings.tenant.key) == before
+    assert await runtime.snapshots.load() == before

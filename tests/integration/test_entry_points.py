@@ -158,7 +158,7 @@ def _approve(body: bytes, params: dict[str, str] | None = None) -> func.HttpRequ
 
 async def _pending_holds(app: LocalApp) -> list[Hold]:
     runtime = await app.runtime()
-    return await runtime.ledger.holds(runtime.settings.tenant.key, "pending")
+    return await runtime.ledger.holds("pending")
 
 
 async def _hold_bobs_unassignment(app: LocalApp, monkeypatch: pytest.MonkeyPatch) -> list[Hold]:
@@ -275,7 +275,7 @@ async def test_dry_run_maybe_is_refused_and_nothing_runs(local_app: LocalApp) ->
         assert response.status_code == 400, answer
         assert answer["error"] == ("dryRun" if params else "body")
     runtime = await local_app.runtime()
-    assert await runtime.ledger.runs(runtime.settings.tenant.key) == []
+    assert await runtime.ledger.runs() == []
     assert await _nothing_enqueued(local_app)
 
 

@@ -61,7 +61,7 @@ async def _converged(app: LocalApp) -> None:
     assert app.teams_by_upn() == {number: f"{name}@contoso.example" for name, (number,) in
                                   [(MEMBERS[0][0], MEMBERS[0][1])]}
     runtime = await app.runtime()
-    claim = await runtime.claims.get_claim(runtime.settings.tenant.key, MEMBERS[0][1][0])
+    claim = await runtime.claims.get_claim(MEMBERS[0][1][0])
     assert claim is not None
     assert (claim.holder_user_id, claim.assigned) == (app.scenario.users[0].id, True)
     status = (await app.statuses())["user00@contoso.example"]
@@ -114,7 +114,7 @@ async def test_two_overlapping_syncs_never_plan_at_the_same_time(local_app: Loca
     done = [s for s in (first, second) if not s.skipped_because]
     assert len(skipped) == len(done) == 1
     assert done[0].run_id in (skipped[0].skipped_because or "")
-    records = {r.run_id: r for r in await runtime.ledger.runs(runtime.settings.tenant.key)}
+    records = {r.run_id: r for r in await runtime.ledger.runs()}
     assert records[skipped[0].run_id].outcome == "skipped"
     assert records[done[0].run_id].outcome == "completed"
     await local_app.drain()
@@ -134,8 +134,7 @@ async def test_a_held_mass_unassignment_waits_for_approval_and_records_who(
 
     assert len(local_app.teams_by_upn()) == len(MEMBERS)  # nothing taken back
     runtime = await local_app.runtime()
-    tenant = runtime.settings.tenant.key
-    pending = await runtime.ledger.holds(tenant, "pending")
+    pending = await runtime.ledger.holds("pending")
     assert len(pending) == len(MEMBERS) - 1
     request = func.HttpRequest(
         method="POST", url="/api/holds/approve", params={},
@@ -147,7 +146,7 @@ async def test_a_held_mass_unassignment_waits_for_approval_and_records_who(
     await local_app.drain()
 
     assert local_app.teams_by_upn() == {MEMBERS[0][1][0]: "user00@contoso.example"}
-    approved = await runtime.ledger.holds(tenant, "approved")
+    approved = await runtime.ledger.holds("approved")
     assert {h.decided_by for h in approved} == {"ops@operator.example"}
     gone = (await local_app.statuses())["user05@contoso.example"]
     assert (gone.outcome, gone.reason) == (Outcome.UNASSIGNED, Reason.APPROVED)
@@ -166,9 +165,8 @@ async def test_holds_no_later_run_wants_are_dropped(
     await local_app.sync()
 
     runtime = await local_app.runtime()
-    tenant = runtime.settings.tenant.key
-    assert await runtime.ledger.holds(tenant, "pending") == []
-    assert len(await runtime.ledger.holds(tenant, "dropped")) == len(MEMBERS) - 1
+    assert await runtime.ledger.holds("pending") == []
+    assert len(await runtime.ledger.holds("dropped")) == len(MEMBERS) - 1
     assert len(local_app.teams_by_upn()) == len(MEMBERS)
 
 
@@ -212,7 +210,7 @@ async def test_a_read_that_fails_halfway_through_paging_unassigns_nobody(
     assert local_app.simulator.request_counts().get("unassignNumber", 0) == 0
     assert local_app.simulator.request_counts()["assignNumber"] == written
     runtime = await local_app.runtime()
-    runs = await runtime.ledger.runs(runtime.settings.tenant.key)
+    runs = await runtime.ledger.runs()
     assert runs[-1].outcome == "failed"
     assert (await runtime.sync()).skipped_because is None  # a failed run frees the lease
 

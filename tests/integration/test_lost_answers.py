@@ -58,7 +58,7 @@ async def test_a_number_whose_answer_was_lost_on_every_try_is_taken_back_when_it
     proxy.pause()  # Graph on a good day: the next run reads the number on ann
     await local_app.sync(quick)
     runtime = await local_app.runtime()
-    claim = (await runtime.claims.list_claims(runtime.settings.tenant.key))[ANN]
+    claim = (await runtime.claims.list_claims())[ANN]
     assert claim.assigned, "found with the app's intent recorded, the number is the app's"
 
     bob = [user for user in local_app.scenario.users if user.id == user_id("bob")]

@@ -150,7 +150,7 @@ async def test_a_personal_number_instead_of_the_main_number_takes_the_policies_b
     ann = (await local_app.statuses())["ann@contoso.example"]
     assert (ann.outcome, ann.number) == (Outcome.ASSIGNED, ANN_PERSONAL)
     runtime = await local_app.runtime()
-    assert await runtime.grants.list_grants(runtime.settings.tenant.key) == {}
+    assert await runtime.grants.list_grants() == {}
 
 
 async def test_a_user_who_leaves_the_group_loses_the_policies(local_app: LocalApp) -> None:
@@ -221,7 +221,7 @@ async def test_a_crash_after_the_assignment_converges_on_redelivery_without_a_se
     assert stats.failed_attempts == 1  # the crash; the host delivered the message again
     assert _effective(local_app, ANN) == {CLI: (CLI_MAIN, "direct"), ROUTE: (ROUTE_NL, "direct")}
     assert local_app.simulator.request_counts()["assignPolicy"] == 1
-    grant = await runtime.grants.get_grant(runtime.settings.tenant.key, ANN)
+    grant = await runtime.grants.get_grant(ANN)
     assert grant is not None
     # Stored as the app's before the write, so the crash did not make it look like someone
     # else's: it is still taken back when ann stops carrying the main number.

@@ -88,8 +88,8 @@ async def test_two_instances_sharing_the_pace_stay_under_the_teams_limit(
 
 
 async def test_a_retried_teams_request_waits_for_a_slot_again(local_app: LocalApp) -> None:
-    store = FakePaceStore()
-    pacer = TeamsRequestPacer(store, "tenant", Pace(requests_per_second=1000, block_size=1))
+    store = FakePaceStore("tenant")
+    pacer = TeamsRequestPacer(store, Pace(requests_per_second=1000, block_size=1))
     settings = GraphSettings(base_url=local_app.simulator.base_url, auth=GraphAuth.STATIC_TOKEN,
                              static_token=SIMULATOR_TOKEN, max_retries=2)
     transport = graph_http_client(settings, pacer)

@@ -142,7 +142,7 @@ async def test_an_assignment_that_leaves_enterprise_voice_off_is_ev_not_enabled(
     assert "-EnterpriseVoiceEnabled $true" in ann.message
     assert local_app.teams_by_upn()[NUMBER] == ANN  # the number is on the user
     runtime = await local_app.runtime()
-    claim = await runtime.claims.get_claim(runtime.settings.tenant.key, NUMBER)
+    claim = await runtime.claims.get_claim(NUMBER)
     assert claim is not None
     assert claim.assigned
 

@@ -2,39 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
-from shared.config import NumberType, TenantSettings
+from shared.config import NumberType
 from shared.core.directory import Claim, Member
 from shared.core.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Outcome, Reason, UserResult
+from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.records import UserStatus
-from shared.core.tenant_rules import TenantRules
+from shared.core.tenant_rules import MainNumberPolicy, TenantRules
+from shared.service.context import TenantContext
 from shared.service.sync_service import process_assignment, run_sync
 from tests.fakes import (
+    NOW,
+    TENANT,
     FakeClaimStore,
     FakeDirectory,
     FakeInFlightStore,
+    FakePolicyGrantStore,
     FakeQueue,
     FakeRunLedger,
     FakeSnapshotStore,
     FakeStatusStore,
     FakeTeamsNumbers,
+    FakeTeamsPolicies,
     FakeTeamsUsers,
     FakeUsers,
+    SettableClock,
+    fake_context,
 )
 
-TENANT = TenantSettings(
-    tenant_id=UUID("7e1b2c3d-0000-4000-8000-000000000001"),
-    voice_group_id=UUID("7e1b2c3d-0000-4000-8000-000000000002"),
-    number_type=NumberType.OPERATOR_CONNECT,
-)
 RULES = TenantRules()
-NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
 
 def _member(user: str, number: str | None, position: int = 0, enabled: bool = True) -> Member:
@@ -62,19 +64,42 @@ def _unassign(user: str, number: str, reason: str = "left_group") -> AssignmentM
 
 
 class World:
+    """A tenant of fakes (``fake_context``), keeping the fakes typed for the tests to look at.
+
+    ``rules`` and ``now`` may be changed between calls: each call runs in a context with them.
+    """
+
     def __init__(self, members: list[Member], teams: dict[str, str] | None = None) -> None:
-        self.claims = FakeClaimStore()
-        self.statuses = FakeStatusStore()
+        self.claims = FakeClaimStore(TENANT.key)
+        self.statuses = FakeStatusStore(TENANT.key)
         self.teams = FakeTeamsNumbers(teams)
         self.teams_users = FakeTeamsUsers(self.teams)
         self.users = FakeUsers(members)
         self.directory = FakeDirectory(members)
         self.queue = FakeQueue()
-        self.ledger = FakeRunLedger()
-        self.in_flight = FakeInFlightStore()
-        self.snapshots = FakeSnapshotStore()
+        self.ledger = FakeRunLedger(TENANT.key)
+        self.in_flight = FakeInFlightStore(TENANT.key)
+        self.snapshots = FakeSnapshotStore(TENANT.key)
         self.rules = RULES
-        self.now = NOW
+        self.clock = SettableClock(NOW)
+        self._context = fake_context(
+            clock=self.clock, claims=self.claims, statuses=self.statuses, teams=self.teams,
+            teams_users=self.teams_users, users=self.users, directory=self.directory,
+            queue=self.queue, ledger=self.ledger, in_flight=self.in_flight,
+            snapshots=self.snapshots,
+        )
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.clock.now = value
+
+    @property
+    def context(self) -> TenantContext:
+        return replace(self._context, rules=self.rules)
 
     async def process(
         self, message: AssignmentMessage, *, final: bool = False
@@ -89,19 +114,11 @@ class World:
         self, message: AssignmentMessage, *, final: bool = False, redelivered: bool = False
     ) -> UserResult | None:
         return await process_assignment(
-            message, tenant=TENANT, rules=self.rules, claims=self.claims, teams=self.teams,
-            users=self.users, teams_users=self.teams_users, statuses=self.statuses,
-            ledger=self.ledger, queue=self.queue, clock=lambda: self.now, final_attempt=final,
-            redelivered=redelivered, in_flight=self.in_flight, snapshots=self.snapshots,
+            self.context, message, final_attempt=final, redelivered=redelivered
         )
 
     async def sync(self, *, dry_run: bool = False, run_id: str = "run-1") -> None:
-        self.summary = await run_sync(
-            tenant=TENANT, rules=self.rules, run_id=run_id, clock=lambda: self.now,
-            directory=self.directory, teams=self.teams, claims=self.claims,
-            statuses=self.statuses, queue=self.queue, ledger=self.ledger, dry_run=dry_run,
-            in_flight=self.in_flight,
-        )
+        self.summary = await run_sync(self.context, run_id, dry_run=dry_run)
 
     async def drain(self) -> None:
         while self.queue.sent:
@@ -115,7 +132,7 @@ async def test_a_planned_assignment_is_carried_out_and_marked_as_the_apps() -> N
     )
     assert world.teams.assignments == {"+31855363011": "ann"}
     assert world.teams.assign_calls == [("+31855363011", "ann", NumberType.OPERATOR_CONNECT)]
-    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    claim = await world.claims.get_claim("+31855363011")
     assert claim is not None
     assert claim.assigned
 
@@ -123,11 +140,7 @@ async def test_a_planned_assignment_is_carried_out_and_marked_as_the_apps() -> N
 async def test_a_redelivered_message_does_nothing_at_all() -> None:
     world = World([_member("ann", "+31855363011")])
     await world.process(_assign("ann", "+31855363011"))
-    again = await process_assignment(
-        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, teams_users=world.teams_users,
-        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
-    )
+    again = await process_assignment(world.context, _assign("ann", "+31855363011"))
     assert again is None
     assert len(world.teams.assign_calls) == 1
 
@@ -158,7 +171,7 @@ async def test_a_disabled_account_at_execution_time_gets_nothing() -> None:
 async def test_a_number_claimed_by_another_user_is_a_duplicate_naming_the_holder() -> None:
     world = World([_member("bob", "+31855363011", 1)])
     ann = Claim("+31855363011", "ann", "ann@contoso.example", "r", 0)
-    await world.claims.claim(TENANT.key, ann)
+    await world.claims.claim(ann)
     assert await world.process(_assign("bob", "+31855363011", 1)) == (
         Outcome.SKIPPED, Reason.DUPLICATE,
     )
@@ -198,10 +211,10 @@ async def test_a_message_for_another_tenant_is_refused() -> None:
 async def test_unassign_takes_back_only_a_number_the_app_assigned() -> None:
     world = World([], teams={"+31855363011": "ann", "+31855363012": "bob"})
     await world.claims.claim(
-        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+        Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
     )
     bob = Claim("+31855363012", "bob", "bob@contoso.example", "r", 1)  # reserved, not assigned
-    await world.claims.claim(TENANT.key, bob)
+    await world.claims.claim(bob)
 
     assert await world.process(_unassign("ann", "+31855363011")) == (
         Outcome.UNASSIGNED, Reason.LEFT_GROUP,
@@ -210,13 +223,13 @@ async def test_unassign_takes_back_only_a_number_the_app_assigned() -> None:
         Outcome.SKIPPED, Reason.STALE,
     )
     assert world.teams.assignments == {"+31855363012": "bob"}
-    assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
+    assert await world.claims.get_claim("+31855363011") is None
 
 
 async def test_a_number_change_releases_the_old_number_and_assigns_the_new_one() -> None:
     world = World([_member("ann", "+31855363022")], teams={"+31855363011": "ann"})
     await world.claims.claim(
-        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+        Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
     )
     assert await world.process(_assign("ann", "+31855363022", previous="+31855363011")) == (
         Outcome.ASSIGNED, Reason.ASSIGNED,
@@ -224,13 +237,13 @@ async def test_a_number_change_releases_the_old_number_and_assigns_the_new_one()
     assert world.teams.assignments == {"+31855363022": "ann"}
     # The new primary number replaced the old one in Teams: no separate unassign was needed.
     assert world.teams.unassign_calls == []
-    assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
+    assert await world.claims.get_claim("+31855363011") is None
 
 
 async def test_a_new_number_teams_refuses_still_releases_the_old_one() -> None:
     world = World([_member("ann", "+31855363022")], teams={"+31855363011": "ann"})
     await world.claims.claim(
-        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+        Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
     )
     world.teams.refusal = PermanentError(Reason.NOT_IN_INVENTORY, "not in the inventory")
     assert await world.process(_assign("ann", "+31855363022", previous="+31855363011")) == (
@@ -238,7 +251,7 @@ async def test_a_new_number_teams_refuses_still_releases_the_old_one() -> None:
     )
     assert world.teams.unassign_calls == [("+31855363011", NumberType.OPERATOR_CONNECT)]
     assert world.teams.assignments == {}
-    assert await world.claims.get_claim(TENANT.key, "+31855363011") is None
+    assert await world.claims.get_claim("+31855363011") is None
 
 
 async def test_run_sync_claims_in_read_order_and_enqueues_only_changes() -> None:
@@ -256,7 +269,7 @@ async def test_run_sync_claims_in_read_order_and_enqueues_only_changes() -> None
     assert [(m.user_id, m.action, m.number) for m in world.queue.sent] == [
         ("ann", "assign", "+31855363011"),
     ]
-    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    claim = await world.claims.get_claim("+31855363011")
     assert claim is not None
     assert claim.holder_user_id == "ann"
     recorded = {user: s.outcome for (_, user), s in world.statuses.statuses.items()}
@@ -293,11 +306,7 @@ async def test_a_long_throttle_waits_on_the_queue_not_on_the_worker() -> None:
     world = World([_member("ann", "+31855363011")])
     world.teams.temporary = TemporaryError("throttled", retry_after_seconds=120)
 
-    result = await process_assignment(
-        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, teams_users=world.teams_users,
-        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
-    )
+    result = await process_assignment(world.context, _assign("ann", "+31855363011"))
 
     assert result is None
     ((later, delay),) = world.queue.later
@@ -312,11 +321,7 @@ async def test_a_slow_operation_is_followed_later_without_assigning_twice() -> N
     world.teams.temporary = OperationPendingError(
         "still running", location="http://graph/operations('1')", retry_after_seconds=30
     )
-    await process_assignment(
-        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, teams_users=world.teams_users,
-        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
-    )
+    await process_assignment(world.context, _assign("ann", "+31855363011"))
     ((later, delay),) = world.queue.later
     assert (delay, later.operation_location) == (30, "http://graph/operations('1')")
 
@@ -368,7 +373,7 @@ async def test_a_user_teams_does_not_know_yet_waits_and_nothing_is_written() -> 
         NOW + timedelta(minutes=15), NOW, 1,
     )
     assert "will look again" in status.message
-    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    claim = await world.claims.get_claim("+31855363011")
     assert claim is not None
     assert (claim.holder_user_id, claim.assigned) == ("ann", False)  # reserved for ann
 
@@ -400,12 +405,10 @@ async def test_an_unlicensed_user_waits_and_fails_only_after_the_patience() -> N
 async def test_the_patience_is_a_parameter() -> None:
     world = World([_member("ann", "+31855363011")])
     world.teams_users.set("ann", licensed=False)
-    result = await process_assignment(
-        _assign("ann", "+31855363011"), tenant=TENANT, rules=RULES, claims=world.claims,
-        teams=world.teams, users=world.users, teams_users=world.teams_users,
-        statuses=world.statuses, ledger=world.ledger, queue=world.queue, clock=lambda: NOW,
-        readiness_patience=timedelta(0),
+    patient_for_nothing = replace(
+        world.context, limits=replace(world.context.limits, readiness_patience=timedelta(0))
     )
+    result = await process_assignment(patient_for_nothing, _assign("ann", "+31855363011"))
     assert result is not None
     assert (result.outcome, result.reason) == (Outcome.FAILED, Reason.NOT_LICENSED)
 
@@ -413,7 +416,7 @@ async def test_the_patience_is_a_parameter() -> None:
 async def test_the_patience_counts_from_the_wait_not_from_the_users_first_status() -> None:
     world = World([_member("ann", "+31855363011")])
     long_ago = NOW - timedelta(days=30)
-    await world.statuses.record(TENANT.key, UserStatus(
+    await world.statuses.record(UserStatus(
         "ann", "ann@contoso.example", Outcome.SKIPPED, Reason.DISABLED, "+31855363011",
         "disabled", "run-0", 0, long_ago,
     ))
@@ -429,7 +432,7 @@ async def test_the_patience_counts_from_the_wait_not_from_the_users_first_status
 async def test_a_waiting_user_keeps_the_number_they_have() -> None:
     world = World([_member("ann", "+31855363022")], teams={"+31855363011": "ann"})
     await world.claims.claim(
-        TENANT.key, Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
+        Claim("+31855363011", "ann", "ann@contoso.example", "r", 0, assigned=True)
     )
     world.teams_users.set("ann", licensed=False)
 
@@ -486,7 +489,7 @@ async def test_an_assignment_that_leaves_enterprise_voice_off_is_ev_not_enabled(
     )
     assert status.retry_at == NOW + timedelta(minutes=15)
     assert world.teams.assignments == {"+31855363011": "ann"}
-    claim = await world.claims.get_claim(TENANT.key, "+31855363011")
+    claim = await world.claims.get_claim("+31855363011")
     assert claim is not None
     assert claim.assigned  # the number is on the user: it stays the app's to take back
 
@@ -565,3 +568,49 @@ async def test_a_temporary_failure_reading_the_configuration_is_retried() -> Non
         Outcome.ASSIGNED, Reason.ASSIGNED,
     )
     assert len(world.teams.assign_calls) == 1
+
+
+# -- main-number policies: every context has its policy ports (fakes here) -----------------------
+
+CLI = MainNumberPolicy(policy_type="CallingLineIdentity", name="Contoso Main")
+ROUTE = MainNumberPolicy(policy_type="OnlineVoiceRoutingPolicy", name="NL")
+
+
+def _revoke(user: str) -> AssignmentMessage:
+    return AssignmentMessage(
+        tenant_id=TENANT.key, run_id="run-1", user_id=user,
+        user_principal_name=f"{user}@contoso.example", telephone_number=None,
+        read_position=None, action="revoke_policies", reason="left_group",
+        number="+31855363010", domain="contoso.example", policies=(CLI, ROUTE),
+        idempotency_key=f"run-1|{user}|revoke_policies|contoso.example|cli,route",
+    )
+
+
+async def test_a_policy_revocation_takes_back_only_what_the_app_gave() -> None:
+    policies = FakeTeamsPolicies()
+    policies.assigned["ann"] = {CLI.policy_type: "cli-1", ROUTE.policy_type: "route-1"}
+    grants = FakePolicyGrantStore(TENANT.key)
+    await grants.save_grant(PolicyGrant(
+        user_id="ann", user_principal_name="ann@contoso.example", domain="contoso.example",
+        main_number="+31855363010",
+        policies=(GrantedPolicy(CLI.policy_type, CLI.name, "cli-1", assigned_by_app=True),
+                  GrantedPolicy(ROUTE.policy_type, ROUTE.name, "route-1", assigned_by_app=False)),
+        granted_at=NOW, verified=True,
+    ))
+    context = fake_context(policies=policies, grants=grants)
+
+    result = await process_assignment(context, _revoke("ann"))
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.UNASSIGNED, Reason.LEFT_GROUP)
+    assert policies.assigned["ann"] == {ROUTE.policy_type: "route-1"}  # not the app's: stays
+    assert await grants.get_grant("ann") is None
+
+
+async def test_a_policy_revocation_without_a_grant_takes_nothing_back_and_is_done() -> None:
+    world = World([])
+
+    assert await world.carry_out(_revoke("ann")) is None
+
+    assert world.statuses.statuses == {}
+    assert await world.ledger.effect_done(_revoke("ann").idempotency_key)

@@ -11,7 +11,8 @@ from shared.core.errors import PermanentError, TemporaryError
 from shared.core.outcomes import Outcome, Reason
 from shared.core.records import DirectorySnapshot
 from shared.core.tenant_rules import TenantRules
-from tests.unit.test_sync_service import TENANT, World, _assign, _member
+from tests.fakes import TENANT
+from tests.unit.test_sync_service import World, _assign, _member
 
 ANN = "+31855363011"
 
@@ -278,7 +279,7 @@ async def test_an_empty_group_is_an_error_and_the_run_says_held_empty_group(
     with caplog.at_level(logging.WARNING):
         await world.sync(run_id="run-2")
 
-    (record,) = [r for r in await world.ledger.runs(TENANT.key) if r.run_id == "run-2"]
+    (record,) = [r for r in await world.ledger.runs() if r.run_id == "run-2"]
     assert record.outcome == "held_empty_group"
     assert "empty" in record.message
     alarms = [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -299,7 +300,7 @@ async def test_a_run_that_cannot_read_the_directory_is_an_error_with_the_reason(
     with caplog.at_level(logging.WARNING), pytest.raises(PermanentError):
         await world.sync(run_id="run-1")
 
-    (record,) = await world.ledger.runs(TENANT.key)
+    (record,) = await world.ledger.runs()
     assert record.outcome == "failed"
     assert record.message.startswith("graph_forbidden: ")
     alarms = [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -34,11 +34,11 @@ class Clock:
 
 
 def _pacer(store: FakePaceStore, clock: Clock) -> TeamsRequestPacer:
-    return TeamsRequestPacer(store, TENANT, PACE, clock=clock, sleep=clock.sleep)
+    return TeamsRequestPacer(store, PACE, clock=clock, sleep=clock.sleep)
 
 
 async def test_concurrent_requests_of_one_instance_go_out_one_interval_apart() -> None:
-    clock, store = Clock(), FakePaceStore()
+    clock, store = Clock(), FakePaceStore(TENANT)
     pacer = _pacer(store, clock)
     await asyncio.gather(*(pacer.wait_for_slot() for _ in range(10)))
     # The first slot is now (no wait); the other nine wait for theirs.
@@ -50,7 +50,7 @@ async def test_concurrent_requests_of_one_instance_go_out_one_interval_apart() -
 
 async def test_an_instance_reserves_a_whole_block_only_when_that_many_requests_wait() -> None:
     clock = Clock()
-    store = FakePaceStore()
+    store = FakePaceStore(TENANT)
     pacer = _pacer(store, clock)
     await pacer.wait_for_slot()  # alone: one slot, not a block of four left to go to waste
     assert [block.count for block in store.reservations] == [1]
@@ -58,7 +58,7 @@ async def test_an_instance_reserves_a_whole_block_only_when_that_many_requests_w
 
 async def test_two_instances_sharing_the_pace_never_send_in_the_same_slot() -> None:
     clock, shared = Clock(), dict[str, float]()
-    first, second = FakePaceStore(shared), FakePaceStore(shared)
+    first, second = FakePaceStore(TENANT, shared), FakePaceStore(TENANT, shared)
     pacers = [_pacer(first, clock), _pacer(second, clock)]
     await asyncio.gather(*(pacer.wait_for_slot() for pacer in pacers for _ in range(6)))
     slots = [b.slot(i) for b in [*first.reservations, *second.reservations]
@@ -71,12 +71,12 @@ class SlowStore(FakePaceStore):
     """A pace table whose every reservation takes longer than an interval of the pace."""
 
     def __init__(self, clock: Clock, round_trip: float) -> None:
-        super().__init__()
+        super().__init__(TENANT)
         self.clock = clock
         self.round_trip = round_trip
 
-    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
-        block = await super().reserve(tenant_id, pace, now)
+    async def reserve(self, pace: Pace, now: float) -> SlotBlock:
+        block = await super().reserve(pace, now)
         self.clock.now += self.round_trip
         await asyncio.sleep(0)  # a real round trip lets the loop run (and a timeout fire)
         return block
@@ -85,7 +85,7 @@ class SlowStore(FakePaceStore):
 async def test_a_reservation_slower_than_an_interval_still_lets_every_request_through() -> None:
     clock = Clock()
     store = SlowStore(clock, round_trip=0.005)  # 5 ms to the table, at 1,000 requests/s
-    pacer = TeamsRequestPacer(store, TENANT, Pace.at(1000), clock=clock, sleep=clock.sleep)
+    pacer = TeamsRequestPacer(store, Pace.at(1000), clock=clock, sleep=clock.sleep)
 
     async def one_at_a_time() -> None:
         for _ in range(20):  # alone each time: a block of one slot, late by the round trip
@@ -118,7 +118,7 @@ class Transport(httpx.AsyncBaseTransport):
     ],
 )
 async def test_only_requests_under_admin_teams_wait_for_a_slot(url: str, paced: bool) -> None:
-    clock, store = Clock(), FakePaceStore()
+    clock, store = Clock(), FakePaceStore(TENANT)
     handler, transport = TeamsPaceHandler(_pacer(store, clock)), Transport()
     response = await handler.send(httpx.Request("GET", url), transport)
     assert response.status_code == 200

@@ -24,12 +24,12 @@ TEAMS_ADMIN_PATH = "/admin/teams/"
 
 
 class TeamsRequestPacer:
-    """Waits until this instance's next slot of the tenant's Teams pace."""
+    """Waits until this instance's next slot of the tenant's Teams pace (``store`` is bound to
+    the tenant)."""
 
     def __init__(
         self,
         store: PaceStore,
-        tenant_id: str,
         pace: Pace,
         *,
         clock: Callable[[], float] = time.time,
@@ -37,7 +37,6 @@ class TeamsRequestPacer:
     ) -> None:
         # The wall clock, not a monotonic one: slot times are compared across instances.
         self._store = store
-        self._tenant_id = tenant_id
         self._pace = pace
         self._clock = clock
         self._sleep = sleep
@@ -61,7 +60,7 @@ class TeamsRequestPacer:
                     # Only as many slots as requests wait here: a slot this instance cannot use
                     # would be lost to the instances that could.
                     block = await self._store.reserve(
-                        self._tenant_id, self._pace.for_demand(self._waiting), self._clock()
+                        self._pace.for_demand(self._waiting), self._clock()
                     )
                     # The request that reserved gets the block's first slot however long the
                     # reservation took (at a high rate that is longer than an interval): every

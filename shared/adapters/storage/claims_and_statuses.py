@@ -46,64 +46,65 @@ async def ensure_tables(service: TableServiceClient) -> None:
 class TableClaimStore:
     """Implements ``ClaimStore`` on the ``numberclaims`` table."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._table: TableClient = service.get_table_client(CLAIMS_TABLE)
 
-    async def list_claims(self, tenant_id: str) -> dict[str, Claim]:
+    async def list_claims(self) -> dict[str, Claim]:
         """Every claim of the tenant, by number."""
         entities = self._table.query_entities(
-            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+            "PartitionKey eq @tenant", parameters={"tenant": self._tenant_id}
         )
         return {entity["RowKey"]: _claim(entity) async for entity in entities}
 
-    async def get_claim(self, tenant_id: str, number: str) -> Claim | None:
+    async def get_claim(self, number: str) -> Claim | None:
         """The claim on one number, if any."""
-        entity = await self._entity(tenant_id, number)
+        entity = await self._entity(number)
         return None if entity is None else _claim(entity)
 
-    async def claim(self, tenant_id: str, claim: Claim) -> Claim:
+    async def claim(self, claim: Claim) -> Claim:
         """Insert-if-absent; the stored claim (this one or an earlier one) is returned."""
         try:
-            await self._table.create_entity(_claim_entity(tenant_id, claim))
+            await self._table.create_entity(_claim_entity(self._tenant_id, claim))
         except ResourceExistsError:
-            return _claim(await self._table.get_entity(tenant_id, claim.number))
+            return _claim(await self._table.get_entity(self._tenant_id, claim.number))
         return claim
 
-    async def claim_all(self, tenant_id: str, claims: Sequence[Claim]) -> None:
+    async def claim_all(self, claims: Sequence[Claim]) -> None:
         """Insert-if-absent in transactions of 100; a transaction that meets a stored claim is
         done again one claim at a time."""
         await _insert_all(
-            self._table, [_claim_entity(tenant_id, claim) for claim in claims],
-            lambda index: self.claim(tenant_id, claims[index]),
+            self._table, [_claim_entity(self._tenant_id, claim) for claim in claims],
+            lambda index: self.claim(claims[index]),
         )
 
-    async def transfer(self, tenant_id: str, from_user_id: str, claim: Claim) -> Claim:
+    async def transfer(self, from_user_id: str, claim: Claim) -> Claim:
         """Move an unassigned claim to a new holder, conditional on the row not having changed."""
-        entity = await self._entity(tenant_id, claim.number)
+        entity = await self._entity(claim.number)
         if entity is None:
-            return await self.claim(tenant_id, claim)
+            return await self.claim(claim)
         stored = _claim(entity)
         if stored.holder_user_id != from_user_id or stored.assigned:
             return stored
         try:
             await self._table.update_entity(
-                _claim_entity(tenant_id, claim), mode=UpdateMode.REPLACE,
+                _claim_entity(self._tenant_id, claim), mode=UpdateMode.REPLACE,
                 etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
-            return _claim(await self._table.get_entity(tenant_id, claim.number))
+            return _claim(await self._table.get_entity(self._tenant_id, claim.number))
         return claim
 
-    async def mark_assigned(self, tenant_id: str, number: str, user_id: str) -> bool:
+    async def mark_assigned(self, number: str, user_id: str) -> bool:
         """Set the ownership marker on the user's claim (idempotent)."""
         return await self._change_holders_claim(
-            tenant_id, number, user_id,
+            number, user_id,
             lambda entity: None if entity.get("AssignedByApp")
             else {"AssignedByApp": True, "AssignedAt": datetime.now(UTC)},
         )
 
     async def mark_assigning(
-        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+        self, number: str, user_id: str, since: datetime | None
     ) -> bool:
         """Record or withdraw the app's intent to assign, under the row's ETag condition."""
         def change(entity: Any) -> dict[str, object] | None:
@@ -111,19 +112,19 @@ class TableClaimStore:
                 return None  # nothing to withdraw, or the number is the app's already
             return {"AssigningSince": since}
 
-        return await self._change_holders_claim(tenant_id, number, user_id, change)
+        return await self._change_holders_claim(number, user_id, change)
 
     async def release(
-        self, tenant_id: str, number: str, user_id: str, *, cooling_since: datetime | None = None
+        self, number: str, user_id: str, *, cooling_since: datetime | None = None
     ) -> bool:
         """Delete the user's claim (or mark it released, to cool down), under an ETag condition."""
-        entity = await self._entity(tenant_id, number)
+        entity = await self._entity(number)
         if entity is None or entity["HolderUserId"] != user_id:
             return False
         try:
             if cooling_since is None:
                 await self._table.delete_entity(
-                    tenant_id, number, etag=entity.metadata["etag"],
+                    self._tenant_id, number, etag=entity.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
                 )
             else:
@@ -134,20 +135,19 @@ class TableClaimStore:
                     match_condition=MatchConditions.IfNotModified,
                 )
         except ResourceModifiedError:
-            return await self.release(tenant_id, number, user_id, cooling_since=cooling_since)
+            return await self.release(number, user_id, cooling_since=cooling_since)
         return True
 
     async def set_release_pending(
-        self, tenant_id: str, number: str, user_id: str, since: datetime | None
+        self, number: str, user_id: str, since: datetime | None
     ) -> bool:
         """Start or cancel the grace period on the user's claim, under an ETag condition."""
         return await self._change_holders_claim(
-            tenant_id, number, user_id, lambda entity: {"ReleasePendingSince": since}
+            number, user_id, lambda entity: {"ReleasePendingSince": since}
         )
 
     async def _change_holders_claim(
         self,
-        tenant_id: str,
         number: str,
         user_id: str,
         change: Callable[[Any], dict[str, object] | None],
@@ -156,7 +156,7 @@ class TableClaimStore:
         ``user_id`` holds it, under the row's ETag; read again and retry when another writer came
         first. False when the user does not hold the claim."""
         while True:
-            entity = await self._entity(tenant_id, number)
+            entity = await self._entity(number)
             if entity is None or entity["HolderUserId"] != user_id:
                 return False
             changes = change(entity)
@@ -171,9 +171,9 @@ class TableClaimStore:
                 continue
             return True
 
-    async def _entity(self, tenant_id: str, number: str) -> Any:
+    async def _entity(self, number: str) -> Any:
         try:
-            return await self._table.get_entity(tenant_id, number)
+            return await self._table.get_entity(self._tenant_id, number)
         except ResourceNotFoundError:
             return None
 
@@ -181,21 +181,22 @@ class TableClaimStore:
 class TableStatusStore:
     """Implements ``StatusStore`` on the ``userstatus`` table."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._table: TableClient = service.get_table_client(STATUS_TABLE)
 
-    async def record(self, tenant_id: str, status: UserStatus) -> None:
+    async def record(self, status: UserStatus) -> None:
         """Store the user's latest outcome; a newer run's row is never overwritten by an older."""
         counted = counts_as_attempt(status.outcome, status.reason)
-        entity = _status_entity(tenant_id, status)
+        entity = _status_entity(self._tenant_id, status)
         try:
-            existing = await self._table.get_entity(tenant_id, status.user_id)
+            existing = await self._table.get_entity(self._tenant_id, status.user_id)
         except ResourceNotFoundError:
             try:
                 await self._table.create_entity(entity)
             except ResourceExistsError:
                 # Another delivery of a message for this user wrote first; read it and compare.
-                existing = await self._table.get_entity(tenant_id, status.user_id)
+                existing = await self._table.get_entity(self._tenant_id, status.user_id)
             else:
                 return
         if str(existing.get("RunId", "")) > status.run_id:
@@ -210,25 +211,25 @@ class TableStatusStore:
             match_condition=MatchConditions.IfNotModified,
         )
 
-    async def record_first(self, tenant_id: str, statuses: Sequence[UserStatus]) -> None:
+    async def record_first(self, statuses: Sequence[UserStatus]) -> None:
         """Insert in transactions of 100; a transaction that meets a stored status is done again
         one ``record`` at a time."""
         await _insert_all(
-            self._table, [_status_entity(tenant_id, status) for status in statuses],
-            lambda index: self.record(tenant_id, statuses[index]),
+            self._table, [_status_entity(self._tenant_id, status) for status in statuses],
+            lambda index: self.record(statuses[index]),
         )
 
-    async def list_statuses(self, tenant_id: str) -> list[UserStatus]:
+    async def list_statuses(self) -> list[UserStatus]:
         """Every user's latest outcome in the tenant."""
         entities = self._table.query_entities(
-            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+            "PartitionKey eq @tenant", parameters={"tenant": self._tenant_id}
         )
         return [_status(entity) async for entity in entities]
 
-    async def get_status(self, tenant_id: str, user_id: str) -> UserStatus | None:
+    async def get_status(self, user_id: str) -> UserStatus | None:
         """One user's latest outcome, if any."""
         try:
-            return _status(await self._table.get_entity(tenant_id, user_id))
+            return _status(await self._table.get_entity(self._tenant_id, user_id))
         except ResourceNotFoundError:
             return None
 

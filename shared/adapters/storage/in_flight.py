@@ -25,37 +25,38 @@ _TRANSACTION_LIMIT = 100  # the most entities one Table Storage transaction take
 class TableInFlightStore:
     """Implements ``InFlightStore`` on the ``inflight`` table."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._table: TableClient = service.get_table_client(IN_FLIGHT_TABLE)
 
-    async def list_in_flight(self, tenant_id: str, now: datetime) -> list[InFlight]:
+    async def list_in_flight(self, now: datetime) -> list[InFlight]:
         """The tenant's markers that have not expired at ``now``."""
         entities = self._table.query_entities(
             "PartitionKey eq @tenant and ExpiresAt gt @now",
-            parameters={"tenant": tenant_id, "now": now},
+            parameters={"tenant": self._tenant_id, "now": now},
         )
         return [_marker(entity) async for entity in entities]
 
-    async def mark_queued(self, tenant_id: str, markers: Sequence[InFlight]) -> None:
+    async def mark_queued(self, markers: Sequence[InFlight]) -> None:
         """Upsert the markers, in transactions of 100 (a run may queue thousands)."""
         for start in range(0, len(markers), _TRANSACTION_LIMIT):
             chunk = _last_per_row(markers[start:start + _TRANSACTION_LIMIT])
             await self._table.submit_transaction([
-                (TransactionOperation.UPSERT, _entity(tenant_id, marker)) for marker in chunk
+                (TransactionOperation.UPSERT, _entity(self._tenant_id, marker)) for marker in chunk
             ])
 
-    async def clear(self, tenant_id: str, user_id: str, kind: str, idempotency_key: str) -> None:
+    async def clear(self, user_id: str, kind: str, idempotency_key: str) -> None:
         """Delete the user's marker of ``kind`` if it is still this change's."""
         row = _row_key(user_id, kind)
         try:
-            entity = await self._table.get_entity(tenant_id, row)
+            entity = await self._table.get_entity(self._tenant_id, row)
         except ResourceNotFoundError:
             return
         if entity.get("IdempotencyKey") != idempotency_key:
             return  # a later run queued another change for the user: that one is in flight
         try:
             await self._table.delete_entity(
-                tenant_id, row, etag=entity.metadata["etag"],
+                self._tenant_id, row, etag=entity.metadata["etag"],
                 match_condition=MatchConditions.IfNotModified,
             )
         except (ResourceModifiedError, ResourceNotFoundError):

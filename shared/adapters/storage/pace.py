@@ -32,10 +32,11 @@ _MAX_ATTEMPTS = 50
 class TablePaceStore:
     """Implements ``PaceStore`` on the ``graphpace`` table."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._table: TableClient = service.get_table_client(PACE_TABLE)
 
-    async def reserve(self, tenant_id: str, pace: Pace, now: float) -> SlotBlock:
+    async def reserve(self, pace: Pace, now: float) -> SlotBlock:
         """Reserve the tenant's next block, conditional on nobody reserving in between.
 
         Raises:
@@ -43,26 +44,26 @@ class TablePaceStore:
         """
         for _ in range(_MAX_ATTEMPTS):
             try:
-                entity = await self._table.get_entity(tenant_id, TEAMS_SCOPE)
+                entity = await self._table.get_entity(self._tenant_id, TEAMS_SCOPE)
             except ResourceNotFoundError:
                 block = pace.reserve(None, now)
                 try:
-                    await self._table.create_entity(_pace_entity(tenant_id, block))
+                    await self._table.create_entity(_pace_entity(self._tenant_id, block))
                 except ResourceExistsError:
                     continue  # another instance made the row first: reserve after its block
                 return block
             block = pace.reserve(float(entity["NextFreeAt"]), now)
             try:
                 await self._table.update_entity(
-                    _pace_entity(tenant_id, block), mode=UpdateMode.REPLACE,
+                    _pace_entity(self._tenant_id, block), mode=UpdateMode.REPLACE,
                     etag=entity.metadata["etag"], match_condition=MatchConditions.IfNotModified,
                 )
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue  # another instance reserved first: read its time and go after it
             return block
         raise TemporaryError(
-            f"could not reserve Teams request slots for tenant {tenant_id} in {_MAX_ATTEMPTS} "
-            "attempts"
+            f"could not reserve Teams request slots for tenant {self._tenant_id} in "
+            f"{_MAX_ATTEMPTS} attempts"
         )
 
 

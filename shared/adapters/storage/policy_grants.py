@@ -25,40 +25,41 @@ GRANTS_TABLE = "policygrants"
 class TablePolicyGrantStore:
     """Implements ``PolicyGrantStore`` on the ``policygrants`` table."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._table: TableClient = service.get_table_client(GRANTS_TABLE)
 
-    async def list_grants(self, tenant_id: str) -> dict[str, PolicyGrant]:
+    async def list_grants(self) -> dict[str, PolicyGrant]:
         """Every grant of the tenant, by user id."""
         entities = self._table.query_entities(
-            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+            "PartitionKey eq @tenant", parameters={"tenant": self._tenant_id}
         )
         return {entity["RowKey"]: _grant(entity) async for entity in entities}
 
-    async def get_grant(self, tenant_id: str, user_id: str) -> PolicyGrant | None:
+    async def get_grant(self, user_id: str) -> PolicyGrant | None:
         """One user's grant, if any."""
         try:
-            return _grant(await self._table.get_entity(tenant_id, user_id))
+            return _grant(await self._table.get_entity(self._tenant_id, user_id))
         except ResourceNotFoundError:
             return None
 
-    async def save_grant(self, tenant_id: str, grant: PolicyGrant) -> None:
+    async def save_grant(self, grant: PolicyGrant) -> None:
         """Upsert the user's grant as a whole (idempotent)."""
-        await self._table.upsert_entity(_entity(tenant_id, grant), mode=UpdateMode.REPLACE)
+        await self._table.upsert_entity(_entity(self._tenant_id, grant), mode=UpdateMode.REPLACE)
 
-    async def remove_grant(self, tenant_id: str, user_id: str) -> bool:
+    async def remove_grant(self, user_id: str) -> bool:
         """Delete the user's grant under its ETag; False when there was none."""
         try:
-            entity = await self._table.get_entity(tenant_id, user_id)
+            entity = await self._table.get_entity(self._tenant_id, user_id)
         except ResourceNotFoundError:
             return False
         try:
             await self._table.delete_entity(
-                tenant_id, user_id, etag=entity.metadata["etag"],
+                self._tenant_id, user_id, etag=entity.metadata["etag"],
                 match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
-            return await self.remove_grant(tenant_id, user_id)
+            return await self.remove_grant(user_id)
         except ResourceNotFoundError:
             return False
         return True

@@ -37,17 +37,18 @@ TABLES = (RUNS_TABLE, LEASES_TABLE, HOLDS_TABLE, EFFECTS_TABLE)
 class TableRunLedger:
     """Implements ``RunLedger`` on four tables."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._runs: TableClient = service.get_table_client(RUNS_TABLE)
         self._leases: TableClient = service.get_table_client(LEASES_TABLE)
         self._holds: TableClient = service.get_table_client(HOLDS_TABLE)
         self._effects: TableClient = service.get_table_client(EFFECTS_TABLE)
 
     async def acquire_lease(
-        self, tenant_id: str, run_id: str, now: datetime, ttl: timedelta
+        self, run_id: str, now: datetime, ttl: timedelta
     ) -> str | None:
         """Take the tenant's sync lease; None when it is taken, else the holder's run id."""
-        entity = {"PartitionKey": tenant_id, "RowKey": "sync", "RunId": run_id,
+        entity = {"PartitionKey": self._tenant_id, "RowKey": "sync", "RunId": run_id,
                   "ExpiresAt": now + ttl}
         try:
             await self._leases.create_entity(entity)
@@ -55,7 +56,7 @@ class TableRunLedger:
             pass
         else:
             return None
-        current = await self._leases.get_entity(tenant_id, "sync")
+        current = await self._leases.get_entity(self._tenant_id, "sync")
         if current["ExpiresAt"] > now:
             return str(current["RunId"])
         try:
@@ -64,30 +65,30 @@ class TableRunLedger:
                 match_condition=MatchConditions.IfNotModified,
             )
         except ResourceModifiedError:
-            latest = await self._leases.get_entity(tenant_id, "sync")
+            latest = await self._leases.get_entity(self._tenant_id, "sync")
             return str(latest["RunId"])
         return None
 
-    async def release_lease(self, tenant_id: str, run_id: str) -> None:
+    async def release_lease(self, run_id: str) -> None:
         """Give the lease back if this run still holds it."""
         try:
-            current = await self._leases.get_entity(tenant_id, "sync")
+            current = await self._leases.get_entity(self._tenant_id, "sync")
         except ResourceNotFoundError:
             return
         if current["RunId"] != run_id:
             return
         try:
             await self._leases.delete_entity(
-                tenant_id, "sync", etag=current.metadata["etag"],
+                self._tenant_id, "sync", etag=current.metadata["etag"],
                 match_condition=MatchConditions.IfNotModified,
             )
         except (ResourceModifiedError, ResourceNotFoundError):
             return
 
-    async def record_run(self, tenant_id: str, record: RunRecord) -> None:
+    async def record_run(self, record: RunRecord) -> None:
         """Store (or update) a run's record."""
         await self._runs.upsert_entity({
-            "PartitionKey": tenant_id,
+            "PartitionKey": self._tenant_id,
             "RowKey": record.run_id,
             "StartedAt": record.started_at,
             "FinishedAt": record.finished_at,
@@ -96,47 +97,49 @@ class TableRunLedger:
             "Counts": json.dumps(record.counts, sort_keys=True),
         }, mode=UpdateMode.REPLACE)
 
-    async def runs(self, tenant_id: str) -> list[RunRecord]:
+    async def runs(self) -> list[RunRecord]:
         """Every run record of the tenant, oldest first."""
         entities = self._runs.query_entities(
-            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+            "PartitionKey eq @tenant", parameters={"tenant": self._tenant_id}
         )
         records = [_run(entity) async for entity in entities]
         return sorted(records, key=lambda record: record.run_id)
 
-    async def save_holds(self, tenant_id: str, holds: list[Hold]) -> None:
+    async def save_holds(self, holds: list[Hold]) -> None:
         """Store new holds (a hold already stored for the same run and user is kept as it is)."""
         for hold in holds:
             try:
-                await self._holds.create_entity(_hold_entity(tenant_id, hold))
+                await self._holds.create_entity(_hold_entity(self._tenant_id, hold))
             except ResourceExistsError:
                 continue
 
-    async def holds(self, tenant_id: str, status: str | None = None) -> list[Hold]:
+    async def holds(self, status: str | None = None) -> list[Hold]:
         """The tenant's holds, optionally only those with one status."""
-        query, parameters = "PartitionKey eq @tenant", {"tenant": tenant_id}
+        query, parameters = "PartitionKey eq @tenant", {"tenant": self._tenant_id}
         if status is not None:
             query += " and Status eq @status"
             parameters["status"] = status
         entities = self._holds.query_entities(query, parameters=parameters)
         return sorted([_hold(entity) async for entity in entities], key=lambda h: h.key)
 
-    async def update_hold(self, tenant_id: str, hold: Hold) -> None:
+    async def update_hold(self, hold: Hold) -> None:
         """Store a hold's new status (approval or drop)."""
-        await self._holds.upsert_entity(_hold_entity(tenant_id, hold), mode=UpdateMode.REPLACE)
+        await self._holds.upsert_entity(
+            _hold_entity(self._tenant_id, hold), mode=UpdateMode.REPLACE
+        )
 
-    async def effect_done(self, tenant_id: str, key: str) -> bool:
+    async def effect_done(self, key: str) -> bool:
         """Whether a message with this idempotency key has completed its effect."""
         try:
-            await self._effects.get_entity(tenant_id, _row_key(key))
+            await self._effects.get_entity(self._tenant_id, _row_key(key))
         except ResourceNotFoundError:
             return False
         return True
 
-    async def mark_effect_done(self, tenant_id: str, key: str, at: datetime) -> None:
+    async def mark_effect_done(self, key: str, at: datetime) -> None:
         """Record that the message's effect is complete (idempotent)."""
         await self._effects.upsert_entity(
-            {"PartitionKey": tenant_id, "RowKey": _row_key(key), "DoneAt": at}
+            {"PartitionKey": self._tenant_id, "RowKey": _row_key(key), "DoneAt": at}
         )
 
 

@@ -50,19 +50,20 @@ _MAX_BODY_CHARACTERS = 30_000
 class TableSnapshotStore:
     """Implements ``SnapshotStore`` on the ``directorysnapshot`` table."""
 
-    def __init__(self, service: TableServiceClient) -> None:
+    def __init__(self, service: TableServiceClient, tenant_id: str) -> None:
+        self._tenant_id = tenant_id  # one tenant per app: every row's PartitionKey
         self._table: TableClient = service.get_table_client(SNAPSHOT_TABLE)
 
-    async def load(self, tenant_id: str) -> DirectorySnapshot | None:
+    async def load(self) -> DirectorySnapshot | None:
         """The stored snapshot; None when no full read has been stored yet."""
-        rows = await self._rows(tenant_id)
+        rows = await self._rows()
         return rows.snapshot if rows.state is not None else None
 
     async def save(
-        self, tenant_id: str, snapshot: DirectorySnapshot, *, with_numbers: bool
+        self, snapshot: DirectorySnapshot, *, with_numbers: bool
     ) -> None:
         """Rewrite the buckets whose content differs from what is stored; the state row last."""
-        rows = await self._rows(tenant_id)
+        rows = await self._rows()
         member_buckets = _bucket_count(len(snapshot.members), _MEMBERS_PER_BUCKET)
         if not with_numbers and rows.state is not None:
             number_buckets = int(rows.state.get("NumberBuckets", 1))
@@ -98,12 +99,13 @@ class TableSnapshotStore:
                            if key.startswith(_NUMBERS)})
         for key, body in wanted.items():
             if rows.bodies.get(key) != body:
-                await self._table.upsert_entity({**_key(tenant_id, key), _property(key): body},
-                                                mode=UpdateMode.REPLACE)
+                await self._table.upsert_entity(
+                    {**_key(self._tenant_id, key), _property(key): body}, mode=UpdateMode.REPLACE
+                )
         for key in rows.bodies.keys() - wanted.keys():
-            await self._table.delete_entity(tenant_id, key)
+            await self._table.delete_entity(self._tenant_id, key)
         await self._table.upsert_entity({
-            **_key(tenant_id, _STATE),
+            **_key(self._tenant_id, _STATE),
             "UsersLink": snapshot.users_link or "",
             "GroupLink": snapshot.group_link or "",
             "MemberBuckets": member_buckets,
@@ -111,16 +113,16 @@ class TableSnapshotStore:
             **({"FullReadAt": snapshot.full_read_at} if snapshot.full_read_at else {}),
         }, mode=UpdateMode.REPLACE)
 
-    async def note_number(self, tenant_id: str, number: str, target_id: str | None) -> None:
+    async def note_number(self, number: str, target_id: str | None) -> None:
         """Record one of the app's own writes to Teams in the number's bucket (idempotent)."""
         try:
-            state = await self._table.get_entity(tenant_id, _STATE)
+            state = await self._table.get_entity(self._tenant_id, _STATE)
         except ResourceNotFoundError:
             return  # no snapshot yet: the first full read will see Teams as it is
         key = f"{_NUMBERS}{_bucket(number, int(state.get('NumberBuckets', 1))):05}"
         while True:
             try:
-                entity = await self._table.get_entity(tenant_id, key)
+                entity = await self._table.get_entity(self._tenant_id, key)
             except ResourceNotFoundError:
                 entity = None
             numbers: dict[str, str] = json.loads(entity["Numbers"]) if entity else {}
@@ -135,7 +137,7 @@ class TableSnapshotStore:
                 log.warning("snapshot bucket %s is full; %s is noted by the next full read",
                             key, number)
                 return
-            body = {**_key(tenant_id, key), "Numbers": text}
+            body = {**_key(self._tenant_id, key), "Numbers": text}
             try:
                 if entity is None:
                     await self._table.create_entity(body)
@@ -148,26 +150,26 @@ class TableSnapshotStore:
                 continue  # another worker changed the bucket first: read it again
             return
 
-    async def has_member(self, tenant_id: str, user_id: str) -> bool | None:
+    async def has_member(self, user_id: str) -> bool | None:
         """Whether the stored voice group has the user: the state row and one member bucket."""
         try:
-            state = await self._table.get_entity(tenant_id, _STATE)
+            state = await self._table.get_entity(self._tenant_id, _STATE)
         except ResourceNotFoundError:
             return None
         key = f"{_MEMBERS}{_bucket(user_id, int(state.get('MemberBuckets', 1))):05}"
         try:
-            entity = await self._table.get_entity(tenant_id, key)
+            entity = await self._table.get_entity(self._tenant_id, key)
         except ResourceNotFoundError:
             return False  # an empty bucket is not written
         return any(row[0] == user_id for row in json.loads(str(entity["Members"])))
 
-    async def _rows(self, tenant_id: str) -> _Rows:
+    async def _rows(self) -> _Rows:
         members: list[Member] = []
         teams: dict[str, str] = {}
         bodies: dict[str, str] = {}
         state: Any = None
         entities = self._table.query_entities(
-            "PartitionKey eq @tenant", parameters={"tenant": tenant_id}
+            "PartitionKey eq @tenant", parameters={"tenant": self._tenant_id}
         )
         async for entity in entities:
             key = str(entity["RowKey"])

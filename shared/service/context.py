@@ -1,0 +1,88 @@
+"""The one tenant an app serves, as the service sees it: settings, rules, ports, clock, limits.
+
+An app serves exactly one tenant, so the composition root (``shared.runtime``) binds every port
+to it once and hands the service one frozen ``TenantContext``; the service's entry points take
+that context rather than a long list of ports and settings, and no port takes a tenant id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.config import TenantSettings
+from shared.core.teams_readiness import DEFAULT_PATIENCE
+from shared.core.tenant_rules import TenantRules
+from shared.service.ports import (
+    AssignmentQueue,
+    ClaimStore,
+    DirectoryDelta,
+    InFlightStore,
+    PolicyGrantStore,
+    RunLedger,
+    SnapshotStore,
+    StatusStore,
+    TeamsNumbers,
+    TeamsPolicies,
+    TeamsUserReader,
+    UserReader,
+    VoiceGroupDirectory,
+)
+
+Clock = Callable[[], datetime]
+
+# A plan this young is the directory as it is: the queue function acts without reading the user
+# again (a redelivered or deferred message always reads again).
+RECHECK_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPorts:
+    """Every port the service uses, each bound to the app's tenant.
+
+    All are required: an app always has its stores and its Graph adapters, so the service never
+    asks whether one is there.
+    """
+
+    directory: VoiceGroupDirectory
+    users: UserReader
+    teams_users: TeamsUserReader
+    teams: TeamsNumbers
+    delta: DirectoryDelta
+    snapshots: SnapshotStore
+    claims: ClaimStore
+    statuses: StatusStore
+    queue: AssignmentQueue
+    ledger: RunLedger
+    policies: TeamsPolicies
+    grants: PolicyGrantStore
+    in_flight: InFlightStore
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """The app's tunable limits (from its settings; the defaults are the settings' defaults)."""
+
+    defer_beyond_seconds: float = 10.0
+    """A Graph wait longer than this goes back on the queue instead of waiting on the worker."""
+    readiness_patience: timedelta = DEFAULT_PATIENCE
+    """How long a user may wait for Teams (unknown, unlicensed) before it counts as failed."""
+    recheck_after: timedelta = RECHECK_AFTER
+    """A plan younger than this is acted on without reading the user again."""
+    delta_reads: bool = True
+    """Whether runs may plan on the stored snapshot moved forward by delta queries."""
+    full_read_interval: timedelta = timedelta(hours=1)
+    """With delta reads, how often a run reads everything anyway."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantContext:
+    """What every service entry point works in: one tenant, its rules, ports, clock and limits."""
+
+    tenant: TenantSettings
+    rules: TenantRules
+    ports: TenantPorts
+    clock: Clock
+    """The app's only clock (the local runner moves it forward to replay days in seconds)."""
+    limits: TenantLimits = field(default_factory=TenantLimits)
