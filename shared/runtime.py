@@ -48,13 +48,9 @@ from shared.core.request_pace import Pace
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
-from shared.service.sync_service import (
-    SyncSummary,
-    approve_holds,
-    check_tenant,
-    process_assignment,
-    run_sync,
-)
+from shared.service.holds import approve_holds
+from shared.service.message_handler import process_assignment
+from shared.service.timer_run import SyncSummary, run_sync
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +182,6 @@ class AppRuntime:
         """Process one queue message; None when the message was unreadable and set aside."""
         try:
             message = AssignmentMessage.from_body(body)
-            check_tenant(message, self.settings.tenant)
             return await process_assignment(
                 self.context, message,
                 final_attempt=dequeue_count >= self.host.max_dequeue_count,

@@ -3,8 +3,8 @@
 A SIP domain's main number is never given to a person (``shared.core.planner`` rule 4); the users
 who carry it get the policies configured for it instead (``MAIN_NUMBER_POLICIES``: e.g. a caller-ID
 policy that presents the main number and a voice routing policy). Pure and deterministic: no
-I/O, no clock; the shell (``shared.service.policy_service``) reads the grants and carries the
-decisions out.
+I/O, no clock; the timer run (``shared.core.run_decisions``) turns its decisions into messages and
+``shared.core.policy_steps`` carries them out.
 
 Rules, per user:
 

@@ -20,7 +20,7 @@ from local_runner.fault_drill import DrillLog, one_more_sync
 from local_runner.instances import InstanceProcess
 from shared.config import AppSettings
 from shared.runtime import AppRuntime
-from shared.service.sync_service import SyncSummary
+from shared.service.timer_run import SyncSummary
 from tests.faults.conftest import Drill
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -16,7 +16,8 @@ from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.records import UserStatus
 from shared.core.tenant_rules import MainNumberPolicy, TenantRules
 from shared.service.context import TenantContext
-from shared.service.sync_service import process_assignment, run_sync
+from shared.service.message_handler import process_assignment
+from shared.service.timer_run import run_sync
 from tests.fakes import (
     NOW,
     TENANT,
