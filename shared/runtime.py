@@ -148,6 +148,7 @@ class AppRuntime:
             teams_users=GraphUserConfigurations(graph),
             teams=TeamsWritesNoted(GraphTeamsNumbers(
                 graph,
+                number_type=settings.tenant.number_type,
                 poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
                 operation_timeout_seconds=settings.graph.operation_timeout_seconds,
             ), snapshots),

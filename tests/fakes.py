@@ -172,8 +172,15 @@ class FakeStatusStore:
 class FakeTeamsNumbers:
     """Teams numbers in a dict; can be told to refuse or to fail temporarily."""
 
-    def __init__(self, existing: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        existing: dict[str, str] | None = None,
+        *,
+        number_type: NumberType = NumberType.OPERATOR_CONNECT,
+    ) -> None:
         self.assignments: dict[str, str] = dict(existing or {})
+        self.number_type = number_type
+        """The tenant's number type (bound at composition, like the Graph adapter's)."""
         self.assign_calls: list[tuple[str, str, NumberType]] = []
         self.unassign_calls: list[tuple[str, NumberType]] = []
         self.refusal: PermanentError | None = None
@@ -186,8 +193,8 @@ class FakeTeamsNumbers:
     async def list_assignments(self) -> dict[str, str]:
         return dict(self.assignments)
 
-    async def unassign_number(self, number: str, number_type: NumberType) -> None:
-        self.unassign_calls.append((number, number_type))
+    async def unassign_number(self, number: str) -> None:
+        self.unassign_calls.append((number, self.number_type))
         if self.temporary is not None:
             raise self.temporary
         self.assignments.pop(number, None)
@@ -200,12 +207,11 @@ class FakeTeamsNumbers:
         self,
         number: str,
         user_id: str,
-        number_type: NumberType,
         *,
         operation_location: str | None = None,
         landed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
-        self.assign_calls.append((number, user_id, number_type))
+        self.assign_calls.append((number, user_id, self.number_type))
         if self.temporary is not None:
             raise self.temporary
         if self.refusal is not None:
@@ -561,7 +567,7 @@ def fake_context(
     ``teams_users`` follows ``teams`` when that is a ``FakeTeamsNumbers``.
     """
     key = tenant.key
-    teams = teams if teams is not None else FakeTeamsNumbers()
+    teams = teams if teams is not None else FakeTeamsNumbers(number_type=tenant.number_type)
     if teams_users is None:
         teams_users = FakeTeamsUsers(
             teams if isinstance(teams, FakeTeamsNumbers) else FakeTeamsNumbers()

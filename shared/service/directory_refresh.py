@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from shared.config import NumberType
 from shared.core.directory import Member
 from shared.core.errors import DeltaGoneError
 from shared.core.member_delta import apply_delta
@@ -179,18 +178,17 @@ class TeamsWritesNoted:
         self,
         number: str,
         user_id: str,
-        number_type: NumberType,
         *,
         operation_location: str | None = None,
         landed: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         """Assign (see ``TeamsNumbers``), then note the number on the user."""
         await self._teams.assign_number(
-            number, user_id, number_type, operation_location=operation_location, landed=landed
+            number, user_id, operation_location=operation_location, landed=landed
         )
         await self._snapshots.note_number(number, user_id)
 
-    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+    async def unassign_number(self, number: str) -> None:
         """Unassign (see ``TeamsNumbers``), then note the number as on nobody."""
-        await self._teams.unassign_number(number, number_type)
+        await self._teams.unassign_number(number)
         await self._snapshots.note_number(number, None)

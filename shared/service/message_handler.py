@@ -182,14 +182,13 @@ async def _assign_number(context: TenantContext, step: AssignNumber) -> Landed:
         return True
 
     await context.ports.teams.assign_number(
-        step.number, step.user_id, context.tenant.number_type,
-        operation_location=step.operation_location, landed=landed,
+        step.number, step.user_id, operation_location=step.operation_location, landed=landed,
     )
     return Landed(looked[-1] if looked else None)
 
 
 async def _unassign_number(context: TenantContext, step: UnassignNumber) -> None:
-    await context.ports.teams.unassign_number(step.number, context.tenant.number_type)
+    await context.ports.teams.unassign_number(step.number)
 
 
 Performer = Callable[[TenantContext, Any], Coroutine[Any, Any, object]]

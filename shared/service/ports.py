@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from shared.config import NumberType
 from shared.core.directory import Claim, Member
 from shared.core.messages import AssignmentMessage
 from shared.core.policy_planner import PolicyGrant
@@ -110,7 +109,8 @@ class TeamsUserReader(Protocol):
 
 
 class TeamsNumbers(Protocol):
-    """Teams' telephone number management."""
+    """Teams' telephone number management, with the tenant's number type (Direct Routing,
+    Operator Connect, Calling Plan) bound at composition."""
 
     async def list_assignments(self) -> dict[str, str]:
         """Every number Teams has on a target: number → target id."""
@@ -124,7 +124,6 @@ class TeamsNumbers(Protocol):
         self,
         number: str,
         user_id: str,
-        number_type: NumberType,
         *,
         operation_location: str | None = None,
         landed: Callable[[], Awaitable[bool]] | None = None,
@@ -141,7 +140,7 @@ class TeamsNumbers(Protocol):
         """
         ...
 
-    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+    async def unassign_number(self, number: str) -> None:
         """Take the number off whoever has it and wait for the operation (same errors)."""
         ...
 

@@ -152,13 +152,14 @@ async def test_readiness_follows_a_user_into_teams(
 async def test_enterprise_voice_is_on_after_assign_number(
     graph: GraphServiceClient, configurations: GraphUserConfigurations
 ) -> None:
-    teams = GraphTeamsNumbers(graph, poll_interval_seconds=0.01, operation_timeout_seconds=10)
+    teams = GraphTeamsNumbers(graph, number_type=NumberType.DIRECT_ROUTING,
+                              poll_interval_seconds=0.01, operation_timeout_seconds=10)
     before = await configurations.read(FAY)
     assert before is not None
     assert not before.enterprise_voice_enabled
     assert verify_assignment(before, FREE_NUMBER).reason == "verify_failed"
 
-    await teams.assign_number(FREE_NUMBER, FAY, NumberType.DIRECT_ROUTING)
+    await teams.assign_number(FREE_NUMBER, FAY)
     fay = await configurations.read(FAY)
 
     assert fay is not None
@@ -173,9 +174,10 @@ async def test_an_assignment_that_leaves_enterprise_voice_off_is_reported(
     # Whether Graph's assignNumber turns Enterprise Voice on is undocumented; the simulator
     # can leave it off, and the read-back must say so.
     sim.load_scenario(scenario(assignEnablesEnterpriseVoice=False))
-    teams = GraphTeamsNumbers(graph, poll_interval_seconds=0.01, operation_timeout_seconds=10)
+    teams = GraphTeamsNumbers(graph, number_type=NumberType.DIRECT_ROUTING,
+                              poll_interval_seconds=0.01, operation_timeout_seconds=10)
 
-    await teams.assign_number(FREE_NUMBER, FAY, NumberType.DIRECT_ROUTING)
+    await teams.assign_number(FREE_NUMBER, FAY)
     fay = await configurations.read(FAY)
 
     assert fay is not None

@@ -86,8 +86,9 @@ async def test_a_number_put_on_someone_else_after_the_last_full_read_is_assigned
     transport = graph_http_client(settings)
     try:
         admin = GraphTeamsNumbers(build_graph_client(settings, "admin", transport),
+                                  number_type=NumberType.DIRECT_ROUTING,
                                   poll_interval_seconds=0.01, operation_timeout_seconds=10)
-        await admin.assign_number("+31855363099", user_id("carl"), NumberType.DIRECT_ROUTING)
+        await admin.assign_number("+31855363099", user_id("carl"))
     finally:
         await close_graph_transport(transport)
     data = json.loads(local_app.scenario.model_dump_json(by_alias=True))

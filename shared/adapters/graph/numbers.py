@@ -53,10 +53,12 @@ class GraphTeamsNumbers:
         self,
         client: GraphServiceClient,
         *,
+        number_type: NumberType,
         poll_interval_seconds: float,
         operation_timeout_seconds: float,
     ) -> None:
         self._client = client
+        self._number_type = number_type  # the tenant's: every write uses it
         self._poll_interval = poll_interval_seconds
         self._timeout = operation_timeout_seconds
 
@@ -104,7 +106,6 @@ class GraphTeamsNumbers:
         self,
         number: str,
         user_id: str,
-        number_type: NumberType,
         *,
         operation_location: str | None = None,
         landed: Callable[[], Awaitable[bool]] | None = None,
@@ -120,7 +121,7 @@ class GraphTeamsNumbers:
         body = AssignNumberPostRequestBody(
             telephone_number=number,
             assignment_target_id=user_id,
-            number_type=_GRAPH_NUMBER_TYPES[number_type],
+            number_type=_GRAPH_NUMBER_TYPES[self._number_type],
             assignment_category=AssignmentCategory.Primary,
         )
         action = self._numbers.microsoft_graph_teams_administration_assign_number
@@ -128,10 +129,10 @@ class GraphTeamsNumbers:
             action.to_post_request_information(body), "assignNumber", number, landed
         )
 
-    async def unassign_number(self, number: str, number_type: NumberType) -> None:
+    async def unassign_number(self, number: str) -> None:
         """Take the number off its target and wait for the operation."""
         body = UnassignNumberPostRequestBody(
-            telephone_number=number, number_type=_GRAPH_NUMBER_TYPES[number_type]
+            telephone_number=number, number_type=_GRAPH_NUMBER_TYPES[self._number_type]
         )
         action = self._numbers.microsoft_graph_teams_administration_unassign_number
         await self._run_action(action.to_post_request_information(body), "unassignNumber", number)
