@@ -1,4 +1,7 @@
-"""``python -m shared.cli plan SNAPSHOT.json [--json]``: preview a tenant's plan, offline.
+"""Operator commands: ``plan`` (preview a tenant's plan, offline), ``runs`` (how the latest sync
+runs ended), ``holds list`` / ``holds approve`` (the mass-unassign guard's holds).
+
+``python -m shared.cli plan SNAPSHOT.json [--json]``: preview a tenant's plan, offline.
 
 Reads a directory snapshot (the scenario format: users, groups, the tenant's rules, the Teams
 numbers that exist and the numbers this app holds), runs the planner, and prints every decision
@@ -24,7 +27,7 @@ from shared.config import ConfigError
 from shared.core.planner import Plan, plan
 from shared.core.snapshot_file import SnapshotError, read_snapshot
 from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError
-from shared.runtime import AppRuntime, RuntimeHolder, hold_json
+from shared.runtime import AppRuntime, RuntimeHolder, hold_json, run_json
 from shared.service.collector_pause import cycle_collection_paused
 
 T = TypeVar("T")
@@ -78,6 +81,32 @@ def render_plan(result: Plan, console: Console, *, title: str) -> None:
     console.print(table)
     summary = result.summary()
     console.print(f"Summary — {summary['byOutcome']}; reasons: {summary['byReason']}")
+
+
+_RUN_STYLE = {"completed": "green", "skipped": "yellow", "held_empty_group": "red",
+              "failed": "red"}
+
+
+@cli.command("runs")
+def runs_command(
+    last: Annotated[int, typer.Option(min=1, max=1000, help="how many runs, newest last")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """How the latest sync runs ended (completed, skipped, held_empty_group, failed) and why
+    (uses the app settings in the environment)."""
+    records = asyncio.run(_with_runtime(lambda runtime: runtime.ledger.runs()))[-last:]
+    if json_output:
+        sys.stdout.write(json.dumps({"runs": [run_json(r) for r in records]}, indent=2) + "\n")
+        return
+    table = Table(title=f"The last {len(records)} sync run(s)")
+    for column in ("run", "started", "outcome", "counts", "message"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        style = _RUN_STYLE.get(record.outcome, "white")
+        counts = ", ".join(f"{name} {count}" for name, count in sorted(record.counts.items()))
+        table.add_row(record.run_id, f"{record.started_at:%Y-%m-%d %H:%M:%S}",
+                      f"[{style}]{record.outcome}[/]", counts, record.message)
+    Console(width=160).print(table)
 
 
 holds_cli = typer.Typer(help="Unassignments held by the mass-unassign guard.")

@@ -43,7 +43,7 @@ from shared.adapters.storage.snapshots import TableSnapshotStore
 from shared.config import AppSettings
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import UserResult
-from shared.core.records import Hold, UserStatus
+from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.request_pace import Pace
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
@@ -230,6 +230,18 @@ def hold_json(hold: Hold) -> dict[str, object]:
         "createdAt": hold.created_at.isoformat(),
         "decidedBy": hold.decided_by,
         "decidedAt": hold.decided_at.isoformat() if hold.decided_at else None,
+    }
+
+
+def run_json(record: RunRecord) -> dict[str, object]:
+    """A run record as JSON, for the CLI's run history."""
+    return {
+        "runId": record.run_id,
+        "startedAt": record.started_at.isoformat(),
+        "finishedAt": record.finished_at.isoformat() if record.finished_at else None,
+        "outcome": record.outcome,
+        "message": record.message,
+        "counts": dict(record.counts),
     }
 
 

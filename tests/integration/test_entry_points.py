@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
 import azure.functions as func
 import pytest
+from typer.testing import CliRunner
 
 import function_app
 from graph_simulator import Scenario
@@ -14,6 +16,7 @@ from local_runner.functions import function_json, user_functions
 from shared.config import DEFAULT_SYNC_SCHEDULE
 from shared.core.outcomes import Outcome, Reason
 from shared.core.records import Hold
+from shared.cli import cli
 from shared.host_settings import read_queue_settings
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
@@ -298,3 +301,19 @@ async def test_holds_status_bogus_is_refused_and_all_lists_every_hold(
     }
     every = json.loads((await list_holds(get("all"))).get_body())["holds"]
     assert [hold["runId"] for hold in every] == [held.run_id]
+
+
+async def test_the_runs_command_shows_how_each_run_ended(local_app: LocalApp) -> None:
+    """``python -m shared.cli runs``: the operator's run history, from the run records."""
+    await local_app.run_timer()
+    await local_app.run_timer()
+    # The CLI runs its own event loop, as it does in a shell.
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["runs", "--json", "--last", "1"])
+
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["outcome"] == "completed"
+    assert run["counts"]["members"] == 3
+    every = await asyncio.to_thread(CliRunner().invoke, cli, ["runs"])
+    assert every.exit_code == 0, every.output
+    assert every.stdout.count("completed") == 2
