@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 import function_app
 from graph_simulator import Scenario
 from local_runner.functions import function_json, user_functions
+from shared.cli import cli
 from shared.config import DEFAULT_SYNC_SCHEDULE
 from shared.core.outcomes import Outcome, Reason
 from shared.core.records import Hold
-from shared.cli import cli
 from shared.host_settings import read_queue_settings
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
