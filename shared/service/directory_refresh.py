@@ -21,12 +21,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from shared.core.directory import Member
 from shared.core.errors import DeltaGoneError
-from shared.core.member_delta import apply_delta
+from shared.core.member_delta import full_read_due, joiners_to_read, move_forward
 from shared.core.records import DirectorySnapshot, GroupDelta, TeamsNumber, UserDelta
 from shared.service.context import TenantContext
 from shared.service.ports import SnapshotStore, TeamsNumbers, UserReader, VoiceGroupDirectory
@@ -59,7 +59,7 @@ async def read_directory(context: TenantContext, *, now: datetime, dry_run: bool
         return DirectoryRead("full", "delta reads are off", members, numbers,
                              frozenset(m.user_id for m in members))
     stored = await ports.snapshots.load()
-    why = _full_read_due(stored, context.limits.full_read_interval, now)
+    why = full_read_due(stored, context.limits.full_read_interval, now)
     users_link = stored.users_link if stored else None
     group_link = stored.group_link if stored else None
     if why is None and stored is not None and users_link and group_link:
@@ -91,18 +91,6 @@ async def read_directory(context: TenantContext, *, now: datetime, dry_run: bool
     return read
 
 
-def _full_read_due(
-    stored: DirectorySnapshot | None, interval: timedelta, now: datetime
-) -> str | None:
-    if stored is None:
-        return "no snapshot yet"
-    if not (stored.users_link and stored.group_link):
-        return "no delta links yet"
-    if stored.full_read_at is None or now - stored.full_read_at >= interval:
-        return f"the regular full read (every {interval})"
-    return None
-
-
 async def _full(
     directory: VoiceGroupDirectory, teams: TeamsNumbers, group_id: str
 ) -> tuple[tuple[Member, ...], dict[str, str]]:
@@ -118,11 +106,7 @@ async def _moved_forward(
     group_round: GroupDelta,
     users: UserReader,
 ) -> DirectoryRead:
-    known = {member.user_id for member in stored.members}
-    changed = {member.user_id: member for member in user_round.changed}
-    new_ids = [user_id for user_id in group_round.joined if user_id not in known]
-    # A joiner's fields may be in this users round already; only the others are read.
-    to_read = [user_id for user_id in new_ids if user_id not in changed]
+    to_read = joiners_to_read(stored, user_round, group_round)
     gate = asyncio.Semaphore(_JOINER_READS_AT_ONCE)
 
     async def read(user_id: str) -> Member | None:
@@ -130,19 +114,13 @@ async def _moved_forward(
             return await users.read_user(user_id)
 
     fresh = dict(zip(to_read, await asyncio.gather(*map(read, to_read)), strict=True))
-    joined = [
-        member for user_id in new_ids
-        if (member := changed.get(user_id) or fresh.get(user_id)) is not None
-    ]
-    gone = (set(user_round.removed) | set(group_round.left)) - set(group_round.joined)
-    members = apply_delta(stored.members, changed=changed, gone=gone, joined=joined)
-    read_now = frozenset(changed) | frozenset(member.user_id for member in joined)
+    moved = move_forward(stored, user_round, group_round, fresh)
     log.info(
         "delta read: %d users changed, %d deleted, %d joined, %d left",
-        len(user_round.changed), len(user_round.removed), len(new_ids), len(group_round.left),
+        len(user_round.changed), len(user_round.removed), moved.joined, len(group_round.left),
     )
-    return DirectoryRead("delta", "delta links", members, dict(stored.teams),
-                         read_now & {m.user_id for m in members})
+    return DirectoryRead("delta", "delta links", moved.members, dict(stored.teams),
+                         moved.read_now)
 
 
 async def _save(

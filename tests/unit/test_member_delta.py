@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.core.directory import Member
-from shared.core.member_delta import apply_delta
+from shared.core.member_delta import apply_delta, full_read_due, joiners_to_read, move_forward
+from shared.core.records import DirectorySnapshot, GroupDelta, UserDelta
 
 
 def _m(name: str, position: int, phone: str | None = None, *, enabled: bool = True) -> Member:
@@ -117,3 +120,39 @@ def test_every_member_carries_the_fields_last_reported(
     for member in after:
         if member.user_id in changed:
             assert member.business_phones == changed[member.user_id].business_phones
+
+
+# --- when a run reads everything, and one delta round as a whole -------------------------------
+
+AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def _snapshot(full_read_at: datetime | None = AT, links: bool = True) -> DirectorySnapshot:
+    return DirectorySnapshot(GROUP, {}, "users-link" if links else None,
+                             "group-link" if links else None, full_read_at)
+
+
+def test_a_full_read_is_due_without_a_snapshot_links_or_a_recent_full_read() -> None:
+    assert full_read_due(None, HOUR, AT) == "no snapshot yet"
+    assert full_read_due(_snapshot(links=False), HOUR, AT) == "no delta links yet"
+    assert full_read_due(_snapshot(), HOUR, AT + HOUR) == "the regular full read (every 1:00:00)"
+    assert full_read_due(_snapshot(full_read_at=None), HOUR, AT) is not None
+    assert full_read_due(_snapshot(), HOUR, AT + HOUR / 2) is None
+
+
+def test_only_joiners_without_fields_in_the_users_round_are_read() -> None:
+    users = UserDelta((_m("dee", 0, "+31855363014"),), (), "u2")
+    group = GroupDelta(("dee", "eve", "ann"), (), False, "g2")
+    assert joiners_to_read(_snapshot(), users, group) == ["eve"]
+
+
+def test_a_round_moves_the_group_forward_and_says_who_was_read_now() -> None:
+    users = UserDelta((_m("dee", 0, "+31855363014"), _m("bob", 0, "+31855363099")), ("cy",),
+                      "u2")
+    group = GroupDelta(("dee", "eve", "fay"), ("ann",), False, "g2")
+    moved = move_forward(_snapshot(), users, group, {"eve": _m("eve", 0), "fay": None})
+    assert [m.user_id for m in moved.members] == ["bob", "dee", "eve"]
+    assert [m.read_position for m in moved.members] == [1, 3, 4]
+    assert moved.read_now == {"bob", "dee", "eve"}
+    assert moved.joined == 3
