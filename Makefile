@@ -1,7 +1,8 @@
 # Teams Number Sync — the two commands a newcomer needs:
 #   make demo   one full sync of the demo tenant on Azurite + the Graph simulator, with a report
-#   make test   every check: ruff, mypy, import layers, unit + contract + integration tests
+#   make test   every check: ruff, mypy, import layers, unit + contract + integration + fault tests
 # Both install what they need (a venv from the pinned requirements, Azurite from package-lock.json).
+#   make test-fast  ruff and the tests without Azurite or the simulator (the pure core and fakes)
 
 PYTHON ?= python3.11
 VENV   := .venv

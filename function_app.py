@@ -2,8 +2,8 @@
 
 Table of contents:
 
-* ``sync_scheduled`` — timer: read the voice group, enqueue one message per member.
-* ``assign_user``    — queue ``number-assignments``: validate, claim, assign, record one member.
+* ``sync_scheduled`` — timer: read the voice group, plan, enqueue a message per change.
+* ``assign_user``    — queue ``number-assignments``: validate, claim, assign, record one change.
 * ``sync_now``       — HTTP POST /api/sync (function key): the same run now; ``?dryRun=true``
                         answers every decision without writing anything.
 * ``list_holds``     — HTTP GET /api/holds[?status=...] (function key): unassignments the guard
@@ -11,7 +11,8 @@ Table of contents:
 * ``approve_holds``  — HTTP POST /api/holds/approve (function key), body
                         ``{"approvedBy": "...", "runId": "..."}``: carry them out.
 
-Each trigger only translates between the host and ``shared.runtime``; the rules live in ``shared``.
+Each trigger only translates between the host and ``shared.runtime``; the rules and every
+decision live in ``shared.core``.
 What each HTTP trigger accepts is ``shared.http_requests``; a request it refuses is answered
 ``{"error": "<field>", "message": "..."}`` (400; 413 for a body too large) and changes nothing.
 """
