@@ -12,7 +12,7 @@ from shared.core.outcomes import Outcome, Reason
 from shared.core.records import DirectorySnapshot
 from shared.core.tenant_rules import TenantRules
 from tests.fakes import TENANT
-from tests.unit.test_sync_service import World, _assign, _member
+from tests.unit.test_service_with_fakes import World, _assign, _member
 
 ANN = "+31855363011"
 
