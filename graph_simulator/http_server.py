@@ -19,15 +19,19 @@ from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from graph_simulator.control import CONTROL_PREFIX, answer_control
 from graph_simulator.protocol import GraphRequest, Reply
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
     LatencyFault,
     OperationFailure,
     Scenario,
+    ScenarioError,
+    describe_validation_error,
     load_directory,
     load_scenario,
 )
@@ -254,6 +258,17 @@ class SimulatorServer:
         """Make the next `count` operations accepted by `route` end `failed` with this detail."""
         self.simulator.inject_operation_failure(OperationFailure(
             route=route, status_detail=status_detail, count=count))
+
+    def set_behaviour(self, **changes: Any) -> None:
+        """Change some `Behaviour` fields (by their Python or JSON names); the others stay.
+
+        Raises ScenarioError when a field is unknown or its value invalid.
+        """
+        try:
+            parsed = Behaviour.model_validate(changes)
+        except ValidationError as error:
+            raise ScenarioError(describe_validation_error(error, "behaviour")) from None
+        self.simulator.update_behaviour(parsed)
 
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410 Gone."""

@@ -180,6 +180,13 @@ class Behaviour(_Model):
     configuration_lag_reads: Annotated[int, Field(ge=0, le=1000)] = 0
     """After a number lands on a user, this many reads of their userConfiguration still miss
     it (Teams' configuration view is eventually consistent; a read-back can come too early)."""
+    # Issue 11, items 1 and 11: numberAssignments as documented rather than as kind.
+    number_assignments_paging: Literal["nextLink", "skipOnly"] = "nextLink"
+    """`nextLink`: list pages carry `@odata.nextLink`; `skipOnly`: as Graph documents the list,
+    `$top`/`$skip` and no link, so a client reads the next page by asking for it."""
+    number_assignments_value_shape: Literal["list", "object"] = "list"
+    """`object`: a list answer of exactly one number has `value` as that object, as Graph's
+    documented example shows it; other answers stay lists."""
 
 
 def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:

@@ -44,6 +44,7 @@ from graph_simulator.routing import (
     match_path,
 )
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
     LatencyFault,
@@ -203,6 +204,15 @@ class Simulator:
         """Make every delta and skip token issued so far answer 410 Gone."""
         with self._lock:
             self._world.expire_delta_state()
+
+    def update_behaviour(self, changes: Behaviour) -> None:
+        """Set the behaviour fields given in `changes` (its `model_fields_set`); the others
+        keep their current values. A changed rate limit starts a fresh bucket."""
+        with self._lock:
+            update = {name: getattr(changes, name) for name in changes.model_fields_set}
+            self._world.behaviour = self._world.behaviour.model_copy(update=update)
+            if "rate_limit" in update:
+                self._bucket = self._new_bucket()
 
     @staticmethod
     def _check_route(route: str, source: str) -> None:

@@ -58,7 +58,8 @@ def number_assignment_json(record: NumberRecord) -> dict[str, Any]:
 
 def list_number_assignments(context: RouteContext, route: Route,
                             request: GraphRequest) -> Reply:
-    """`GET .../numberAssignments`: `$filter` on number and target, `$top`/`$skip` pages."""
+    """`GET .../numberAssignments`: `$filter` on number and target, `$top`/`$skip` pages
+    (with or without a next link, one item as a list or an object: see `Behaviour`)."""
     del route
     options = parse_query(request.raw_query)
     reject_unsupported_options(options, frozenset({"$filter", "$top", "$skip"}))
@@ -73,13 +74,16 @@ def list_number_assignments(context: RouteContext, route: Route,
         "@odata.context": f"{context.base_url}/$metadata#admin/teams/telephoneNumberManagement/"
                           "numberAssignments",
     }
-    if skip + top < len(items):
+    behaviour = context.world.behaviour
+    if skip + top < len(items) and behaviour.number_assignments_paging == "nextLink":
         link_options: dict[str, str] = {
             name: options[name] for name in ("$filter", "$top") if name in options
         }
         link_options["$skip"] = str(skip + top)
         body["@odata.nextLink"] = context.next_link(request, link_options)
-    body["value"] = items[skip:skip + top]
+    page = items[skip:skip + top]
+    one_object = behaviour.number_assignments_value_shape == "object" and len(page) == 1
+    body["value"] = page[0] if one_object else page
     return Reply(200, body)
 
 

@@ -381,7 +381,10 @@ def release_flow(
         return Release.LET_GO if claim.released_at is not None else Release.NOT_HELD
     if still_on_user is None:
         in_teams = yield from ask(FindNumber(number))
-        still_on_user = in_teams is not None and in_teams.target_id == user_id
+        if in_teams is None:
+            still_on_user = yield from _on_user_after_all(number, user_id)
+        else:
+            still_on_user = in_teams.target_id == user_id
     if still_on_user:
         refused = yield from ask(UnassignNumber(number))
         if isinstance(refused, PermanentError):
@@ -391,6 +394,26 @@ def release_flow(
             raise TemporaryError(refused.message) from refused
     yield from ask(ReleaseClaim(number, user_id, cooling_since))
     return Release.RELEASED
+
+
+def _on_user_after_all(number: str, user_id: str) -> Flow[bool]:
+    """Whether the user's Teams configuration shows ``number`` although the number list has no
+    record of it: a second, independent look before a claim is let go on "no record" (a list
+    answer the app misread, or one Teams has not caught up with, must not make the app forget
+    a number it still has on the user)."""
+    user = yield from ask(ReadTeamsUser(user_id))
+    if isinstance(user, PermanentError):
+        raise TemporaryError(
+            f"Teams lists no record of {number}, and the configuration of {user_id} that "
+            f"would confirm it could not be read: {user.message}"
+        ) from user
+    if user is None or not user.has_number(number):
+        return False
+    yield from ask(Note("warning", (
+        f"Teams lists no record of {number}, but the configuration of {user_id} still shows "
+        "it: taking it back"
+    )))
+    return True
 
 
 # --- results ------------------------------------------------------------------------------------

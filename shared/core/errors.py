@@ -45,6 +45,17 @@ class OperationPendingError(TemporaryError):
         self.location = location
 
 
+class UnreadableAnswerError(TemporaryError):
+    """Graph answered 2xx with a body the app cannot read (a list that is not one, a field it
+    needs that is missing). Never read as "nothing there": the run or message fails and is
+    tried again later, and the message names the route and what was unexpected."""
+
+    def __init__(self, route: str, problem: str) -> None:
+        super().__init__(f"Graph's answer to {route} could not be read: {problem}")
+        self.route = route
+        self.problem = problem
+
+
 class DeltaGoneError(Exception):
     """Graph no longer knows a delta link (``410 Gone``, an expired or unknown token): the
     caller starts again with a full read. Not a failure of the run."""

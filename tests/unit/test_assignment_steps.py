@@ -263,6 +263,60 @@ def test_an_unassign_without_the_ownership_marker_writes_nothing() -> None:
     assert world.teams == {NUMBER: "ann"}
 
 
+class NumberListBlind(World):
+    """Teams' number list has no record of any number; the user's configuration still does
+    (a list answer the app misread, or one Teams has not caught up with)."""
+
+    def answer(self, step: Step[Any]) -> object:
+        if isinstance(step, FindNumber):
+            self.performed.append(step)
+            return None
+        return super().answer(step)
+
+
+def _held_by_ann() -> dict[str, Claim]:
+    return {NUMBER: Claim(NUMBER, "ann", "ann@contoso.example", "run-0", 0, assigned=True)}
+
+
+def test_no_record_in_the_number_list_is_checked_on_the_user_before_letting_go() -> None:
+    world = NumberListBlind(teams={NUMBER: "ann"}, claims=_held_by_ann())
+
+    result = _run(carry_out(_unassign(), MessageLimits(RULES)), world.answer)
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.UNASSIGNED, Reason.LEFT_GROUP)
+    assert _kinds(world)[:5] == [
+        "EffectDone", "GetClaim", "FindNumber", "ReadTeamsUser", "UnassignNumber",
+    ]
+    assert NUMBER not in world.teams  # taken back, not forgotten on the user
+    assert NUMBER not in world.claims
+
+
+def test_no_record_anywhere_lets_go_without_a_write() -> None:
+    world = NumberListBlind(claims=_held_by_ann())
+
+    result = _run(carry_out(_unassign(), MessageLimits(RULES)), world.answer)
+
+    assert result is not None
+    assert result.outcome is Outcome.UNASSIGNED
+    assert "ReadTeamsUser" in _kinds(world)
+    assert not [step for step in world.performed if isinstance(step, UnassignNumber)]
+    assert NUMBER not in world.claims
+
+
+def test_no_record_and_an_unreadable_configuration_keeps_the_claim() -> None:
+    world = NumberListBlind(teams={NUMBER: "ann"}, claims=_held_by_ann())
+    refusal = PermanentError(Reason.GRAPH_FORBIDDEN, "grant TeamsUserConfiguration.Read.All")
+
+    def answer(step: Step[Any]) -> object:
+        return refusal if isinstance(step, ReadTeamsUser) else world.answer(step)
+
+    with pytest.raises(TemporaryError, match=r"TeamsUserConfiguration\.Read\.All"):
+        _run(carry_out(_unassign(), MessageLimits(RULES)), answer)
+    assert world.claims[NUMBER].assigned
+    assert world.teams == {NUMBER: "ann"}
+
+
 def test_a_step_answered_with_the_wrong_type_names_the_step() -> None:
     with pytest.raises(TypeError, match="ClaimNumber was answered with str"):
         replay(carry_out(_assign(), MessageLimits(RULES, reread=False)), [False, "a claim"])

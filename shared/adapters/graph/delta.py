@@ -24,14 +24,17 @@ from kiota_abstractions.native_response_handler import NativeResponseHandler
 from kiota_http.middleware.options import ResponseHandlerOption
 from msgraph.graph_service_client import GraphServiceClient
 
+from shared.adapters.graph.bodies import json_object, odata_link, required_text, value_items
 from shared.adapters.graph.directory import MEMBER_FIELDS, member_from_json
 from shared.adapters.graph.failures import raise_for_status
 from shared.core.directory import Member
-from shared.core.errors import DeltaGoneError
+from shared.core.errors import DeltaGoneError, UnreadableAnswerError
 from shared.core.records import GroupDelta, UserDelta
 
 _GONE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 _GROUP_TYPE = "#microsoft.graph.group"
+USERS_ROUTE = "GET /users/delta"
+GROUPS_ROUTE = "GET /groups/delta"
 # Rounds are bounded: a link that keeps answering nextLinks is a fault, not a directory.
 _MAX_PAGES = 10_000
 
@@ -50,30 +53,40 @@ class GraphDirectoryDelta:
         """A users link from now on: one request, no users read."""
         select = ",".join(MEMBER_FIELDS)
         url = f"{self._base}/users/delta()?$select={select}&$deltatoken=latest"
-        return await self._round(self._client.users.delta, url, lambda _item: None)
+        return await self._round(self._client.users.delta, url, USERS_ROUTE, lambda _item: None)
 
     async def group_link(self, group_id: str) -> str:
         """A voice-group link from now on: one request, no members read."""
         url = (f"{self._base}/groups/delta()?$select=members"
                f"&$filter={quote(_id_filter(group_id), safe='')}&$deltatoken=latest")
-        return await self._round(self._client.groups.delta, url, lambda _item: None)
+        return await self._round(self._client.groups.delta, url, GROUPS_ROUTE,
+                                 lambda _item: None)
 
     async def user_changes(self, link: str) -> UserDelta:
-        """Changed and deleted users since ``link``."""
+        """Changed and deleted users since ``link``.
+
+        Raises:
+            UnreadableAnswerError: a page is not a list of users with ids.
+        """
         changed: list[Member] = []
         removed: list[str] = []
 
         def take(item: dict[str, Any]) -> None:
             if "@removed" in item:
-                removed.append(str(item["id"]))
+                removed.append(required_text(item, "id", USERS_ROUTE, "a removed user"))
             else:
-                changed.append(member_from_json(item, 0))
+                changed.append(member_from_json(item, 0, USERS_ROUTE))
 
-        next_link = await self._round(self._client.users.delta, link, take)
+        next_link = await self._round(self._client.users.delta, link, USERS_ROUTE, take)
         return UserDelta(tuple(changed), tuple(removed), next_link)
 
     async def group_changes(self, link: str) -> GroupDelta:
-        """Direct members who joined or left the voice group since ``link``."""
+        """Direct members who joined or left the voice group since ``link``.
+
+        Raises:
+            UnreadableAnswerError: a page is not a list of groups, or a ``members@delta`` entry
+                has no id (a joiner or leaver the app could not name).
+        """
         joined: dict[str, None] = {}
         left: dict[str, None] = {}
         nested = False
@@ -85,13 +98,20 @@ class GraphDirectoryDelta:
                 # empty-read guard of the next full read will catch.
                 nested = True
                 return
-            for entry in item.get("members@delta") or []:
-                if not isinstance(entry, dict) or "id" not in entry:
-                    continue
+            group_id = required_text(item, "id", GROUPS_ROUTE, "a group")
+            entries = item.get("members@delta") or []
+            if not isinstance(entries, list):
+                raise UnreadableAnswerError(
+                    GROUPS_ROUTE, f"group {group_id} has 'members@delta' that is not a list"
+                )
+            for position, entry in enumerate(entries):
+                where = f"group {group_id} members@delta[{position}]"
+                if not isinstance(entry, dict):
+                    raise UnreadableAnswerError(GROUPS_ROUTE, f"{where} is not an object")
+                user_id = required_text(entry, "id", GROUPS_ROUTE, where)
                 if entry.get("@odata.type") == _GROUP_TYPE:
                     nested = True
                     continue
-                user_id = str(entry["id"])
                 if "@removed" in entry:
                     joined.pop(user_id, None)
                     left[user_id] = None
@@ -99,7 +119,7 @@ class GraphDirectoryDelta:
                     left.pop(user_id, None)
                     joined[user_id] = None
 
-        next_link = await self._round(self._client.groups.delta, link, take)
+        next_link = await self._round(self._client.groups.delta, link, GROUPS_ROUTE, take)
         return GroupDelta(tuple(joined), tuple(left), nested, next_link)
 
     def _on_base(self, link: str) -> str:
@@ -111,7 +131,7 @@ class GraphDirectoryDelta:
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
 
     async def _round(
-        self, builder: Any, url: str, take: Callable[[dict[str, Any]], None]
+        self, builder: Any, url: str, route: str, take: Callable[[dict[str, Any]], None]
     ) -> str:
         """Follow one round from ``url`` to its deltaLink, handing every item to ``take``."""
         pages = 0
@@ -123,14 +143,13 @@ class GraphDirectoryDelta:
                     f"Graph no longer knows the delta link ({response.status_code})"
                 )
             raise_for_status(response)
-            body = response.json()
-            for item in body.get("value") or []:
-                if isinstance(item, dict):
-                    take(item)
-            delta_link = body.get("@odata.deltaLink")
+            body = json_object(response, route)
+            for item in value_items(body, route):
+                take(item)
+            delta_link = odata_link(body, "@odata.deltaLink", route)
             if delta_link:
-                return str(delta_link)
-            next_link = body.get("@odata.nextLink")
+                return delta_link
+            next_link = odata_link(body, "@odata.nextLink", route)
             pages += 1
             if not next_link or pages >= _MAX_PAGES:
                 raise DeltaGoneError("a delta round ended without a deltaLink")

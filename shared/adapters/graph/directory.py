@@ -25,11 +25,23 @@ from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_requ
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.graph_service_client import GraphServiceClient
 
+from shared.adapters.graph.bodies import (
+    json_object,
+    odata_link,
+    optional_bool,
+    optional_list,
+    optional_text,
+    required_text,
+    value_items,
+)
 from shared.adapters.graph.failures import raise_for_status
 from shared.core.directory import Member
+from shared.core.errors import UnreadableAnswerError
 
 PAGE_SIZE = 999  # the most a directory collection returns per page
 MEMBER_FIELDS = ["id", "userPrincipalName", "businessPhones", "accountEnabled"]
+MEMBERS_ROUTE = "GET /groups/{id}/transitiveMembers/graph.user"
+USER_ROUTE = "GET /users/{id}"
 
 
 class GraphVoiceGroupDirectory:
@@ -44,6 +56,7 @@ class GraphVoiceGroupDirectory:
         Raises:
             TemporaryError / PermanentError: a page could not be read; nothing partial is returned,
             so a failed read can never look like an emptied group.
+            UnreadableAnswerError: a page's body is not a list of users with ids.
         """
         builder = self._client.groups.by_group_id(group_id).transitive_members.graph_user
         query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(
@@ -53,10 +66,10 @@ class GraphVoiceGroupDirectory:
         page = await builder.get(_raw_page_request(query))
         while True:
             raise_for_status(page)
-            body = page.json()
-            for user in body.get("value") or []:
-                members.append(member_from_json(user, len(members)))
-            next_link = body.get("@odata.nextLink")
+            body = json_object(page, MEMBERS_ROUTE)
+            for user in value_items(body, MEMBERS_ROUTE):
+                members.append(member_from_json(user, len(members), MEMBERS_ROUTE))
+            next_link = odata_link(body, "@odata.nextLink", MEMBERS_ROUTE)
             if not next_link:
                 return members
             # The next link carries the query; only the header has to be set again.
@@ -70,7 +83,11 @@ class GraphUserReader:
         self._client = client
 
     async def read_user(self, user_id: str) -> Member | None:
-        """The user now, or None when the directory no longer has them."""
+        """The user now, or None when the directory no longer has them (404).
+
+        Raises:
+            UnreadableAnswerError: the body is not a user with an id.
+        """
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
             select=MEMBER_FIELDS
         )
@@ -81,7 +98,7 @@ class GraphUserReader:
         if response.status_code == 404:
             return None
         raise_for_status(response)
-        return member_from_json(response.json(), 0)
+        return member_from_json(json_object(response, USER_ROUTE), 0, USER_ROUTE)
 
 
 def _raw_page_request(query: Any) -> RequestConfiguration[Any]:
@@ -92,14 +109,22 @@ def _raw_page_request(query: Any) -> RequestConfiguration[Any]:
     return config
 
 
-def member_from_json(user: dict[str, Any], position: int) -> Member:
+def member_from_json(user: dict[str, Any], position: int, route: str) -> Member:
     """A member from a raw user object (``id``, ``userPrincipalName``, ``businessPhones``,
-    ``accountEnabled``) at ``position`` in read order."""
-    phones = tuple(str(phone) for phone in user.get("businessPhones") or [] if phone)
+    ``accountEnabled``) at ``position`` in read order, as ``route`` answered it.
+
+    Raises:
+        UnreadableAnswerError: no ``id``, or a field of the wrong JSON type.
+    """
+    user_id = required_text(user, "id", route, f"user {position}")
+    where = f"user {user_id}"
+    phones = optional_list(user, "businessPhones", route, where)
+    if not all(isinstance(phone, str) for phone in phones):
+        raise UnreadableAnswerError(route, f"{where} has a businessPhones entry that is not text")
     return Member(
-        user_id=str(user["id"]),
-        user_principal_name=str(user.get("userPrincipalName") or ""),
-        business_phones=phones,
-        account_enabled=user.get("accountEnabled") is not False,
+        user_id=user_id,
+        user_principal_name=optional_text(user, "userPrincipalName", route, where) or "",
+        business_phones=tuple(phone for phone in phones if phone),
+        account_enabled=optional_bool(user, "accountEnabled", route, where) is not False,
         read_position=position,
     )

@@ -26,14 +26,22 @@ from msgraph.generated.admin.teams.telephone_number_management.number_assignment
 from msgraph.generated.admin.teams.telephone_number_management.number_assignments.number_assignments_request_builder import (  # noqa: E501
     NumberAssignmentsRequestBuilder,
 )
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.teams_administration.assignment_category import AssignmentCategory
 from msgraph.generated.models.teams_administration.number_type import NumberType as GraphNumberType
 from msgraph.graph_service_client import GraphServiceClient
 
-from shared.adapters.graph.failures import raise_classified, raise_for_status
+from shared.adapters.graph.bodies import (
+    json_object,
+    kind,
+    odata_link,
+    optional_list,
+    optional_text,
+    required_text,
+    value_items,
+)
+from shared.adapters.graph.failures import raise_for_status
 from shared.config import NumberType
-from shared.core.errors import OperationPendingError, TemporaryError
+from shared.core.errors import OperationPendingError, TemporaryError, UnreadableAnswerError
 from shared.core.graph_errors import classify_operation_failure
 from shared.core.records import TeamsNumber
 
@@ -44,6 +52,9 @@ _GRAPH_NUMBER_TYPES = {
 }
 _MAX_POLL_INTERVAL_SECONDS = 10.0
 LIST_PAGE_SIZE = 1000  # the most numberAssignments returns per page
+LIST_ROUTE = "GET /admin/teams/telephoneNumberManagement/numberAssignments"
+FIND_ROUTE = f"{LIST_ROUTE}?$filter=telephoneNumber eq"
+OPERATION_ROUTE = "GET /admin/teams/telephoneNumberManagement/operations/{id}"
 
 
 class GraphTeamsNumbers:
@@ -67,39 +78,71 @@ class GraphTeamsNumbers:
         return self._client.admin.teams.telephone_number_management.number_assignments
 
     async def list_assignments(self) -> dict[str, str]:
-        """Every number Teams has on a target, read raw page by page (``$top=1000``)."""
-        query = NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters(
-            top=LIST_PAGE_SIZE
-        )
+        """Every number Teams has on a target, read raw page by page (``$top=1000``).
+
+        Graph documents ``$top``/``$skip`` for this list and no ``@odata.nextLink``: a next
+        link is followed when there is one; without one, a full page is followed by the next
+        ``$skip``, and the list ends at the first short page.
+
+        Raises:
+            UnreadableAnswerError: a page is not a list of numbers, or ``$skip`` answered
+                numbers already read (the list would never end).
+        """
         assignments: dict[str, str] = {}
-        page = await self._numbers.get(_raw(query))
+        seen: set[str] = set()
+        read = 0
+        page = await self._numbers.get(_raw(_page_query(0)))
         while True:
             raise_for_status(page)
-            body = page.json()
-            for item in body.get("value") or []:
-                if item.get("assignmentTargetId"):
-                    assignments[str(item["telephoneNumber"])] = str(item["assignmentTargetId"])
-            next_link = body.get("@odata.nextLink")
-            if not next_link:
+            body = json_object(page, LIST_ROUTE)
+            items = value_items(body, LIST_ROUTE, one_object_is_a_list=True)
+            new = 0
+            for position, item in enumerate(items):
+                record = _number_record(item, LIST_ROUTE, f"number {read + position}")
+                if record.number not in seen:
+                    new += 1
+                    seen.add(record.number)
+                if record.target_id:
+                    assignments[record.number] = record.target_id
+            if items and not new:
+                raise UnreadableAnswerError(
+                    LIST_ROUTE, f"the page after {read} numbers repeats numbers already read"
+                )
+            read += len(items)
+            next_link = odata_link(body, "@odata.nextLink", LIST_ROUTE)
+            if next_link:
+                page = await self._numbers.with_url(next_link).get(_raw(None))
+            elif len(items) < LIST_PAGE_SIZE:
                 return assignments
-            page = await self._numbers.with_url(next_link).get(_raw(None))
+            else:
+                page = await self._numbers.get(_raw(_page_query(read)))
 
     async def find_number(self, number: str) -> TeamsNumber | None:
-        """The number's Teams record (``$filter=telephoneNumber eq '…'``), or None."""
+        """The number's Teams record (``$filter=telephoneNumber eq '…'``), or None when the
+        answer is an empty list.
+
+        Raises:
+            UnreadableAnswerError: the answer is not a list (a single object is read as a
+                one-item list), or it lists another number than the one asked for.
+        """
         query = NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters(
             filter=f"telephoneNumber eq '{number}'", top=1
         )
-        try:
-            page = await self._numbers.get(RequestConfiguration(query_parameters=query))
-        except ODataError as error:
-            raise_classified(error)
-        for item in (page.value if page else None) or []:
-            state = item.activation_state
-            return TeamsNumber(
-                number=item.telephone_number or number,
-                target_id=item.assignment_target_id or None,
-                activation_state=state.value if state is not None else None,
+        response = await self._numbers.get(_raw(query))
+        raise_for_status(response)
+        body = json_object(response, FIND_ROUTE)
+        records = [
+            _number_record(item, FIND_ROUTE, f"number {position}")
+            for position, item in enumerate(
+                value_items(body, FIND_ROUTE, one_object_is_a_list=True)
             )
+        ]
+        for record in records:
+            if _digits(record.number) != _digits(number):
+                raise UnreadableAnswerError(
+                    FIND_ROUTE, f"asked for {number}, the answer lists {record.number}"
+                )
+            return record
         return None
 
     async def assign_number(
@@ -188,6 +231,31 @@ class GraphTeamsNumbers:
             interval = min(interval * 1.5, _MAX_POLL_INTERVAL_SECONDS)
 
 
+def _page_query(
+    skip: int,
+) -> NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters:
+    return NumberAssignmentsRequestBuilder.NumberAssignmentsRequestBuilderGetQueryParameters(
+        top=LIST_PAGE_SIZE, skip=skip or None
+    )
+
+
+def _number_record(item: dict[str, Any], route: str, where: str) -> TeamsNumber:
+    """A numberAssignment item: ``telephoneNumber`` must be there, and ``assignmentTargetId``
+    too (null when nobody has it): a missing target cannot be read as "free"."""
+    number = required_text(item, "telephoneNumber", route, where)
+    if "assignmentTargetId" not in item:
+        raise UnreadableAnswerError(route, f"{where} ({number}) has no 'assignmentTargetId'")
+    return TeamsNumber(
+        number=number,
+        target_id=optional_text(item, "assignmentTargetId", route, number),
+        activation_state=optional_text(item, "activationState", route, number),
+    )
+
+
+def _digits(number: str) -> str:
+    return number.removeprefix("+")
+
+
 def _raw(query: Any) -> RequestConfiguration[Any]:
     return RequestConfiguration(
         query_parameters=query, options=[ResponseHandlerOption(NativeResponseHandler())]
@@ -195,15 +263,25 @@ def _raw(query: Any) -> RequestConfiguration[Any]:
 
 
 def _operation_state(response: Any) -> tuple[str, str]:
-    """(status, statusDetail) of a raw operation response, at the root or inside ``value``."""
+    """(status, statusDetail) of a raw operation response, at the root or inside ``value``.
+
+    Raises:
+        UnreadableAnswerError: no operation object, or one without a ``status``.
+    """
     raise_for_status(response)
-    body = response.json()
-    entity = body.get("value", body) if isinstance(body, dict) else {}
+    body = json_object(response, OPERATION_ROUTE)
+    entity = body.get("value", body)
     if not isinstance(entity, dict):
-        entity = {}
-    details = [
-        str(item.get("statusDetail") or "")
-        for item in entity.get("numbers") or []
-        if isinstance(item, dict)
-    ]
-    return str(entity.get("status") or "unknown"), "; ".join(d for d in details if d)
+        raise UnreadableAnswerError(OPERATION_ROUTE, f"'value' is {kind(entity)}, not an operation")
+    status = required_text(entity, "status", OPERATION_ROUTE, "the operation")
+    details: list[str] = []
+    numbers = optional_list(entity, "numbers", OPERATION_ROUTE, "the operation")
+    for position, item in enumerate(numbers):
+        if not isinstance(item, dict):
+            raise UnreadableAnswerError(
+                OPERATION_ROUTE, f"the operation's numbers[{position}] is {kind(item)}"
+            )
+        detail = optional_text(item, "statusDetail", OPERATION_ROUTE, f"numbers[{position}]")
+        if detail:
+            details.append(detail)
+    return status, "; ".join(details)

@@ -31,6 +31,7 @@ from msgraph.generated.models.teams_administration.teams_policy_user_assignment 
 )
 from msgraph.graph_service_client import GraphServiceClient
 
+from shared.adapters.graph.bodies import json_object, required_text, value_items
 from shared.adapters.graph.user_configurations import raise_for_status_needing
 from shared.core.errors import PermanentError
 from shared.core.outcomes import Reason
@@ -39,6 +40,7 @@ from shared.core.policy_planner import bare_policy_name
 ASSIGN_PERMISSION = "TeamsPolicyUserAssign.ReadWrite.All"
 ASSIGNMENT_ODATA_TYPE = "#microsoft.graph.teamsAdministration.teamsPolicyUserAssignment"
 GET_POLICY_ID = "microsoft.graph.teamsAdministration.getPolicyId"
+POLICY_ID_ROUTE = "GET /admin/teams/policy/getPolicyId(type,name)"
 
 
 class GraphPolicies:
@@ -57,7 +59,8 @@ class GraphPolicies:
         Raises:
             PermanentError: ``POLICY_NOT_FOUND`` when no such policy exists (the message names
                 it), ``GRAPH_FORBIDDEN`` when the app lacks the permission.
-            TemporaryError: throttled or unavailable.
+            TemporaryError: throttled or unavailable; ``UnreadableAnswerError`` when the answer
+                is not a list of policies with names and ids (never read as "no such policy").
         """
         key = (policy_type, bare_policy_name(name))
         if key in self._ids:
@@ -137,8 +140,8 @@ class GraphPolicies:
                 Reason.ASSIGNMENT_FAILED,
                 f"Teams could not look up the {policy_type} policy {name!r}: {error.message}",
             ) from error
-        body = response.json()
-        found = _matching_ids(body.get("value") if isinstance(body, dict) else None, name)
+        found = _matching_ids(value_items(json_object(response, POLICY_ID_ROUTE), POLICY_ID_ROUTE),
+                              name)
         if len(found) == 1:
             return found[0]
         if not found:
@@ -173,16 +176,19 @@ def policy_id_url(base_url: str, policy_type: str, name: str) -> str:
     )
 
 
-def _matching_ids(value: Any, name: str) -> list[str]:
+def _matching_ids(value: list[dict[str, Any]], name: str) -> list[str]:
     """Ids of the listed policies whose name is ``name``, with or without ``Tag:``.
 
     Exact matches win over case-insensitive ones (Teams names are case-insensitive, but two
     names differing only in case should not make an exact request ambiguous).
+
+    Raises:
+        UnreadableAnswerError: a listed policy without its name or id.
     """
     items = [
-        (bare_policy_name(str(item.get("name") or "")), str(item["policyId"]))
-        for item in value or []
-        if isinstance(item, dict) and item.get("policyId")
+        (bare_policy_name(required_text(item, "name", POLICY_ID_ROUTE, f"policy {position}")),
+         required_text(item, "policyId", POLICY_ID_ROUTE, f"policy {position}"))
+        for position, item in enumerate(value)
     ]
     exact = [policy_id for listed, policy_id in items if listed == name]
     if exact:

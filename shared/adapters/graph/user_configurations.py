@@ -18,12 +18,22 @@ from msgraph.generated.admin.teams.user_configurations.item.teams_user_configura
 )
 from msgraph.graph_service_client import GraphServiceClient
 
+from shared.adapters.graph.bodies import (
+    json_object,
+    kind,
+    optional_bool,
+    optional_list,
+    optional_text,
+    required_list,
+    required_text,
+)
 from shared.adapters.graph.failures import raise_for_status
-from shared.core.errors import PermanentError
+from shared.core.errors import PermanentError, UnreadableAnswerError
 from shared.core.outcomes import Reason
 from shared.core.teams_readiness import TeamsUser
 
 READ_PERMISSION = "TeamsUserConfiguration.Read.All"
+CONFIGURATION_ROUTE = "GET /admin/teams/userConfigurations/{id}"
 CONFIGURATION_FIELDS = [
     "id",
     "isEnterpriseVoiceEnabled",
@@ -50,6 +60,8 @@ class GraphUserConfigurations:
         Raises:
             TemporaryError: throttled or unavailable.
             PermanentError: refused; ``GRAPH_FORBIDDEN`` names the missing permission.
+            UnreadableAnswerError: the body is not this user's configuration with its numbers
+                and policies (never read as "no numbers").
         """
         query = TeamsUserConfigurationItemRequestBuilder.TeamsUserConfigurationItemRequestBuilderGetQueryParameters(  # noqa: E501
             select=CONFIGURATION_FIELDS
@@ -64,49 +76,79 @@ class GraphUserConfigurations:
         if response.status_code == 404:
             return None
         raise_for_status_needing(response, READ_PERMISSION)
-        entity = configuration_entity(response.json())
-        return None if entity is None else teams_user(entity, user_id)
+        entity = configuration_entity(json_object(response, CONFIGURATION_ROUTE))
+        return teams_user(entity, user_id)
 
 
-def configuration_entity(body: Any) -> dict[str, Any] | None:
-    """The configuration from a body that has it at the root or inside ``value``.
+def configuration_entity(body: Any, route: str = CONFIGURATION_ROUTE) -> dict[str, Any]:
+    """The configuration from a body that has it at the root or inside ``value`` (Microsoft's
+    example), where ``value`` may hold the entity or a one-item list.
 
-    ``value`` may hold the entity or a one-item list; an empty list means Teams has no record.
+    Raises:
+        UnreadableAnswerError: no entity (an empty or longer list, null, not an object): Teams
+            answers 404 for a user it does not know, so a 200 without one is not "no record".
     """
     if not isinstance(body, dict):
-        return None
+        raise UnreadableAnswerError(route, f"the body is {kind(body)}, not a JSON object")
     if "value" not in body:
         return body
     value = body["value"]
-    if isinstance(value, list):
-        value = value[0] if len(value) == 1 else None
-    return value if isinstance(value, dict) else None
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    elif isinstance(value, list):
+        raise UnreadableAnswerError(route, f"'value' is a list of {len(value)}, not one user")
+    if not isinstance(value, dict):
+        raise UnreadableAnswerError(route, f"'value' is {kind(value)}, not a user's configuration")
+    return value
 
 
-def teams_user(entity: dict[str, Any], user_id: str) -> TeamsUser:
-    """A ``TeamsUser`` from a ``teamsUserConfiguration`` JSON object (missing parts read empty)."""
-    numbers = tuple(
-        str(item["telephoneNumber"])
-        for item in _list(entity.get("telephoneNumbers"))
-        if isinstance(item, dict) and item.get("telephoneNumber")
-    )
+def teams_user(
+    entity: dict[str, Any], user_id: str, route: str = CONFIGURATION_ROUTE
+) -> TeamsUser:
+    """A ``TeamsUser`` from a ``teamsUserConfiguration`` JSON object.
+
+    ``id``, ``telephoneNumbers`` and ``effectivePolicyAssignments`` must be there (both lists
+    are selected: missing, they cannot be read as "none"); ``featureTypes`` and
+    ``isEnterpriseVoiceEnabled`` may be absent (they only classify a refusal or fail a
+    read-back, which is retried).
+
+    Raises:
+        UnreadableAnswerError: naming what is missing or of the wrong JSON type.
+    """
+    answered_id = required_text(entity, "id", route, "the configuration")
+    if answered_id.lower() != user_id.lower():
+        raise UnreadableAnswerError(
+            route, f"asked for user {user_id}, the configuration is of {answered_id}"
+        )
+    where = f"the configuration of {user_id}"
+    numbers: list[str] = []
+    for position, item in enumerate(required_list(entity, "telephoneNumbers", route, where)):
+        entry = _object(item, route, f"{where}: telephoneNumbers[{position}]")
+        numbers.append(required_text(
+            entry, "telephoneNumber", route, f"{where}: telephoneNumbers[{position}]"
+        ))
     policies: dict[str, str] = {}
-    for item in _list(entity.get("effectivePolicyAssignments")):
-        if not isinstance(item, dict):
-            continue
-        assignment = item.get("policyAssignment")
-        policy_type = item.get("policyType")
-        if policy_type and isinstance(assignment, dict) and assignment.get("policyId"):
-            # One effective policy per type; keep the first should Graph ever list two.
-            policies.setdefault(str(policy_type), str(assignment["policyId"]))
-    features = {str(feature).lower() for feature in _list(entity.get("featureTypes"))}
+    assignments = required_list(entity, "effectivePolicyAssignments", route, where)
+    for position, item in enumerate(assignments):
+        at = f"{where}: effectivePolicyAssignments[{position}]"
+        entry = _object(item, route, at)
+        policy_type = required_text(entry, "policyType", route, at)
+        assignment = _object(entry.get("policyAssignment"), route, f"{at}.policyAssignment")
+        policy_id = required_text(assignment, "policyId", route, f"{at}.policyAssignment")
+        # One effective policy per type; keep the first should Graph ever list two.
+        policies.setdefault(policy_type, policy_id)
+    features = {
+        str(feature).lower() for feature in optional_list(entity, "featureTypes", route, where)
+    }
     return TeamsUser(
-        user_id=str(entity.get("id") or user_id),
-        enterprise_voice_enabled=entity.get("isEnterpriseVoiceEnabled") is True,
-        telephone_numbers=numbers,
+        user_id=answered_id,
+        enterprise_voice_enabled=optional_bool(
+            entity, "isEnterpriseVoiceEnabled", route, where
+        ) is True,
+        telephone_numbers=tuple(numbers),
         effective_policies=policies,
         licensed_for_phone=bool(features & PHONE_FEATURES),
-        account_type=str(entity.get("accountType") or "unknown"),
+        account_type=optional_text(entity, "accountType", route, where) or "unknown",
     )
 
 
@@ -128,5 +170,7 @@ def raise_for_status_needing(response: Any, permission: str) -> None:
         ) from error
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _object(value: Any, route: str, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UnreadableAnswerError(route, f"{where} is {kind(value)}, not an object")
+    return value
