@@ -15,7 +15,7 @@ from local_runner.session import SIMULATOR_TOKEN as TOKEN
 from shared.adapters.graph.numbers import GraphTeamsNumbers
 from shared.adapters.graph.user_configurations import GraphUserConfigurations, configuration_entity
 from shared.config import NumberType
-from shared.core.errors import PermanentError, TemporaryError
+from shared.core.errors import PermanentError, TemporaryError, UnreadableAnswerError
 from shared.core.outcomes import Reason
 from shared.core.teams_readiness import (
     EV_NOT_ENABLED,
@@ -210,17 +210,24 @@ async def test_an_unavailable_read_is_temporary(
 
 
 @pytest.mark.parametrize(
-    ("body", "has_entity"),
+    "body", [{"id": "x"}, {"value": {"id": "x"}}, {"value": [{"id": "x"}]}],
+)
+def test_the_entity_is_found_in_every_documented_or_plausible_shape(body: Any) -> None:
+    assert configuration_entity(body) == {"id": "x"}
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
     [
-        ({"id": "x"}, True),
-        ({"value": {"id": "x"}}, True),
-        ({"value": [{"id": "x"}]}, True),
-        ({"value": []}, False),
-        ({"value": None}, False),
-        ([], False),
+        ({"value": []}, "'value' is a list of 0, not one user"),
+        ({"value": [{"id": "x"}, {"id": "y"}]}, "'value' is a list of 2, not one user"),
+        ({"value": None}, "'value' is null, not a user's configuration"),
+        ([], "the body is a list, not a JSON object"),
     ],
 )
-def test_the_entity_is_found_in_every_documented_or_plausible_shape(
-    body: Any, has_entity: bool
-) -> None:
-    assert (configuration_entity(body) is not None) is has_entity
+def test_a_body_without_one_entity_is_unreadable_not_no_record(body: Any, problem: str) -> None:
+    # Teams answers 404 for a user it does not know; a 200 without a user is not "no record".
+    with pytest.raises(UnreadableAnswerError) as raised:
+        configuration_entity(body)
+    assert raised.value.problem == problem
+    assert raised.value.route == "GET /admin/teams/userConfigurations/{id}"
