@@ -44,6 +44,7 @@ from graph_simulator.routing import (
     match_path,
 )
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
     LatencyFault,
@@ -198,6 +199,17 @@ class Simulator:
         with self._lock:
             self._world.replace_directory(directory)
             self._save_state()
+
+    def update_behaviour(self, changes: Behaviour) -> None:
+        """Set the behaviour fields `changes` was given explicitly (a partial `Behaviour`);
+        the others stay. A new `rateLimit` starts a fresh bucket."""
+        with self._lock:
+            before = self._world.behaviour
+            self._world.behaviour = before.model_copy(update={
+                name: getattr(changes, name) for name in changes.model_fields_set
+            })
+            if self._world.behaviour.rate_limit != before.rate_limit:
+                self._bucket = self._new_bucket()
 
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410 Gone."""
