@@ -187,6 +187,18 @@ class Behaviour(_Model):
     number_assignments_value_shape: Literal["list", "object"] = "list"
     """`object`: a list answer of exactly one number has `value` as that object, as Graph's
     documented example shows it; other answers stay lists."""
+    # -- eventual consistency (issue 11 item 7): each view lags by reads, not by time ----------
+    member_lag_reads: Annotated[int, Field(ge=0, le=1000)] = 0
+    """A user who becomes a transitive member of a group by a directory replacement is left out
+    of that group's transitiveMembers for this many reads (a read ends with the page that has no
+    nextLink); delta queries see the change at once (the advanced-query index lags)."""
+    number_assignments_lag_reads: Annotated[int, Field(ge=0, le=1000)] = 0
+    """After an assignment completes, this many numberAssignments requests (list pages, filtered
+    lists, single GETs) still show the number as before it: unassigned when it is inventory,
+    absent otherwise."""
+    policy_lag_reads: Annotated[int, Field(ge=0, le=1000)] = 0
+    """After a policy assign or unassign, this many reads of the user's configuration still
+    show the effectivePolicyAssignments from before it."""
 
 
 def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:

@@ -200,19 +200,21 @@ class Simulator:
             self._world.replace_directory(directory)
             self._save_state()
 
+    def update_behaviour(self, changes: Behaviour) -> None:
+        """Set the behaviour fields `changes` was given explicitly (a partial `Behaviour`);
+        the others stay. A new `rateLimit` starts a fresh bucket."""
+        with self._lock:
+            before = self._world.behaviour
+            self._world.behaviour = before.model_copy(update={
+                name: getattr(changes, name) for name in changes.model_fields_set
+            })
+            if self._world.behaviour.rate_limit != before.rate_limit:
+                self._bucket = self._new_bucket()
+
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410 Gone."""
         with self._lock:
             self._world.expire_delta_state()
-
-    def update_behaviour(self, changes: Behaviour) -> None:
-        """Set the behaviour fields given in `changes` (its `model_fields_set`); the others
-        keep their current values. A changed rate limit starts a fresh bucket."""
-        with self._lock:
-            update = {name: getattr(changes, name) for name in changes.model_fields_set}
-            self._world.behaviour = self._world.behaviour.model_copy(update=update)
-            if "rate_limit" in update:
-                self._bucket = self._new_bucket()
 
     @staticmethod
     def _check_route(route: str, source: str) -> None:

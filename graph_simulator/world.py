@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Callable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -155,6 +156,9 @@ class TeamsUserRecord:
     # Numbers given lately that the next `lagging_reads` configuration reads do not show yet.
     lagging_numbers: list[str] = field(default_factory=list)
     lagging_reads: int = 0
+    # The direct policies the next `policy_lag_reads` configuration reads still show.
+    shown_policies: dict[str, str] | None = None
+    policy_lag_reads: int = 0
 
 
 @dataclass
@@ -226,6 +230,11 @@ class World:
         self._version = 0
         self._sync_id = new_id()
         self._forced_failures: dict[str, list[str]] = {}
+        # Eventual consistency (behaviour.*LagReads), in memory only: group id → user id →
+        # reads of transitiveMembers still without the user; number → numberAssignments
+        # requests still showing it as before its assignment.
+        self._member_lag: dict[str, dict[str, int]] = {}
+        self._number_lag: dict[str, int] = {}
         if teams_state is not None:
             self._teams_users = {record.user_id: copy.deepcopy(record)
                                  for record in teams_state.teams_users}
@@ -248,8 +257,18 @@ class World:
         removed users lose theirs, and for the others only profile fields that differ from the
         previously applied profile are re-applied.
         """
+        lag = self.behaviour.member_lag_reads
+        # The scenario's own directory (version 0 → 1) is what the index starts from: no lag.
+        before = {gid: {user.id for user in _transitive_users(self._groups, self._users, gid)}
+                  for gid in self._groups} if lag and self._version else {}
         self._users = {user.id: user for user in directory.users}
         self._groups = {group.id: group for group in directory.groups}
+        for gid, old_members in before.items():
+            if gid not in self._groups:
+                continue
+            for user in _transitive_users(self._groups, self._users, gid):
+                if user.id not in old_members:
+                    self._member_lag.setdefault(gid, {})[user.id] = lag
         now = self._clock()
         records: dict[str, TeamsUserRecord] = {}
         for user in directory.users:
@@ -308,26 +327,52 @@ class World:
         if group_id not in self._groups:
             raise NotFoundError(f"Resource '{group_id}' does not exist or one of its queried "
                                 "reference-property objects are not present.")
-        seen_users: dict[str, User] = {}
-        visited_groups: set[str] = set()
+        return _transitive_users(self._groups, self._users, group_id)
 
-        def walk(gid: str) -> Iterator[User]:
-            visited_groups.add(gid)
-            for member in self._groups[gid].members:
-                if member in self._users:
-                    yield self._users[member]
-                elif member in self._groups and member not in visited_groups:
-                    yield from walk(member)
+    def listed_transitive_member_users(self, group_id: str) -> list[User]:
+        """`transitive_member_users` as the lagging index lists them (`memberLagReads`): users
+        who joined lately are left out until enough reads have passed (`count_member_read`)."""
+        users = self.transitive_member_users(group_id)
+        hidden = self._member_lag.get(group_id)
+        return [user for user in users if not hidden or hidden.get(user.id, 0) <= 0]
 
-        for user in walk(group_id):
-            seen_users.setdefault(user.id, user)
-        return list(seen_users.values())
+    def count_member_read(self, group_id: str) -> None:
+        """One whole read of the group's transitive members has been answered."""
+        hidden = self._member_lag.get(group_id)
+        if not hidden:
+            return
+        for user_id in list(hidden):
+            hidden[user_id] -= 1
+            if hidden[user_id] <= 0:
+                del hidden[user_id]
 
     # -- Teams numbers -----------------------------------------------------------------------
 
     def number_assignments(self) -> list[NumberRecord]:
         """All numbers in list order (inventory first, then numbers created by assignment)."""
         return [copy.copy(record) for record in self._numbers.values()]
+
+    def listed_number_assignments(self) -> list[NumberRecord]:
+        """The numbers as numberAssignments shows them now (`numberAssignmentsLagReads`): one
+        assigned lately still looks as it did before (unassigned inventory, or not there)."""
+        if not self._number_lag:
+            return self.number_assignments()
+        listed: list[NumberRecord] = []
+        for record in self._numbers.values():
+            if record.telephone_number not in self._number_lag:
+                listed.append(copy.copy(record))
+            elif record.inventory:
+                listed.append(dataclasses.replace(
+                    record, assignment_target_id=None, assignment_category="primary",
+                    activation_state="activated", reserved_by=None))
+        return listed
+
+    def count_number_read(self) -> None:
+        """One numberAssignments request has been answered."""
+        for number in list(self._number_lag):
+            self._number_lag[number] -= 1
+            if self._number_lag[number] <= 0:
+                del self._number_lag[number]
 
     def teams_state(self) -> TeamsState:
         """A copy of the numbers, operations and Teams users, for persisting."""
@@ -345,7 +390,10 @@ class World:
                    if number.assignment_target_id == user.id
                    and number.activation_state == "activated"
                    and number.telephone_number not in lagging]
-        policies = [policy for policy_type, policy_id in record.policies.items()
+        shown = record.policies
+        if record.policy_lag_reads > 0 and record.shown_policies is not None:
+            shown = record.shown_policies
+        policies = [policy for policy_type, policy_id in shown.items()
                     if (policy := self._policy(policy_type, policy_id)) is not None]
         return UserConfiguration(user=user, teams=copy.deepcopy(record), numbers=numbers,
                                  policies=policies)
@@ -368,6 +416,10 @@ class World:
             record.lagging_reads -= 1
             if record.lagging_reads == 0:
                 record.lagging_numbers.clear()
+        if record.policy_lag_reads > 0:
+            record.policy_lag_reads -= 1
+            if record.policy_lag_reads == 0:
+                record.shown_policies = None
         return configuration
 
     def user_configurations(self) -> list[UserConfiguration]:
@@ -405,6 +457,7 @@ class World:
         now = self._clock()
         for user_id, policy_type, policy_id in assignments:
             record = self._teams_users[user_id]
+            self._start_policy_lag(record)
             record.policies.pop(policy_type, None)  # re-insert: keep assignment order
             record.policies[policy_type] = policy_id
             record.modified_date_time = now
@@ -423,8 +476,20 @@ class World:
         now = self._clock()
         for user_id, policy_type in unassignments:
             record = self._teams_users[user_id]
+            if policy_type in record.policies:
+                self._start_policy_lag(record)
             if record.policies.pop(policy_type, None) is not None:
                 record.modified_date_time = now
+
+    def _start_policy_lag(self, record: TeamsUserRecord) -> None:
+        """Before a policy change: the user's configuration keeps showing the policies as they
+        are now for `policyLagReads` reads (a change within the lag restarts it)."""
+        lag = self.behaviour.policy_lag_reads
+        if not lag:
+            return
+        if record.policy_lag_reads <= 0 or record.shown_policies is None:
+            record.shown_policies = dict(record.policies)
+        record.policy_lag_reads = lag
 
     def _touch(self, user_id: str | None) -> None:
         record = self._teams_users.get(user_id) if user_id is not None else None
@@ -607,8 +672,11 @@ class World:
         if teams_user is not None and self.behaviour.configuration_lag_reads:
             teams_user.lagging_numbers.append(op.telephone_number)
             teams_user.lagging_reads = self.behaviour.configuration_lag_reads
+        if self.behaviour.number_assignments_lag_reads:
+            self._number_lag[op.telephone_number] = self.behaviour.number_assignments_lag_reads
 
     def _free(self, record: NumberRecord) -> None:
+        self._number_lag.pop(record.telephone_number, None)
         if record.activation_state == "activated":
             self._touch(record.assignment_target_id)
         if not record.inventory:
@@ -618,6 +686,27 @@ class World:
         record.assignment_category = "primary"
         record.activation_state = "activated"
         record.reserved_by = None
+
+
+def _transitive_users(
+    groups: Mapping[str, Group], users: Mapping[str, User], group_id: str
+) -> list[User]:
+    """Users reachable from the group, each once, depth-first in member-list order (a group
+    already expanded is skipped, so membership cycles terminate)."""
+    seen_users: dict[str, User] = {}
+    visited_groups: set[str] = set()
+
+    def walk(gid: str) -> Iterator[User]:
+        visited_groups.add(gid)
+        for member in groups[gid].members:
+            if member in users:
+                yield users[member]
+            elif member in groups and member not in visited_groups:
+                yield from walk(member)
+
+    for user in walk(group_id):
+        seen_users.setdefault(user.id, user)
+    return list(seen_users.values())
 
 
 def _fresh_teams_user(user_id: str, profile: TeamsProfile, now: str) -> TeamsUserRecord:

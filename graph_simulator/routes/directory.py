@@ -47,7 +47,7 @@ def list_transitive_member_users(context: RouteContext, route: Route,
                      low=1, high=_MAX_DIRECTORY_PAGE, code="Request_UnsupportedQuery")
     properties = selected_user_properties(options.get("$select"))
     offset = skiptoken_offset(options.get("$skiptoken"), route.key)
-    users = world.transitive_member_users(route.key)
+    users = world.listed_transitive_member_users(route.key)
     body: dict[str, Any] = {"@odata.context": _users_context(context, options.get("$select"))}
     if offset == 0:
         body["@odata.count"] = len(users)
@@ -57,6 +57,8 @@ def list_transitive_member_users(context: RouteContext, route: Route,
         }
         link_options["$skiptoken"] = encode_skiptoken(route.key, offset + top)
         body["@odata.nextLink"] = context.next_link(request, link_options)
+    else:
+        world.count_member_read(route.key)  # the last page: one whole read of the group
     body["value"] = [user_json(user, properties) for user in users[offset:offset + top]]
     return Reply(200, body)
 

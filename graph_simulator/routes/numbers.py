@@ -67,7 +67,9 @@ def list_number_assignments(context: RouteContext, route: Route,
                      high=_MAX_NUMBER_PAGE)
     skip = int_option(options, "$skip", default=0, low=0, high=2**31)
     clauses = _parse_filter(options["$filter"]) if "$filter" in options else []
-    items = [number_assignment_json(record) for record in context.world.number_assignments()]
+    items = [number_assignment_json(record)
+             for record in context.world.listed_number_assignments()]
+    context.world.count_number_read()
     items = [item for item in items
              if all(item[name] == value for name, value in clauses)]
     body: dict[str, Any] = {
@@ -90,7 +92,9 @@ def list_number_assignments(context: RouteContext, route: Route,
 def get_number_assignment(context: RouteContext, route: Route, request: GraphRequest) -> Reply:
     """`GET .../numberAssignments/{id}`: one number."""
     del request
-    for record in context.world.number_assignments():
+    records = context.world.listed_number_assignments()
+    context.world.count_number_read()
+    for record in records:
         if record.id == route.key:
             body = {
                 "@odata.context": f"{context.base_url}/$metadata#admin/teams/"

@@ -27,10 +27,12 @@ from shared.core.phone_numbers import check_number
 from shared.core.policy_steps import policy_flow
 from shared.core.recording import (
     MAX_DEFERRALS,
+    awaiting_read_back,
     deferral,
     failed_with_backoff,
     gave_up,
     message_status,
+    read_back_missed,
     reason_named,
     teams_ready,
     waiting_for_teams,
@@ -224,6 +226,13 @@ def assign_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserR
             yield from _release_previous(message, number, seen, limits.rules)
             found = _assigned(message, number) if assigned_by_this_change else _already(number)
             return (yield from _read_back(message, number, found, seen))
+        if holder.assigned and awaiting_read_back(
+            (yield from ask(ReadStatus(user_id))), number
+        ):
+            # The app's own assignment, which Teams took and its views do not show yet (a
+            # later run's numberAssignments may not either): read back again, never written
+            # twice while the read-back waits.
+            return (yield from _read_back(message, number, _already(number), seen))
     # The intent is stored before Teams is asked: should the answer be lost, the number found on
     # the user later is known to be the app's (and is taken back when they leave).
     if not (yield from ask(MarkAssigning(number, user_id, (yield from ask(Now()))))):
@@ -291,7 +300,9 @@ def _read_back(
     message: AssignmentMessage, number: str, done: UserResult, seen: TeamsUser | None
 ) -> Flow[UserResult]:
     """``done`` when the user's Teams configuration shows the number with Enterprise Voice on;
-    otherwise a failure to verify again after a backoff (the number stays the app's).
+    otherwise a failure to verify again after a backoff (the number stays the app's). A
+    configuration that does not show the number yet is ``read_back_pending`` until
+    ``READ_BACK_PATIENCE`` has passed, and only then ``verify_failed``.
 
     ``seen`` is a configuration already read after the write, so it is not read twice.
     """
@@ -309,6 +320,12 @@ def _read_back(
         return done
     stored = yield from ask(ReadStatus(message.user_id))
     now = yield from ask(Now())
+    if check.reason is Reason.VERIFY_FAILED:
+        return read_back_missed(
+            check.message,
+            f"Teams took {number} for the user but their Teams configuration does not show it "
+            "yet.", number, stored, now,
+        )
     return failed_with_backoff(check.reason, check.message, number, stored, now)
 
 

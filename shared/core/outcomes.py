@@ -62,6 +62,9 @@ class Reason(StrEnum):
     WAITING_FOR_TEAMS = "waiting_for_teams"
     EV_NOT_ENABLED = "ev_not_enabled"
     VERIFY_FAILED = "verify_failed"
+    # Teams took the change but its read views do not show it yet (eventually consistent): the
+    # app reads it back again with a backoff, and reports verify_failed only after its retries.
+    READ_BACK_PENDING = "read_back_pending"
     GRAPH_FORBIDDEN = "graph_forbidden"
     ASSIGNMENT_FAILED = "assignment_failed"
     MAIN_NUMBER_REMOVED = "main_number_removed"  # no longer carries a main number: policies back
@@ -70,14 +73,19 @@ class Reason(StrEnum):
 
 #: Teams is not ready for the user yet (shared.core.teams_readiness): looked at again later.
 WAITING_REASONS = frozenset({Reason.WAITING_FOR_TEAMS, Reason.NOT_LICENSED})
-#: The number is on the user but the read-back found it unusable: verified again with a backoff.
-VERIFY_REASONS = frozenset({Reason.EV_NOT_ENABLED, Reason.VERIFY_FAILED})
+#: The number is on the user but the read-back found it unusable, or does not show it yet:
+#: verified again with a backoff.
+VERIFY_REASONS = frozenset({Reason.EV_NOT_ENABLED, Reason.VERIFY_FAILED,
+                            Reason.READ_BACK_PENDING})
 
 
 def counts_as_attempt(outcome: Outcome, reason: Reason) -> bool:
     """Whether a stored outcome adds to the user's attempts in a row (which set the backoff):
-    a failure, or a wait for Teams; anything else starts the count again."""
-    return outcome is Outcome.FAILED or reason in WAITING_REASONS
+    a failure, a wait for Teams, or a read-back still waiting for Teams to show the change;
+    anything else starts the count again."""
+    return outcome is Outcome.FAILED or reason in WAITING_REASONS or (
+        reason is Reason.READ_BACK_PENDING
+    )
 
 
 @dataclass(frozen=True, slots=True)

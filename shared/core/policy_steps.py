@@ -6,7 +6,9 @@ configuration (not in Teams yet → ``waiting_for_teams``) → resolve the polic
 grant with the ownership markers *before* writing, so a crash never leaves a policy the app wrote
 without its marker → assign the missing ones in one request and unassign types the app gave
 before that are no longer wanted → read the configuration back and confirm each type shows the
-expected id (else ``verify_failed``, looked at again after a backoff) → mark the grant verified.
+expected id (else ``read_back_pending``, read back again with a backoff, and ``verify_failed``
+once ``READ_BACK_PATIENCE`` has passed) → mark the grant verified. While a read-back waits,
+a later message does not write the policies again: it only reads them back.
 
 ``revoke_policies``: unassign only the types the app itself assigned, then forget the grant.
 """
@@ -23,7 +25,13 @@ from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import Outcome, Reason, UserResult
 from shared.core.phone_numbers import check_number
 from shared.core.policy_planner import GrantedPolicy, PolicyGrant, describe_policies
-from shared.core.recording import failed_with_backoff, reason_named, waiting_for_teams
+from shared.core.recording import (
+    awaiting_read_back,
+    failed_with_backoff,
+    read_back_missed,
+    reason_named,
+    waiting_for_teams,
+)
 from shared.core.steps import (
     AssignPolicies,
     Flow,
@@ -87,6 +95,14 @@ def grant_flow(
     stored = yield from ask(GetGrant(user_id))
     owned_before = {p.policy_type.casefold() for p in stored.owned()} if stored else set()
     missing = _unconfirmed(user, ids)
+    # This app gave these very policies and waits for the effective policies to show them
+    # (eventually consistent): read back, never assigned a second time while it waits.
+    awaiting = (
+        stored is not None and not stored.verified and stored.covers(wanted)
+        and awaiting_read_back((yield from ask(ReadStatus(user_id))), main_number)
+    )
+    if awaiting and missing:
+        return (yield from _not_shown_yet(message, listed, missing))
     missing_types = {p.policy_type.casefold() for p in missing}
     wanted_types = {p.policy_type.casefold() for p in wanted}
     no_longer = tuple(p.policy_type for p in (stored.owned() if stored else ())
@@ -127,17 +143,18 @@ def grant_flow(
             ))
     unconfirmed = _unconfirmed(user, ids)
     if unconfirmed:
-        return (yield from _failed(
-            message, Reason.VERIFY_FAILED,
-            f"Teams accepted {listed} for the main number {main_number}, but the user's "
-            f"effective policies do not show {describe_policies(unconfirmed)}; the app looks "
-            "again later. Check the user's policies in the Teams admin center.",
-        ))
+        return (yield from _not_shown_yet(message, listed, unconfirmed))
     yield from ask(SaveGrant(replace(grant, verified=True)))
-    given_earlier = redelivered and stored is not None and stored.covers(wanted) and bool(
-        stored.owned()
-    )
-    if not to_assign and not no_longer and not given_earlier:
+    given_earlier = (redelivered or awaiting) and stored is not None and stored.covers(
+        wanted) and bool(stored.owned())
+    return _confirmed(message, listed, given=bool(to_assign or no_longer or given_earlier))
+
+
+def _confirmed(message: AssignmentMessage, listed: str, *, given: bool) -> UserResult:
+    """The policies show in effect: ``assigned`` when this app gave them (now or in an earlier
+    try whose read-back waited), ``kept`` when Teams had them already."""
+    main_number, domain = message.number or "", message.domain or ""
+    if not given:
         return UserResult(
             Outcome.KEPT, Reason.MAIN_NUMBER,
             f"Has the main number {main_number} of {domain}; Teams already shows its policies: "
@@ -225,6 +242,23 @@ def _unconfirmed(
         for kind, policy_id in (user.effective_policies.items() if user else ())
     }
     return [p for p, pid in ids if effective.get(p.policy_type.casefold()) != pid]
+
+
+def _not_shown_yet(
+    message: AssignmentMessage, listed: str, unconfirmed: Sequence[MainNumberPolicy]
+) -> Flow[UserResult]:
+    """Teams took the policies but the user's effective policies do not show them (yet)."""
+    main_number = message.number or ""
+    stored = yield from ask(ReadStatus(message.user_id))
+    now = yield from ask(Now())
+    return read_back_missed(
+        f"Teams accepted {listed} for the main number {main_number}, but the user's effective "
+        f"policies do not show {describe_policies(unconfirmed)}. Check the user's policies in "
+        "the Teams admin center",
+        f"Teams took {listed} for the main number {main_number}; the user's effective policies "
+        f"do not show {describe_policies(unconfirmed)} yet.",
+        main_number, stored, now,
+    )
 
 
 def _waiting(message: AssignmentMessage, patience: timedelta) -> Flow[UserResult]:

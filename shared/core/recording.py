@@ -16,11 +16,16 @@ from shared.core.errors import OperationPendingError, TemporaryError
 from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import WAITING_REASONS, Outcome, Reason, UserResult
 from shared.core.records import UserStatus
-from shared.core.teams_readiness import TeamsUser, backoff, readiness
+from shared.core.teams_readiness import FIRST_BACKOFF, TeamsUser, backoff, readiness
 
 #: How often one message may wait on the queue (a long Teams operation, a long Retry-After)
 #: before it is given up and recorded failed.
 MAX_DEFERRALS = 24
+#: How long a change Teams took may stay out of its read views (a user's configuration, its
+#: effective policies) before the read-back is a failure: Graph's views are eventually
+#: consistent and document no bound; an hour allows the read-back three retries (after 15, 30
+#: and 60 minutes) at the usual backoff.
+READ_BACK_PATIENCE = timedelta(hours=1)
 
 
 def status_news(before: UserStatus | None, after: UserStatus) -> bool:
@@ -35,6 +40,7 @@ def status_news(before: UserStatus | None, after: UserStatus) -> bool:
     if (
         after.outcome is Outcome.KEPT
         and before.outcome in {Outcome.ASSIGNED, Outcome.KEPT}
+        and before.reason is not Reason.READ_BACK_PENDING
         and before.number == after.number
         and (before.reason is Reason.MAIN_NUMBER) == (after.reason is Reason.MAIN_NUMBER)
     ):
@@ -102,6 +108,48 @@ def failed_with_backoff(
     """A failure the app looks at again after the usual backoff (the timer waits until then)."""
     attempts = stored.attempts if stored is not None else 0
     return UserResult(Outcome.FAILED, reason, text, number, retry_at=now + backoff(attempts))
+
+
+def awaiting_read_back(stored: UserStatus | None, number: str | None) -> bool:
+    """Whether the stored status says the app changed ``number`` (or a main number's policies)
+    in Teams and is still waiting for the read views to show it: the change is not written
+    again while this holds (Teams has it; a second write would only repeat it)."""
+    return (
+        stored is not None and stored.reason is Reason.READ_BACK_PENDING
+        and stored.number == number
+    )
+
+
+def read_back_missed(
+    failure: str, waiting: str, number: str | None, stored: UserStatus | None, now: datetime
+) -> UserResult:
+    """A read-back that does not show a change Teams took: ``assigned``/``read_back_pending``,
+    read back again after a backoff (15 minutes, then as long as it has waited so far), until
+    ``READ_BACK_PATIENCE`` has passed since the first miss; then ``verify_failed`` (``failure``)
+    with the usual backoff. ``waiting`` says what Teams took and does not show yet.
+
+    The first miss is kept in ``waiting_since`` so the patience counts from it.
+    """
+    since = (stored.waiting_since if stored is not None and awaiting_read_back(stored, number)
+             else None) or now
+    deadline = since + READ_BACK_PATIENCE
+    if now >= deadline:
+        return failed_with_backoff(
+            Reason.VERIFY_FAILED,
+            f"{failure} (read back again for {_minutes(now - since)} minutes).", number, stored,
+            now,
+        )
+    retry_at = min(now + max(FIRST_BACKOFF, now - since), deadline)
+    return UserResult(
+        Outcome.ASSIGNED, Reason.READ_BACK_PENDING,
+        f"{waiting} Teams' read views are eventually consistent; the app reads it back again "
+        f"at {retry_at:%Y-%m-%d %H:%M} UTC and reports a failure only if it is still missing "
+        f"at {deadline:%H:%M} UTC.", number, retry_at=retry_at, waiting_since=since,
+    )
+
+
+def _minutes(span: timedelta) -> int:
+    return round(span.total_seconds() / 60)
 
 
 def gave_up(message: AssignmentMessage, why: str) -> UserResult:

@@ -96,12 +96,18 @@ def failed_read_back(decision: Decision, status: UserStatus) -> bool:
 
 def look_later(decision: Decision, status: UserStatus | None, now: datetime) -> bool:
     """Whether the user's stored status says not to look at them before its retry time: an
-    assignment Teams was not ready for, or a number whose read-back failed. Such a user is
-    neither enqueued nor recorded this run."""
+    assignment Teams was not ready for, or a number whose read-back failed or waits for Teams'
+    views to show it. Such a user is neither enqueued nor recorded this run.
+
+    A number the app just assigned may be missing from a later run's numberAssignments list
+    (eventually consistent, like the configuration): planned as an assign again, it waits for
+    its read-back's retry time like a kept one."""
     if status is None or status.retry_at is None or status.retry_at <= now:
         return False
     if decision.action is Action.ASSIGN:
-        return status.reason in WAITING_REASONS
+        return status.reason in WAITING_REASONS or (
+            status.reason is Reason.READ_BACK_PENDING and status.number == decision.number
+        )
     return failed_read_back(decision, status)
 
 

@@ -211,6 +211,16 @@ LATER = NOW + timedelta(hours=1)
     (KEEP, _status("ann", Outcome.FAILED, Reason.VERIFY_FAILED, BOB_NUMBER, retry_at=LATER),
      False),
     (KEEP, _status("ann", Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS, retry_at=LATER), False),
+    # The app's own assignment waits for its read-back: a numberAssignments list that does not
+    # show it yet (planned as an assign again) waits for the read-back's retry time too.
+    (ASSIGN, _status("ann", Outcome.ASSIGNED, Reason.READ_BACK_PENDING, ANN_NUMBER,
+                     retry_at=LATER), True),
+    (ASSIGN, _status("ann", Outcome.ASSIGNED, Reason.READ_BACK_PENDING, BOB_NUMBER,
+                     retry_at=LATER), False),
+    (ASSIGN, _status("ann", Outcome.ASSIGNED, Reason.READ_BACK_PENDING, ANN_NUMBER,
+                     retry_at=NOW), False),
+    (KEEP, _status("ann", Outcome.ASSIGNED, Reason.READ_BACK_PENDING, ANN_NUMBER,
+                   retry_at=LATER), True),
 ])
 def test_a_user_is_looked_at_later_only_while_their_wait_or_read_back_backoff_runs(
     decision: Decision, status: UserStatus | None, expected: bool
@@ -226,6 +236,8 @@ def test_a_user_is_looked_at_later_only_while_their_wait_or_read_back_backoff_ru
      False),
     (KEEP, _status("ann", Outcome.FAILED, Reason.VERIFY_FAILED, BOB_NUMBER), False),
     (KEEP, _status("ann", Outcome.ASSIGNED, Reason.ASSIGNED, ANN_NUMBER), False),
+    (KEEP, _status("ann", Outcome.ASSIGNED, Reason.READ_BACK_PENDING, ANN_NUMBER,
+                   retry_at=NOW), True),
     (ASSIGN, _status("ann", Outcome.FAILED, Reason.VERIFY_FAILED, ANN_NUMBER), False),
 ])
 def test_a_failed_read_back_is_verified_again_once_its_backoff_is_over(

@@ -495,13 +495,52 @@ async def test_an_assignment_that_leaves_enterprise_voice_off_is_ev_not_enabled(
     assert claim.assigned  # the number is on the user: it stays the app's to take back
 
 
-async def test_a_read_back_without_the_number_is_verify_failed() -> None:
+async def test_a_read_back_without_the_number_waits_and_is_verify_failed_after_its_retries(
+) -> None:
     world = World([_member("ann", "+31855363011")])
     world.teams_users.numbers_hidden.add("ann")
-    assert await world.process(_assign("ann", "+31855363011")) == (
-        Outcome.FAILED, Reason.VERIFY_FAILED,
+    await world.sync()
+    await world.drain()
+    first = _stored(world)
+    assert (first.outcome, first.reason, first.retry_at, first.waiting_since) == (
+        Outcome.ASSIGNED, Reason.READ_BACK_PENDING, NOW + timedelta(minutes=15), NOW,
     )
+
+    # Read back again after 15, 30 and 60 minutes (the patience: an hour); never written again.
+    seen = []
+    for minutes, run_id in ((15, "run-2"), (30, "run-3"), (60, "run-4")):
+        world.now = NOW + timedelta(minutes=minutes)
+        await world.sync(run_id=run_id)
+        await world.drain()
+        status = _stored(world)
+        seen.append((status.outcome, status.reason, status.retry_at))
+
+    assert seen[:2] == [
+        (Outcome.ASSIGNED, Reason.READ_BACK_PENDING, NOW + timedelta(minutes=30)),
+        (Outcome.ASSIGNED, Reason.READ_BACK_PENDING, NOW + timedelta(minutes=60)),
+    ]
+    assert seen[2][:2] == (Outcome.FAILED, Reason.VERIFY_FAILED)
     assert "shows no number" in _stored(world).message
+    assert len(world.teams.assign_calls) == 1
+
+
+async def test_a_read_back_that_waited_is_kept_once_teams_shows_the_number() -> None:
+    world = World([_member("ann", "+31855363011")])
+    world.teams_users.numbers_hidden.add("ann")
+    await world.sync()
+    await world.drain()
+    assert _stored(world).reason is Reason.READ_BACK_PENDING
+
+    world.teams_users.numbers_hidden.clear()  # the configuration caught up
+    world.now = NOW + timedelta(minutes=15)
+    await world.sync(run_id="run-2")
+    await world.drain()
+
+    kept = _stored(world)
+    assert (kept.outcome, kept.reason, kept.retry_at) == (
+        Outcome.KEPT, Reason.ALREADY_ASSIGNED, None,
+    )
+    assert len(world.teams.assign_calls) == 1
 
 
 async def test_a_number_found_already_there_is_verified_too() -> None:
