@@ -4,12 +4,15 @@
 `GET /_simulator/state` (numbers and Teams users as Graph shows them), `POST /_simulator/scenario`
 (whole world), `POST /_simulator/directory` (users and groups only), `POST /_simulator/faults`
 (`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
-(`OperationFailure`) and `POST /_simulator/delta/expire` (every delta token answers 410 from
-then on). A body that does not validate answers 400 `InvalidRequest`.
+(`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers 410 from
+then on), `POST /_simulator/permissions` (`{"grantedPermissions": [...] | null}`: the tenant's
+grants from now on) and `POST /_simulator/behaviour` (some `behaviour` knobs, camelCase, the
+others kept). A body that does not validate answers 400 `InvalidRequest`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Final, TypeVar
 
 from aiohttp import web
@@ -17,6 +20,7 @@ from pydantic import ValidationError
 
 from graph_simulator.scenario import (
     Fault,
+    GrantedPermissions,
     LatencyFault,
     OperationFailure,
     ScenarioError,
@@ -32,7 +36,8 @@ CONTROL_PREFIX: Final = "/_simulator/"
 _CONTROL_ROUTES: Final = {
     "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
     "directory": "POST", "faults": "POST", "faults/latency": "POST",
-    "faults/operation": "POST", "delta/expire": "POST",
+    "faults/operation": "POST", "delta/expire": "POST", "permissions": "POST",
+    "behaviour": "POST",
 }
 
 
@@ -77,11 +82,27 @@ def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
     elif name == "faults/operation":
         simulator.inject_operation_failure(
             _parse_control_body(OperationFailure, body, "operationFailure"))
+    elif name == "permissions":
+        simulator.grant_permissions(
+            _parse_control_body(GrantedPermissions, body, "permissions").granted_permissions)
+    elif name == "behaviour":
+        simulator.update_behaviour(_json_object(body, "behaviour"))
     else:
         simulator.expire_delta_tokens()
 
 
-_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure)
+def _json_object(body: bytes, source: str) -> dict[str, object]:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        raise ScenarioError(f"{source}: not valid JSON") from None
+    if not isinstance(decoded, dict):
+        raise ScenarioError(f"{source}: expected a JSON object of behaviour knobs")
+    return decoded
+
+
+_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure,
+                        GrantedPermissions)
 
 
 def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:

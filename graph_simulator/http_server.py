@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self
@@ -23,8 +23,10 @@ from aiohttp import web
 from graph_simulator.control import CONTROL_PREFIX, answer_control
 from graph_simulator.protocol import GraphRequest, Reply
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
+    GrantedPermissions,
     LatencyFault,
     OperationFailure,
     Scenario,
@@ -258,6 +260,16 @@ class SimulatorServer:
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410 Gone."""
         self.simulator.expire_delta_tokens()
+
+    def grant_permissions(self, permissions: Sequence[str] | None) -> None:
+        """The tenant's granted application permissions from now on (None: every one)."""
+        checked = GrantedPermissions(granted_permissions=None if permissions is None
+                                     else tuple(permissions))
+        self.simulator.grant_permissions(checked.granted_permissions)
+
+    def update_behaviour(self, **changes: Any) -> Behaviour:
+        """Change some behaviour knobs (camelCase names, as in a scenario), keep the others."""
+        return self.simulator.update_behaviour(changes)
 
     def user_configurations(self) -> list[dict[str, Any]]:
         """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
