@@ -3,8 +3,10 @@
 `Simulator` turns a `GraphRequest` (method, raw path, raw query, headers, body) into a `Reply`
 and is plain synchronous code guarded by one lock, so it can be driven from the aiohttp loop
 thread and from test code at the same time. Here it checks the token, matches the route
-(`graph_simulator.routing`), applies the `/admin/teams` rate limit and injected faults, hands
-the request to its route's handler (`graph_simulator.routes`), and counts and logs it; injected
+(`graph_simulator.routing`), checks the tenant's granted permissions
+(`graph_simulator.permissions`), applies the rate limit (`/admin/teams` requests, or directory
+resource units) and injected faults, hands the request to its route's handler
+(`graph_simulator.routes`), and counts and logs it; injected
 latency is returned with the reply for the server to wait out. It also holds the world, writes
 Teams state to the state file, and takes the control calls (scenario, directory, faults).
 The HTTP server around it is `graph_simulator.http_server`.
