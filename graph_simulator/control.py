@@ -5,8 +5,9 @@
 (whole world), `POST /_simulator/directory` (users and groups only), `POST /_simulator/faults`
 (`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
 (`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers 410 from
-then on) and `POST /_simulator/behaviour` (a partial `Behaviour`: the fields given change, the
-others stay). A body that does not validate answers 400 `InvalidRequest`.
+then on), `POST /_simulator/permissions` (`{"grantedPermissions": [...] | null}`: the tenant's
+grants from now on) and `POST /_simulator/behaviour` (some `behaviour` knobs, camelCase, the
+others kept). A body that does not validate answers 400 `InvalidRequest`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from graph_simulator.scenario import (
     Behaviour,
     Fault,
+    GrantedPermissions,
     LatencyFault,
     OperationFailure,
     ScenarioError,
@@ -34,7 +36,8 @@ CONTROL_PREFIX: Final = "/_simulator/"
 _CONTROL_ROUTES: Final = {
     "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
     "directory": "POST", "faults": "POST", "faults/latency": "POST",
-    "faults/operation": "POST", "delta/expire": "POST", "behaviour": "POST",
+    "faults/operation": "POST", "delta/expire": "POST", "permissions": "POST",
+    "behaviour": "POST",
 }
 
 
@@ -79,13 +82,17 @@ def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
     elif name == "faults/operation":
         simulator.inject_operation_failure(
             _parse_control_body(OperationFailure, body, "operationFailure"))
+    elif name == "permissions":
+        simulator.grant_permissions(
+            _parse_control_body(GrantedPermissions, body, "permissions").granted_permissions)
     elif name == "behaviour":
         simulator.update_behaviour(_parse_control_body(Behaviour, body, "behaviour"))
     else:
         simulator.expire_delta_tokens()
 
 
-_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure, Behaviour)
+_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure, Behaviour,
+                        GrantedPermissions)
 
 
 def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:

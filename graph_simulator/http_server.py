@@ -13,7 +13,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self
@@ -27,6 +27,7 @@ from graph_simulator.scenario import (
     Behaviour,
     Directory,
     Fault,
+    GrantedPermissions,
     LatencyFault,
     OperationFailure,
     Scenario,
@@ -259,8 +260,9 @@ class SimulatorServer:
         self.simulator.inject_operation_failure(OperationFailure(
             route=route, status_detail=status_detail, count=count))
 
-    def set_behaviour(self, **changes: Any) -> None:
+    def set_behaviour(self, **changes: Any) -> Behaviour:
         """Change some `Behaviour` fields (by their Python or JSON names); the others stay.
+        Returns the behaviour now.
 
         Raises ScenarioError when a field is unknown or its value invalid.
         """
@@ -268,11 +270,17 @@ class SimulatorServer:
             parsed = Behaviour.model_validate(changes)
         except ValidationError as error:
             raise ScenarioError(describe_validation_error(error, "behaviour")) from None
-        self.simulator.update_behaviour(parsed)
+        return self.simulator.update_behaviour(parsed)
 
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410 Gone."""
         self.simulator.expire_delta_tokens()
+
+    def grant_permissions(self, permissions: Sequence[str] | None) -> None:
+        """The tenant's granted application permissions from now on (None: every one)."""
+        checked = GrantedPermissions(granted_permissions=None if permissions is None
+                                     else tuple(permissions))
+        self.simulator.grant_permissions(checked.granted_permissions)
 
     def user_configurations(self) -> list[dict[str, Any]]:
         """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""

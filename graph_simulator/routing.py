@@ -53,6 +53,13 @@ TEAMS_ADMIN_ROUTES: Final = frozenset({
     GET_NUMBER_ASSIGNMENT, GET_USER_CONFIGURATION, LIST_USER_CONFIGURATIONS, GET_POLICY_ID,
     ASSIGN_POLICY, UNASSIGN_POLICY,
 })
+#: The directory routes (/users, /groups), which share the `directory` rate limit, and what
+#: each request costs there in Graph's resource units (identity and access throttling table:
+#: transitiveMembers 5, anything not listed 1).
+RESOURCE_UNITS: Final = {
+    LIST_TRANSITIVE_MEMBER_USERS: 5, GET_USER: 1, USERS_DELTA: 1, GROUPS_DELTA: 1,
+}
+DIRECTORY_ROUTES: Final = frozenset(RESOURCE_UNITS)
 
 _NUMBER_MANAGEMENT: Final = ("admin", "teams", "telephoneNumberManagement")
 _USER_CONFIGURATIONS: Final = ("admin", "teams", "userConfigurations")

@@ -23,6 +23,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from graph_simulator.permissions import KNOWN_PERMISSIONS
+
 NumberType = Literal["directRouting", "callingPlan", "operatorConnect"]
 AssignmentCategory = Literal["primary", "private", "alternate"]
 
@@ -64,6 +66,24 @@ class Tenant(_Model):
     voice_group_id: Annotated[str, Field(min_length=1)]
     default_domain: Annotated[str, Field(min_length=1)]
     rules: dict[str, Any] = Field(default_factory=dict)
+    granted_permissions: tuple[str, ...] | None = None
+    """The application permissions the tenant's admin granted the app (its token's roles);
+    None: every one. A route without its permission answers 403; transitive members without a
+    user permission come back as limited information (`graph_simulator.permissions`)."""
+
+    @field_validator("granted_permissions")
+    @classmethod
+    def _known_permissions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return check_permission_names(value)
+
+
+def check_permission_names(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """`value` unchanged, or ValueError naming a permission no simulated route knows."""
+    for name in value or ():
+        if name not in KNOWN_PERMISSIONS:
+            raise ValueError(f"unknown application permission {name!r} (known: "
+                             f"{', '.join(sorted(KNOWN_PERMISSIONS))})")
+    return value
 
 
 class TeamsProfile(_Model):
@@ -148,14 +168,39 @@ class NumberAssignment(_Model):
 
 
 class RateLimit(_Model):
-    """A token bucket shared by all requests in `scope` (`teamsAdmin`: every /admin/teams route).
+    """A token bucket shared by all requests in `scope`.
 
-    The bucket holds at most one second's worth of requests (at least one), so a burst of
-    `requestsPerSecond` passes and the next request is throttled.
+    * `teamsAdmin`: every /admin/teams route; each request takes one of `requestsPerSecond`.
+    * `directory`: the directory routes (/users, /groups), counted in Graph's resource units:
+      each request takes its route's cost (`RESOURCE_UNITS`: a transitive-members page 5,
+      other reads 1) of `resourceUnitsPerSecond`.
+
+    The bucket holds at most one second's worth (at least one request's cost), so a burst of
+    one second's worth passes and the next request is throttled: 429 with `Retry-After` and
+    Graph's `x-ms-throttle-scope` and `x-ms-throttle-information`.
     """
 
-    requests_per_second: Annotated[float, Field(gt=0, le=100_000)]
-    scope: Literal["teamsAdmin"] = "teamsAdmin"
+    requests_per_second: Annotated[float, Field(gt=0, le=100_000)] | None = None
+    resource_units_per_second: Annotated[float, Field(gt=0, le=1_000_000)] | None = None
+    scope: Literal["teamsAdmin", "directory"] = "teamsAdmin"
+
+    @model_validator(mode="after")
+    def _rate_for_scope(self) -> RateLimit:
+        if self.scope == "teamsAdmin" and (self.requests_per_second is None
+                                           or self.resource_units_per_second is not None):
+            raise ValueError("scope teamsAdmin counts requests: set requestsPerSecond only")
+        if self.scope == "directory" and (self.resource_units_per_second is None
+                                          or self.requests_per_second is not None):
+            raise ValueError("scope directory counts resource units: set "
+                             "resourceUnitsPerSecond only")
+        return self
+
+    @property
+    def per_second(self) -> float:
+        """The bucket's refill rate, in its scope's unit (requests or resource units)."""
+        rate = self.requests_per_second or self.resource_units_per_second
+        assert rate is not None  # the validator wants one of them
+        return rate
 
 
 #: Seven days: Graph's documented lifetime of directory (users, groups) delta tokens.
@@ -345,6 +390,17 @@ class OperationFailure(_Model):
     route: Literal["assignNumber", "unassignNumber"]
     status_detail: Annotated[str, Field(min_length=1)]
     count: Annotated[int, Field(ge=1)] = 1
+
+
+class GrantedPermissions(_Model):
+    """`POST /_simulator/permissions`: the tenant's grants from now on (null: every one)."""
+
+    granted_permissions: tuple[str, ...] | None
+
+    @field_validator("granted_permissions")
+    @classmethod
+    def _known_permissions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return check_permission_names(value)
 
 
 def _format_location(location: Sequence[int | str]) -> str:

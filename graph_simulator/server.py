@@ -3,8 +3,10 @@
 `Simulator` turns a `GraphRequest` (method, raw path, raw query, headers, body) into a `Reply`
 and is plain synchronous code guarded by one lock, so it can be driven from the aiohttp loop
 thread and from test code at the same time. Here it checks the token, matches the route
-(`graph_simulator.routing`), applies the `/admin/teams` rate limit and injected faults, hands
-the request to its route's handler (`graph_simulator.routes`), and counts and logs it; injected
+(`graph_simulator.routing`), checks the tenant's granted permissions
+(`graph_simulator.permissions`), applies the rate limit (`/admin/teams` requests, or directory
+resource units) and injected faults, hands the request to its route's handler
+(`graph_simulator.routes`), and counts and logs it; injected
 latency is returned with the reply for the server to wait out. It also holds the world, writes
 Teams state to the state file, and takes the control calls (scenario, directory, faults).
 The HTTP server around it is `graph_simulator.http_server`.
@@ -30,12 +32,16 @@ from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 
+from graph_simulator.permissions import limited_information, missing_permission, reads_users
 from graph_simulator.protocol import GraphHttpError, GraphRequest, Reply, bad_request
 from graph_simulator.routes import HANDLERS, RouteContext
 from graph_simulator.routes.numbers import number_assignment_json
 from graph_simulator.routes.user_configurations import user_configuration_json
 from graph_simulator.routing import (
     ASSIGN_NUMBER,
+    DIRECTORY_ROUTES,
+    LIST_TRANSITIVE_MEMBER_USERS,
+    RESOURCE_UNITS,
     ROUTE_NAMES,
     TEAMS_ADMIN_ROUTES,
     UNAUTHORIZED,
@@ -57,6 +63,8 @@ from graph_simulator.scenario import (
 from graph_simulator.world import TEAMS_STATE_ADAPTER, TeamsState, World, WorldError
 
 DEFAULT_TOKEN: Final = "simulator-token"  # noqa: S105 -- a fixed test token, not a secret
+#: The application id the simulator's token stands for (Graph names it in x-ms-throttle-scope).
+SIMULATOR_APP_ID: Final = "5e1a7c3d-0000-4000-8000-00000000a99e"
 
 _MAX_LOG_ENTRIES: Final = 100_000
 _FAULT_CODES: Final = {
@@ -93,24 +101,40 @@ class _ActiveLatency:
 
 
 class _TokenBucket:
-    """Refills continuously at `rate` per second up to one second's worth (at least 1)."""
+    """Refills continuously at the limit's rate per second up to one second's worth (at least
+    the dearest request's cost), in the limit's unit (requests or resource units)."""
 
     def __init__(self, limit: RateLimit, now: float) -> None:
-        self._rate = limit.requests_per_second
-        self._capacity = max(1.0, self._rate)
+        self.limit = limit
+        self._rate = limit.per_second
+        dearest = 1 if limit.scope == "teamsAdmin" else max(RESOURCE_UNITS.values())
+        self._capacity = max(float(dearest), self._rate)
         self._tokens = self._capacity
         self._updated = now
 
-    def take(self, now: float) -> int | None:
-        """Spend one token; None if there was one, else the whole seconds until there is."""
+    def covers(self, route_name: str) -> bool:
+        """Whether requests to this route count against this bucket."""
+        routes = TEAMS_ADMIN_ROUTES if self.limit.scope == "teamsAdmin" else DIRECTORY_ROUTES
+        return route_name in routes
+
+    def cost(self, route_name: str) -> int:
+        """What one request to the route takes from the bucket."""
+        return 1 if self.limit.scope == "teamsAdmin" else RESOURCE_UNITS[route_name]
+
+    def take(self, now: float, cost: int = 1) -> int | None:
+        """Spend `cost`; None if there was that much, else the whole seconds until there is."""
         # max(): a test clock may be set back; never refill by a negative amount.
         elapsed = max(0.0, now - self._updated)
         self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
         self._updated = now
-        if self._tokens >= 1:
-            self._tokens -= 1
+        if self._tokens >= cost:
+            self._tokens -= cost
             return None
-        return max(1, math.ceil((1 - self._tokens) / self._rate))
+        return max(1, math.ceil((cost - self._tokens) / self._rate))
+
+
+def _granted(permissions: tuple[str, ...] | None) -> frozenset[str] | None:
+    return None if permissions is None else frozenset(permissions)
 
 
 def _now_iso() -> str:
@@ -146,6 +170,7 @@ class Simulator:
         self._faults: dict[str, _ActiveFault] = {}
         self._latency: dict[str, _ActiveLatency] = {}
         self._world = self._new_world(scenario, self._read_state_file())
+        self._granted = _granted(scenario.tenant.granted_permissions)
         self._bucket = self._new_bucket()
         self._save_state()
 
@@ -186,6 +211,7 @@ class Simulator:
         """
         with self._lock:
             self._world = self._new_world(scenario, None)
+            self._granted = _granted(scenario.tenant.granted_permissions)
             self._faults.clear()
             self._latency.clear()
             self._bucket = self._new_bucket()
@@ -200,9 +226,14 @@ class Simulator:
             self._world.replace_directory(directory)
             self._save_state()
 
-    def update_behaviour(self, changes: Behaviour) -> None:
+    def grant_permissions(self, permissions: tuple[str, ...] | None) -> None:
+        """The tenant's granted application permissions from now on (None: every one)."""
+        with self._lock:
+            self._granted = _granted(permissions)
+
+    def update_behaviour(self, changes: Behaviour) -> Behaviour:
         """Set the behaviour fields `changes` was given explicitly (a partial `Behaviour`);
-        the others stay. A new `rateLimit` starts a fresh bucket."""
+        the others stay. A new `rateLimit` starts a fresh bucket. Returns the behaviour now."""
         with self._lock:
             before = self._world.behaviour
             self._world.behaviour = before.model_copy(update={
@@ -210,6 +241,7 @@ class Simulator:
             })
             if self._world.behaviour.rate_limit != before.rate_limit:
                 self._bucket = self._new_bucket()
+            return self._world.behaviour
 
     def expire_delta_tokens(self) -> None:
         """Make every delta and skip token issued so far answer 410 Gone."""
@@ -293,9 +325,14 @@ class Simulator:
             try:
                 route = self._authorise_and_route(request)
                 route_name = route.name
-                self._apply_rate_limit(route.name)
+                self._check_permission(route)
+                resource_units = self._apply_rate_limit(route.name)
                 self._apply_fault(route.name)
                 reply = self._dispatch(route, request)
+                if route.name == LIST_TRANSITIVE_MEMBER_USERS and not reads_users(self._granted):
+                    reply.body = limited_information(reply.body)
+                if resource_units is not None:
+                    reply.headers["x-ms-resource-unit"] = str(resource_units)
             except GraphHttpError as error:
                 if isinstance(error, _RoutedError):
                     route_name = error.route.name
@@ -361,15 +398,39 @@ class Simulator:
             raise _RoutedError(route, error)
         return route
 
-    def _apply_rate_limit(self, route_name: str) -> None:
-        if self._bucket is None or route_name not in TEAMS_ADMIN_ROUTES:
-            return
-        wait = self._bucket.take(self._clock())
+    def _check_permission(self, route: Route) -> None:
+        needed = missing_permission(route.name, self._granted)
+        if needed is not None:
+            # Graph does not name the missing permission; the simulator says it for people
+            # reading its log, and the app must not depend on it.
+            raise _RoutedError(route, GraphHttpError(
+                403, "Authorization_RequestDenied",
+                f"Insufficient privileges to complete the operation. (simulator: the token "
+                f"lacks {needed} or a higher permission)"))
+
+    def _apply_rate_limit(self, route_name: str) -> int | None:
+        """Take the request's cost from the bucket of its scope; raise 429 when it is empty.
+        Returns the resource units spent on a directory request (None otherwise)."""
+        if self._bucket is None or not self._bucket.covers(route_name):
+            return None
+        cost = self._bucket.cost(route_name)
+        wait = self._bucket.take(self._clock(), cost)
+        directory = self._bucket.limit.scope == "directory"
         if wait is not None:
-            raise GraphHttpError(429, "TooManyRequests",
-                                 "Too many requests: the rate limit for Teams administration "
-                                 "requests in this tenant was exceeded.",
-                                 {"Retry-After": str(wait)})
+            # Graph's documented throttle headers: <Scope>/<Limit>/<ApplicationId>/<TenantId>
+            # and a free-text reason; Teams documents none, so the same form is used there.
+            raise GraphHttpError(429, "TooManyRequests", (
+                "Too many requests: the resource unit limit for directory requests of this "
+                "application in this tenant was exceeded." if directory else
+                "Too many requests: the rate limit for Teams administration requests in this "
+                "tenant was exceeded."), {
+                "Retry-After": str(wait),
+                "x-ms-throttle-scope":
+                    f"Tenant_Application/ReadWrite/{SIMULATOR_APP_ID}/{self._world.tenant.id}",
+                "x-ms-throttle-information":
+                    "ResourceUnitLimitExceeded" if directory else "RequestLimitExceeded",
+            })
+        return cost if directory else None
 
     def _take_latency(self, route_name: str) -> float:
         latency = self._latency.get(route_name)

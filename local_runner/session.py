@@ -57,7 +57,7 @@ def teams_pace_for(scenario: Scenario) -> float:
     (29) is just under Teams' 30; without a limit, as fast as allowed, so local runs and tests
     against an unthrottled simulator do not wait for slots."""
     limit = scenario.behaviour.rate_limit
-    if limit is None:
+    if limit is None or limit.requests_per_second is None:  # none, or on the directory only
         return UNTHROTTLED_TEAMS_PACE
     return max(limit.requests_per_second - 1, limit.requests_per_second * 0.9)
 

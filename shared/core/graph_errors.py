@@ -70,13 +70,19 @@ def unwrap_message(message: str) -> tuple[str, str]:
     return "", message
 
 
-def classify(failure: GraphFailure) -> TemporaryError | PermanentError:
-    """Turn a Graph failure into the error the shell acts on."""
+def classify(
+    failure: GraphFailure, *, needs: str | None = None
+) -> TemporaryError | PermanentError:
+    """Turn a Graph failure into the error the shell acts on; a refusal names ``needs``, the
+    permission the refused call requires (the number-management one unless told)."""
     inner_code, text = unwrap_message(failure.message)
     lowered = text.lower()
     detail = f"Graph answered {failure.status or 'an error'} {failure.code or inner_code}: {text}"
     # Most specific first: a nested Forbidden is a consent problem whatever status carried it.
     if failure.status in {401, 403} or inner_code.lower() == "forbidden":
+        if needs is not None:
+            return PermanentError(Reason.GRAPH_FORBIDDEN, f"The app was refused by Microsoft "
+                                  f"Graph; grant it {needs} with admin consent. ({detail})")
         return _permanent(Reason.GRAPH_FORBIDDEN, detail)
     if failure.status in _RETRYABLE_STATUS:
         return TemporaryError(detail, retry_after_seconds=failure.retry_after_seconds)

@@ -28,6 +28,7 @@ from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from shared.adapters.graph.pacing import TeamsPaceHandler, TeamsRequestPacer
+from shared.adapters.graph.throttling import ThrottleLogHandler
 from shared.adapters.graph.transport_failures import TransportFailureHandler
 from shared.config import GraphAuth, GraphSettings
 
@@ -86,8 +87,9 @@ def graph_http_client(
     """The SDK's HTTP client with its default middleware; retries wait ``inline_retry_max``
     seconds at most (see ``ShortWaitRetryHandler``). With ``pacer``, every attempt of a request
     under ``/admin/teams/`` waits for a slot of the tenant's Teams pace (``TeamsPaceHandler``,
-    after the retry handler so that retries are paced as well). A connection that fails without
-    an answer becomes a 503 (``TransportFailureHandler``, last), retried and classified as one."""
+    after the retry handler so that retries are paced as well). Every 429 attempt is logged with
+    its throttle scope (``ThrottleLogHandler``). A connection that fails without an answer
+    becomes a 503 (``TransportFailureHandler``, last), retried and classified as one."""
     options = RetryHandlerOption(max_retries=settings.max_retries, delay=0.5)
     middleware = [
         ShortWaitRetryHandler(options, settings.inline_retry_max_seconds)
@@ -96,6 +98,7 @@ def graph_http_client(
     ]
     if pacer is not None:
         middleware.append(TeamsPaceHandler(pacer))
+    middleware.append(ThrottleLogHandler())
     # Last, closest to the socket: each attempt's failed connection is a 503 the retry sees.
     middleware.append(TransportFailureHandler())
     transport: GraphTransport = GraphClientFactory.create_with_custom_middleware(middleware)

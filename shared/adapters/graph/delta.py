@@ -25,8 +25,13 @@ from kiota_http.middleware.options import ResponseHandlerOption
 from msgraph.graph_service_client import GraphServiceClient
 
 from shared.adapters.graph.bodies import json_object, odata_link, required_text, value_items
-from shared.adapters.graph.directory import MEMBER_FIELDS, member_from_json
-from shared.adapters.graph.failures import raise_for_status
+from shared.adapters.graph.directory import (
+    MEMBER_FIELDS,
+    MEMBERS_PERMISSION,
+    USERS_PERMISSION,
+    member_from_json,
+)
+from shared.adapters.graph.failures import raise_for_status_needing
 from shared.core.directory import Member
 from shared.core.errors import DeltaGoneError, UnreadableAnswerError
 from shared.core.records import GroupDelta, UserDelta
@@ -53,14 +58,15 @@ class GraphDirectoryDelta:
         """A users link from now on: one request, no users read."""
         select = ",".join(MEMBER_FIELDS)
         url = f"{self._base}/users/delta()?$select={select}&$deltatoken=latest"
-        return await self._round(self._client.users.delta, url, USERS_ROUTE, lambda _item: None)
+        return await self._round(self._client.users.delta, url, USERS_ROUTE, lambda _item: None,
+                                 USERS_PERMISSION)
 
     async def group_link(self, group_id: str) -> str:
         """A voice-group link from now on: one request, no members read."""
         url = (f"{self._base}/groups/delta()?$select=members"
                f"&$filter={quote(_id_filter(group_id), safe='')}&$deltatoken=latest")
         return await self._round(self._client.groups.delta, url, GROUPS_ROUTE,
-                                 lambda _item: None)
+                                 lambda _item: None, MEMBERS_PERMISSION)
 
     async def user_changes(self, link: str) -> UserDelta:
         """Changed and deleted users since ``link``.
@@ -77,7 +83,8 @@ class GraphDirectoryDelta:
             else:
                 changed.append(member_from_json(item, 0, USERS_ROUTE))
 
-        next_link = await self._round(self._client.users.delta, link, USERS_ROUTE, take)
+        next_link = await self._round(self._client.users.delta, link, USERS_ROUTE, take,
+                                      USERS_PERMISSION)
         return UserDelta(tuple(changed), tuple(removed), next_link)
 
     async def group_changes(self, link: str) -> GroupDelta:
@@ -119,7 +126,8 @@ class GraphDirectoryDelta:
                     left.pop(user_id, None)
                     joined[user_id] = None
 
-        next_link = await self._round(self._client.groups.delta, link, GROUPS_ROUTE, take)
+        next_link = await self._round(self._client.groups.delta, link, GROUPS_ROUTE, take,
+                                      MEMBERS_PERMISSION)
         return GroupDelta(tuple(joined), tuple(left), nested, next_link)
 
     def _on_base(self, link: str) -> str:
@@ -131,9 +139,15 @@ class GraphDirectoryDelta:
         return urlunsplit((base.scheme, base.netloc, parts.path, parts.query, parts.fragment))
 
     async def _round(
-        self, builder: Any, url: str, route: str, take: Callable[[dict[str, Any]], None]
+        self,
+        builder: Any,
+        url: str,
+        route: str,
+        take: Callable[[dict[str, Any]], None],
+        permission: str,
     ) -> str:
-        """Follow one round from ``url`` to its deltaLink, handing every item to ``take``."""
+        """Follow one round from ``url`` to its deltaLink, handing every item to ``take``
+        (a refusal names ``permission``, what the round's route needs)."""
         pages = 0
         url = self._on_base(url)
         while True:
@@ -142,7 +156,7 @@ class GraphDirectoryDelta:
                 raise DeltaGoneError(
                     f"Graph no longer knows the delta link ({response.status_code})"
                 )
-            raise_for_status(response)
+            raise_for_status_needing(response, permission)
             body = json_object(response, route)
             for item in value_items(body, route):
                 take(item)

@@ -10,10 +10,17 @@ each ``User`` model (``Entity.get_field_deserializers`` resolves hundreds of laz
 object), which would make a 10,000-member read take two minutes for four fields per user. The
 request itself — URL template, query parameters, headers, auth and retry middleware — is still
 the SDK's.
+
+Permissions: the member list needs ``GroupMember.Read.All`` (else 403); reading the members'
+properties needs ``User.Read.All`` as well. Without it Graph still answers 200, with "limited
+information" members: only ``@odata.type`` and ``id`` (the other properties absent or null). Such
+a member is a missing grant, never a user without a number or an enabled account: the read fails
+with ``GRAPH_FORBIDDEN`` naming ``User.Read.All``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
@@ -34,14 +41,17 @@ from shared.adapters.graph.bodies import (
     required_text,
     value_items,
 )
-from shared.adapters.graph.failures import raise_for_status
+from shared.adapters.graph.failures import raise_for_status_needing
 from shared.core.directory import Member
-from shared.core.errors import UnreadableAnswerError
+from shared.core.errors import PermanentError, UnreadableAnswerError
+from shared.core.outcomes import Reason
 
 PAGE_SIZE = 999  # the most a directory collection returns per page
 MEMBER_FIELDS = ["id", "userPrincipalName", "businessPhones", "accountEnabled"]
 MEMBERS_ROUTE = "GET /groups/{id}/transitiveMembers/graph.user"
 USER_ROUTE = "GET /users/{id}"
+MEMBERS_PERMISSION = "GroupMember.Read.All"
+USERS_PERMISSION = "User.Read.All"
 
 
 class GraphVoiceGroupDirectory:
@@ -65,9 +75,10 @@ class GraphVoiceGroupDirectory:
         members: list[Member] = []
         page = await builder.get(_raw_page_request(query))
         while True:
-            raise_for_status(page)
+            raise_for_status_needing(page, MEMBERS_PERMISSION)
             body = json_object(page, MEMBERS_ROUTE)
             for user in value_items(body, MEMBERS_ROUTE):
+                check_user_properties_readable(user, MEMBERS_ROUTE)
                 members.append(member_from_json(user, len(members), MEMBERS_ROUTE))
             next_link = odata_link(body, "@odata.nextLink", MEMBERS_ROUTE)
             if not next_link:
@@ -97,8 +108,10 @@ class GraphUserReader:
         response = await self._client.users.by_user_id(user_id).get(config)
         if response.status_code == 404:
             return None
-        raise_for_status(response)
-        return member_from_json(json_object(response, USER_ROUTE), 0, USER_ROUTE)
+        raise_for_status_needing(response, USERS_PERMISSION)
+        user = json_object(response, USER_ROUTE)
+        check_user_properties_readable(user, USER_ROUTE)
+        return member_from_json(user, 0, USER_ROUTE)
 
 
 def _raw_page_request(query: Any) -> RequestConfiguration[Any]:
@@ -107,6 +120,26 @@ def _raw_page_request(query: Any) -> RequestConfiguration[Any]:
     )
     config.headers.add("ConsistencyLevel", "eventual")
     return config
+
+
+def check_user_properties_readable(user: object, route: str) -> None:
+    """Raise ``GRAPH_FORBIDDEN`` naming ``User.Read.All`` when a user object from ``route`` is
+    "limited information": a selected property absent, or no ``userPrincipalName`` (every user
+    has one; Graph shows the properties it withholds as null or leaves them out)."""
+    if not isinstance(user, Mapping):
+        return  # not a user object at all: the shape check's business, not a permission's
+    withheld = [name for name in MEMBER_FIELDS[1:] if name not in user]
+    if user.get("userPrincipalName") is None and "userPrincipalName" not in withheld:
+        withheld.insert(0, "userPrincipalName")
+    if not withheld:
+        return
+    raise PermanentError(
+        Reason.GRAPH_FORBIDDEN,
+        f"The app may not read users' properties; grant it {USERS_PERMISSION} with admin "
+        f"consent. ({route} returned user {user.get('id')!r} without {', '.join(withheld)}: "
+        "Graph's limited information for an app lacking permission to read users. Nobody was "
+        "read as having no number or an enabled account; the run stops here.)",
+    )
 
 
 def member_from_json(user: dict[str, Any], position: int, route: str) -> Member:

@@ -21,8 +21,9 @@ def failure_from_odata(error: ODataError) -> GraphFailure:
     )
 
 
-def raise_for_status(response: Any) -> None:
-    """For raw (``NativeResponseHandler``) responses: raise the classified error of a non-2xx."""
+def raise_for_status(response: Any, *, needs: str | None = None) -> None:
+    """For raw (``NativeResponseHandler``) responses: raise the classified error of a non-2xx;
+    a refusal (401/403) names ``needs``, the permission the call requires, when given."""
     if response.status_code < 400:
         return
     try:
@@ -37,7 +38,13 @@ def raise_for_status(response: Any) -> None:
         code=str(error.get("code", "")),
         message=str(error.get("message", "") or response.text),
         retry_after_seconds=retry_after(dict(response.headers)),
-    ))
+    ), needs=needs)
+
+
+def raise_for_status_needing(response: Any, permission: str) -> None:
+    """``raise_for_status`` for a call that needs ``permission``: a refusal names it (the
+    shared classifier's help text names the number-management permission)."""
+    raise_for_status(response, needs=permission)
 
 
 def raise_classified(error: ODataError) -> NoReturn:

@@ -32,7 +32,7 @@ from msgraph.generated.models.teams_administration.teams_policy_user_assignment 
 from msgraph.graph_service_client import GraphServiceClient
 
 from shared.adapters.graph.bodies import json_object, required_text, value_items
-from shared.adapters.graph.user_configurations import raise_for_status_needing
+from shared.adapters.graph.failures import raise_for_status_needing
 from shared.core.errors import PermanentError
 from shared.core.outcomes import Reason
 from shared.core.policy_planner import bare_policy_name

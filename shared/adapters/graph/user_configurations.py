@@ -27,9 +27,8 @@ from shared.adapters.graph.bodies import (
     required_list,
     required_text,
 )
-from shared.adapters.graph.failures import raise_for_status
-from shared.core.errors import PermanentError, UnreadableAnswerError
-from shared.core.outcomes import Reason
+from shared.adapters.graph.failures import raise_for_status_needing
+from shared.core.errors import UnreadableAnswerError
 from shared.core.teams_readiness import TeamsUser
 
 READ_PERMISSION = "TeamsUserConfiguration.Read.All"
@@ -150,24 +149,6 @@ def teams_user(
         licensed_for_phone=bool(features & PHONE_FEATURES),
         account_type=optional_text(entity, "accountType", route, where) or "unknown",
     )
-
-
-def raise_for_status_needing(response: Any, permission: str) -> None:
-    """``raise_for_status``, with a refusal (401/403) naming the permission this call needs.
-
-    The shared classifier's help text names the number-management permission; a refusal here
-    means a different grant is missing.
-    """
-    try:
-        raise_for_status(response)
-    except PermanentError as error:
-        if error.reason is not Reason.GRAPH_FORBIDDEN:
-            raise
-        raise PermanentError(
-            Reason.GRAPH_FORBIDDEN,
-            f"The app was refused by Microsoft Graph; grant it {permission} with admin consent. "
-            f"({error.message})",
-        ) from error
 
 
 def _object(value: Any, route: str, where: str) -> dict[str, Any]:

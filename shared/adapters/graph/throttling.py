@@ -1,0 +1,42 @@
+"""Every 429 the app receives is logged with Graph's throttle headers, retried or not.
+
+Graph documents which limit a 429 hit in ``x-ms-throttle-scope``
+(``<Scope>/<Limit>/<ApplicationId>/<TenantId>``, e.g. ``Tenant_Application/ReadWrite/...``) and
+why in ``x-ms-throttle-information`` (e.g. ``ResourceUnitLimitExceeded``); Teams documents no
+limits for ``/admin/teams`` at all. The real limits are only learnt from these lines, so
+``ThrottleLogHandler`` sits in the SDK's middleware chain after the retry handler, where it sees
+each attempt: a 429 the SDK retries away is logged as well as one that reaches the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kiota_http.middleware.middleware import BaseMiddleware
+
+log = logging.getLogger(__name__)
+
+THROTTLE_SCOPE_HEADER = "x-ms-throttle-scope"
+THROTTLE_INFORMATION_HEADER = "x-ms-throttle-information"
+
+
+def throttle_line(method: str, path: str, headers: Any) -> str:
+    """The log line for one 429: route, scope, information and the wait Graph asked for."""
+    scope = headers.get(THROTTLE_SCOPE_HEADER) or "(none given)"
+    information = headers.get(THROTTLE_INFORMATION_HEADER) or "(none given)"
+    retry_after = headers.get("Retry-After")
+    wait = f"{retry_after} s" if retry_after else "(not given)"
+    return (f"Graph throttled {method} {path}: scope={scope}, information={information}, "
+            f"retry after {wait}")
+
+
+class ThrottleLogHandler(BaseMiddleware):  # type: ignore[misc]  # kiota base is untyped here
+    """SDK middleware: logs a warning naming the throttle scope for every 429 answer."""
+
+    async def send(self, request: Any, transport: Any) -> Any:
+        """Pass the request on; log the answer when it is a 429."""
+        response = await super().send(request, transport)
+        if response.status_code == 429:
+            log.warning("%s", throttle_line(request.method, request.url.path, response.headers))
+        return response
