@@ -4,8 +4,10 @@
 `GET /_simulator/state` (numbers and Teams users as Graph shows them), `POST /_simulator/scenario`
 (whole world), `POST /_simulator/directory` (users and groups only), `POST /_simulator/faults`
 (`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
-(`OperationFailure`) and `POST /_simulator/delta/expire` (every delta token answers 410 from
-then on). A body that does not validate answers 400 `InvalidRequest`.
+(`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers as expired
+from then on: 410, or `deltaGoneStatus`) and `POST /_simulator/behaviour` (a partial
+`Behaviour` in camelCase: the fields given change, the rest stay). A body that does not
+validate answers 400 `InvalidRequest`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from graph_simulator.scenario import (
+    Behaviour,
     Fault,
     LatencyFault,
     OperationFailure,
@@ -32,7 +35,7 @@ CONTROL_PREFIX: Final = "/_simulator/"
 _CONTROL_ROUTES: Final = {
     "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
     "directory": "POST", "faults": "POST", "faults/latency": "POST",
-    "faults/operation": "POST", "delta/expire": "POST",
+    "faults/operation": "POST", "delta/expire": "POST", "behaviour": "POST",
 }
 
 
@@ -77,11 +80,13 @@ def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
     elif name == "faults/operation":
         simulator.inject_operation_failure(
             _parse_control_body(OperationFailure, body, "operationFailure"))
+    elif name == "behaviour":
+        simulator.update_behaviour(_parse_control_body(Behaviour, body, "behaviour"))
     else:
         simulator.expire_delta_tokens()
 
 
-_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure)
+_ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure, Behaviour)
 
 
 def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:

@@ -23,6 +23,7 @@ from aiohttp import web
 from graph_simulator.control import CONTROL_PREFIX, answer_control
 from graph_simulator.protocol import GraphRequest, Reply
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
     LatencyFault,
@@ -256,8 +257,13 @@ class SimulatorServer:
             route=route, status_detail=status_detail, count=count))
 
     def expire_delta_tokens(self) -> None:
-        """Make every delta and skip token issued so far answer 410 Gone."""
+        """Make every delta and skip token issued so far answer as expired (410 Gone, or the
+        `deltaGoneStatus` behaviour)."""
         self.simulator.expire_delta_tokens()
+
+    def set_behaviour(self, **changes: Any) -> None:
+        """Change the named behaviour fields (snake_case, e.g. ``delta_gone_status=404``)."""
+        self.simulator.update_behaviour(Behaviour.model_validate(changes))
 
     def user_configurations(self) -> list[dict[str, Any]]:
         """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""

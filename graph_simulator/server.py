@@ -44,6 +44,7 @@ from graph_simulator.routing import (
     match_path,
 )
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
     LatencyFault,
@@ -199,8 +200,17 @@ class Simulator:
             self._world.replace_directory(directory)
             self._save_state()
 
+    def update_behaviour(self, changes: Behaviour) -> None:
+        """Set the behaviour fields `changes` was given (its defaults are not applied)."""
+        with self._lock:
+            update = {name: getattr(changes, name) for name in changes.model_fields_set}
+            self._world.behaviour = self._world.behaviour.model_copy(update=update)
+            if "rate_limit" in update:
+                self._bucket = self._new_bucket()
+
     def expire_delta_tokens(self) -> None:
-        """Make every delta and skip token issued so far answer 410 Gone."""
+        """Make every delta and skip token issued so far answer as expired (410 Gone, or the
+        `deltaGoneStatus` behaviour)."""
         with self._lock:
             self._world.expire_delta_state()
 
@@ -267,7 +277,8 @@ class Simulator:
         """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
         with self._lock:
             tenant_id = self._world.tenant.id
-            return [user_configuration_json(configuration, tenant_id)
+            behaviour = self._world.behaviour
+            return [user_configuration_json(configuration, tenant_id, behaviour)
                     for configuration in self._world.user_configurations()]
 
     # -- Graph requests ----------------------------------------------------------------------

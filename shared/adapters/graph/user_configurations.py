@@ -34,7 +34,8 @@ CONFIGURATION_FIELDS = [
 ]
 # featureTypes that mean Teams Phone: PhoneSystem is the Teams Phone licence itself,
 # PhoneSystemVirtualUser its resource-account edition, and a calling plan requires Teams Phone.
-# Compared case-insensitively: the docs show the casing, not a guarantee of it.
+# Compared case-insensitively: the docs show the casing, not a guarantee of it. Graph lists no
+# values at all, so this only explains a refusal; no write waits for it.
 PHONE_FEATURES = frozenset({"phonesystem", "callingplan", "phonesystemvirtualuser"})
 
 
@@ -91,22 +92,30 @@ def teams_user(entity: dict[str, Any], user_id: str) -> TeamsUser:
         if isinstance(item, dict) and item.get("telephoneNumber")
     )
     policies: dict[str, str] = {}
+    names: dict[str, str] = {}
+    seen: set[str] = set()
     for item in _list(entity.get("effectivePolicyAssignments")):
         if not isinstance(item, dict):
             continue
         assignment = item.get("policyAssignment")
         policy_type = item.get("policyType")
-        if policy_type and isinstance(assignment, dict) and assignment.get("policyId"):
-            # One effective policy per type; keep the first should Graph ever list two.
-            policies.setdefault(str(policy_type), str(assignment["policyId"]))
-    features = {str(feature).lower() for feature in _list(entity.get("featureTypes"))}
+        if not policy_type or not isinstance(assignment, dict) or str(policy_type) in seen:
+            continue  # one effective policy per type; keep the first should Graph list two
+        seen.add(str(policy_type))
+        if assignment.get("policyId"):
+            policies[str(policy_type)] = str(assignment["policyId"])
+        if assignment.get("displayName"):
+            names[str(policy_type)] = str(assignment["displayName"])
+    features = tuple(str(feature) for feature in _list(entity.get("featureTypes")))
     return TeamsUser(
         user_id=str(entity.get("id") or user_id),
         enterprise_voice_enabled=entity.get("isEnterpriseVoiceEnabled") is True,
         telephone_numbers=numbers,
         effective_policies=policies,
-        licensed_for_phone=bool(features & PHONE_FEATURES),
+        licensed_for_phone=any(feature.lower() in PHONE_FEATURES for feature in features),
         account_type=str(entity.get("accountType") or "unknown"),
+        feature_types=features,
+        effective_policy_names=names,
     )
 
 
