@@ -4,10 +4,11 @@
 `GET /_simulator/state` (numbers and Teams users as Graph shows them), `POST /_simulator/scenario`
 (whole world), `POST /_simulator/directory` (users and groups only), `POST /_simulator/faults`
 (`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
-(`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers 410 from
-then on), `POST /_simulator/permissions` (`{"grantedPermissions": [...] | null}`: the tenant's
-grants from now on) and `POST /_simulator/behaviour` (some `behaviour` knobs, camelCase, the
-others kept). A body that does not validate answers 400 `InvalidRequest`.
+(`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers as expired
+from then on: 410, or `deltaGoneStatus`), `POST /_simulator/permissions`
+(`{"grantedPermissions": [...] | null}`: the tenant's grants from now on) and
+`POST /_simulator/behaviour` (a partial `Behaviour` in camelCase: the fields given change, the
+rest stay). A body that does not validate answers 400 `InvalidRequest`.
 """
 
 from __future__ import annotations

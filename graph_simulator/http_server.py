@@ -273,7 +273,8 @@ class SimulatorServer:
         return self.simulator.update_behaviour(parsed)
 
     def expire_delta_tokens(self) -> None:
-        """Make every delta and skip token issued so far answer 410 Gone."""
+        """Make every delta and skip token issued so far answer as expired (410 Gone, or the
+        `deltaGoneStatus` behaviour)."""
         self.simulator.expire_delta_tokens()
 
     def grant_permissions(self, permissions: Sequence[str] | None) -> None:

@@ -244,6 +244,19 @@ class Behaviour(_Model):
     policy_lag_reads: Annotated[int, Field(ge=0, le=1000)] = 0
     """After a policy assign or unassign, this many reads of the user's configuration still
     show the effectivePolicyAssignments from before it."""
+    # Where Graph documents no values, or more than one form (issue 11, items 4, 6 and 8).
+    phone_feature_types: tuple[Annotated[str, Field(min_length=1)], ...] = ("PhoneSystem",)
+    """The featureTypes a user with Teams Phone lists besides ``Teams``. Graph documents no
+    values (its example shows ``CallingPlan``), so a test can serve spellings the app has never
+    seen."""
+    delta_gone_status: Literal[400, 404, 409, 410] = 410
+    """The status an expired delta token answers: 410 with a ``Location`` (documented), or
+    another of "the 40X-series errors with codes such as syncStateNotFound" (also documented;
+    no ``Location``), its code being ``deltaGoneErrorCode``."""
+    effective_policy_ids: Literal["same", "opaque"] = "same"
+    """``opaque``: effectivePolicyAssignments show a base64-like id for a policy that
+    getPolicyId answers with its GUID-style id (as Graph's own examples differ); assign still
+    takes the getPolicyId id."""
 
 
 def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:

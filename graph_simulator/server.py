@@ -244,7 +244,8 @@ class Simulator:
             return self._world.behaviour
 
     def expire_delta_tokens(self) -> None:
-        """Make every delta and skip token issued so far answer 410 Gone."""
+        """Make every delta and skip token issued so far answer as expired (410 Gone, or the
+        `deltaGoneStatus` behaviour)."""
         with self._lock:
             self._world.expire_delta_state()
 
@@ -311,7 +312,8 @@ class Simulator:
         """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
         with self._lock:
             tenant_id = self._world.tenant.id
-            return [user_configuration_json(configuration, tenant_id)
+            behaviour = self._world.behaviour
+            return [user_configuration_json(configuration, tenant_id, behaviour)
                     for configuration in self._world.user_configurations()]
 
     # -- Graph requests ----------------------------------------------------------------------

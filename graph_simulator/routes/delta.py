@@ -3,7 +3,8 @@
 A first call reads everything (or nothing, for `$deltatoken=latest`); its last page carries a
 delta link whose token, called later, reads the changes since. Tokens carry the query options
 and expire (`deltaTokenLifetimeSeconds`, or a new world): then 410 with a `Location` to start
-over. The diffing itself is `graph_simulator.delta`.
+over, or (`deltaGoneStatus`) a 400, 404 or 409 with `deltaGoneErrorCode` and no `Location`.
+The diffing itself is `graph_simulator.delta`.
 """
 
 from __future__ import annotations
@@ -101,6 +102,14 @@ def _delta_state(context: RouteContext, kind: DeltaKind, request: GraphRequest,
              and world.directory_at(token.version) is not None
              and (token.since is None or world.directory_at(token.since) is not None))
     if not known or now - token.issued_at > lifetime:
+        status = world.behaviour.delta_gone_status
+        if status != 410:
+            # "A 40X-series error with codes such as syncStateNotFound": no Location to follow.
+            raise GraphHttpError(
+                status, world.behaviour.delta_gone_error_code,
+                "The sync state of this delta token was not found; restart with a full "
+                "synchronization.",
+            )
         fresh = {name: value for name, value in (("$select", token.select),
                                                  ("$filter", token.filter))
                  if value is not None}

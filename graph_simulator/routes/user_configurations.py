@@ -3,6 +3,8 @@ every user present in Teams."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any, Final
 
 from graph_simulator.protocol import GraphRequest, Reply, bad_request
@@ -15,6 +17,7 @@ from graph_simulator.routes.odata import (
     skiptoken_offset,
 )
 from graph_simulator.routing import Route
+from graph_simulator.scenario import Behaviour, Policy
 from graph_simulator.world import UserConfiguration
 
 _CONFIGURATION_PROPERTIES: Final = (
@@ -28,8 +31,14 @@ _MAX_CONFIGURATION_PAGE: Final = 999
 _SKIPTOKEN_SCOPE: Final = "userConfigurations"
 
 
-def user_configuration_json(configuration: UserConfiguration, tenant_id: str) -> dict[str, Any]:
-    """A teamsUserConfiguration resource with exactly the documented v1.0 properties."""
+def user_configuration_json(configuration: UserConfiguration, tenant_id: str,
+                            behaviour: Behaviour | None = None) -> dict[str, Any]:
+    """A teamsUserConfiguration resource with exactly the documented v1.0 properties.
+
+    ``behaviour`` picks the featureTypes of a Teams Phone user and the form of the policy ids
+    (the scenario default when None).
+    """
+    behaviour = behaviour or Behaviour()
     teams = configuration.teams
     return {
         "id": configuration.user.id,
@@ -44,15 +53,26 @@ def user_configuration_json(configuration: UserConfiguration, tenant_id: str) ->
         "effectivePolicyAssignments": [
             {"policyType": policy.type,
              "policyAssignment": {"displayName": policy.name, "assignmentType": "direct",
-                                  "policyId": policy.id, "groupId": None}}
+                                  "policyId": _effective_policy_id(policy, behaviour),
+                                  "groupId": None}}
             for policy in configuration.policies
         ],
-        # Teams Phone is what the simulator calls "licensed"; PhoneSystem is its feature name.
-        "featureTypes": ["Teams", "PhoneSystem"] if teams.licensed else ["Teams"],
+        # Teams Phone is what the simulator calls "licensed"; Graph lists no feature names.
+        "featureTypes": (["Teams", *behaviour.phone_feature_types] if teams.licensed
+                         else ["Teams"]),
         "accountType": "user",
         "createdDateTime": teams.created_date_time,
         "modifiedDateTime": teams.modified_date_time,
     }
+
+
+def _effective_policy_id(policy: Policy, behaviour: Behaviour) -> str:
+    """The id effectivePolicyAssignments show: getPolicyId's, or (``opaque``) a base64url-like
+    id of the same policy, as in Graph's examples."""
+    if behaviour.effective_policy_ids == "same":
+        return policy.id
+    digest = hashlib.sha256(f"{policy.type}/{policy.id}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def get_user_configuration(context: RouteContext, route: Route,
@@ -67,7 +87,8 @@ def get_user_configuration(context: RouteContext, route: Route,
     finally:
         # A read can make a user visible (visibleAfterPolls), even one that answers 404.
         context.save_state()
-    entity = _pick(user_configuration_json(configuration, world.tenant.id), properties)
+    entity = _pick(user_configuration_json(configuration, world.tenant.id, world.behaviour),
+                   properties)
     if world.behaviour.user_configuration_body_shape == "value":
         return Reply(200, {"value": entity})
     selection = f"({options['$select']})" if "$select" in options else ""
@@ -88,7 +109,7 @@ def list_user_configurations(context: RouteContext, route: Route,
     offset = skiptoken_offset(options.get("$skiptoken"), _SKIPTOKEN_SCOPE)
     world = context.world
     tenant_id = world.tenant.id
-    items = [_pick(user_configuration_json(configuration, tenant_id), properties)
+    items = [_pick(user_configuration_json(configuration, tenant_id, world.behaviour), properties)
              for configuration in world.user_configurations()]
     body: dict[str, Any] = {
         "@odata.context": f"{context.base_url}/$metadata#admin/teams/userConfigurations",

@@ -6,15 +6,17 @@ configuration (not in Teams yet → ``waiting_for_teams``) → resolve the polic
 grant with the ownership markers *before* writing, so a crash never leaves a policy the app wrote
 without its marker → assign the missing ones in one request and unassign types the app gave
 before that are no longer wanted → read the configuration back and confirm each type shows the
-expected id (else ``read_back_pending``, read back again with a backoff, and ``verify_failed``
-once ``READ_BACK_PATIENCE`` has passed) → mark the grant verified. While a read-back waits,
-a later message does not write the policies again: it only reads them back.
+expected policy, by name or id (``in_effect``; else ``read_back_pending``, read back again with a
+backoff, and ``verify_failed`` once ``READ_BACK_PATIENCE`` has passed) → mark the grant
+verified. While a read-back waits, a later message does not write the policies again: it only
+reads them back.
 
 ``revoke_policies``: unassign only the types the app itself assigned, then forget the grant.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -24,7 +26,12 @@ from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import Outcome, Reason, UserResult
 from shared.core.phone_numbers import check_number
-from shared.core.policy_planner import GrantedPolicy, PolicyGrant, describe_policies
+from shared.core.policy_planner import (
+    GrantedPolicy,
+    PolicyGrant,
+    bare_policy_name,
+    describe_policies,
+)
 from shared.core.recording import (
     awaiting_read_back,
     failed_with_backoff,
@@ -237,11 +244,42 @@ def _policy_ids(
 def _unconfirmed(
     user: TeamsUser | None, ids: Sequence[tuple[MainNumberPolicy, str]]
 ) -> list[MainNumberPolicy]:
-    effective = {
-        kind.casefold(): policy_id
-        for kind, policy_id in (user.effective_policies.items() if user else ())
-    }
-    return [p for p, pid in ids if effective.get(p.policy_type.casefold()) != pid]
+    return [p for p, pid in ids if user is None or not in_effect(user, p, pid)]
+
+
+def in_effect(user: TeamsUser, policy: MainNumberPolicy, policy_id: str) -> bool:
+    """Whether the user's effective policy of ``policy``'s type is that policy.
+
+    Matched by type and then by id (a GUID's braces and case aside) or by name (displayName,
+    with or without ``Tag:``, case-insensitive as Teams names are). The name is what survives:
+    Graph's examples show a GUID-style id from getPolicyId and a base64-like one in
+    effectivePolicyAssignments for the same kind of policy, so ids alone could never match and
+    a confirmed grant would be written again on every run.
+    """
+    wanted_type = policy.policy_type.casefold()
+    effective_id = _by_type(user.effective_policies, wanted_type)
+    if effective_id is not None and _normal_id(effective_id) == _normal_id(policy_id):
+        return True
+    name = _by_type(user.effective_policy_names, wanted_type)
+    return name is not None and (
+        bare_policy_name(name).casefold() == bare_policy_name(policy.name).casefold()
+    )
+
+
+def _by_type(by_type: dict[str, str], wanted_type: str) -> str | None:
+    return next((value for kind, value in by_type.items() if kind.casefold() == wanted_type),
+                None)
+
+
+def _normal_id(policy_id: str) -> str:
+    """A GUID without braces and in lower case; any other id (base64-like ids are
+    case-sensitive) as it is."""
+    text = policy_id.strip()
+    bare = text.strip("{}")
+    return bare.lower() if _GUID.fullmatch(bare) else text
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 def _not_shown_yet(

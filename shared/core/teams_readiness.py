@@ -48,8 +48,12 @@ class TeamsUser:
 
     ``licensed_for_phone`` is true when Teams lists a Teams Phone feature for the user
     (``featureTypes`` holds ``PhoneSystem``, ``CallingPlan`` or ``PhoneSystemVirtualUser``; a
-    calling plan cannot exist without Teams Phone). ``effective_policies`` maps policyType to the
-    policyId in effect, whether assigned directly or through a group.
+    calling plan cannot exist without Teams Phone). Graph documents no featureTypes values, so
+    it never stops a write: the app assigns first, and reads it only to explain a refusal
+    (``feature_types`` keeps what Teams listed, for the message). ``effective_policies`` maps
+    policyType to the policyId in effect, whether assigned directly or through a group, and
+    ``effective_policy_names`` policyType to that policy's displayName (ids of the same policy
+    may differ in form between getPolicyId and this list; names do not).
     """
 
     user_id: str
@@ -58,6 +62,8 @@ class TeamsUser:
     effective_policies: dict[str, str] = field(default_factory=dict)
     licensed_for_phone: bool = False
     account_type: str = "user"
+    feature_types: tuple[str, ...] = ()
+    effective_policy_names: dict[str, str] = field(default_factory=dict)
 
     def has_number(self, number: str) -> bool:
         """Whether ``number`` is among the user's Teams numbers (formatting ignored)."""
@@ -192,9 +198,10 @@ def readiness(
                if is_problem else "the app will look again.")
         )
         return Readiness(WAITING_FOR_TEAMS, is_problem, check_again_at, message)
+    listed = ", ".join(user.feature_types) or "none"
     message = (
-        "Teams knows the user but shows no Teams Phone licence. Licences can take up to "
-        f"{hours} to reach Teams; "
+        f"Teams knows the user but shows no Teams Phone licence (its features: {listed}). "
+        f"Licences can take up to {hours} to reach Teams; "
         + ("it still has not, so give the user a Teams Phone licence (or check the one they "
            "have)." if is_problem else "the app will look again.")
     )

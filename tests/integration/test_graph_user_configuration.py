@@ -94,6 +94,7 @@ async def test_the_configuration_is_read_at_the_root_or_inside_value(
         effective_policies={},
         licensed_for_phone=True,
         account_type="user",
+        feature_types=("Teams", "PhoneSystem"),
     )
 
 

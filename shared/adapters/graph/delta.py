@@ -9,8 +9,11 @@ continues from. ``$deltatoken=latest`` starts a link "from now" without reading 
 
 Pages are read raw (``NativeResponseHandler``), like the member pages, so a large round costs
 no model building; the requests are still the SDK's (auth, retry, base URL). A link Graph no
-longer knows answers ``410 Gone`` (or, from some services, ``400`` with ``syncStateNotFound``):
-that is ``DeltaGoneError``, and the caller falls back to a full read.
+longer knows answers ``410 Gone``, or — also documented, for an expired token — "a 40X-series
+error with error codes such as ``syncStateNotFound``" (a 400, 404, 409, …). Any refusal of a
+*stored* link other than a missing permission, throttling or a timeout is ``DeltaGoneError``
+and the caller falls back to a full read: a link is only ever a shortcut, and a run that failed
+on it would keep the same link and fail again on every run until the next full read is due.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from shared.core.errors import DeltaGoneError, UnreadableAnswerError
 from shared.core.records import GroupDelta, UserDelta
 
 _GONE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+# Failures that are not about the link (permissions, throttling, a timeout): a full read would
+# meet them too, so they are raised as they are.
+_NOT_THE_LINK = frozenset({401, 403, 408, 429})
 _GROUP_TYPE = "#microsoft.graph.group"
 USERS_ROUTE = "GET /users/delta"
 GROUPS_ROUTE = "GET /groups/delta"
@@ -59,14 +65,14 @@ class GraphDirectoryDelta:
         select = ",".join(MEMBER_FIELDS)
         url = f"{self._base}/users/delta()?$select={select}&$deltatoken=latest"
         return await self._round(self._client.users.delta, url, USERS_ROUTE, lambda _item: None,
-                                 USERS_PERMISSION)
+                                 USERS_PERMISSION, stored=False)
 
     async def group_link(self, group_id: str) -> str:
         """A voice-group link from now on: one request, no members read."""
         url = (f"{self._base}/groups/delta()?$select=members"
                f"&$filter={quote(_id_filter(group_id), safe='')}&$deltatoken=latest")
         return await self._round(self._client.groups.delta, url, GROUPS_ROUTE,
-                                 lambda _item: None, MEMBERS_PERMISSION)
+                                 lambda _item: None, MEMBERS_PERMISSION, stored=False)
 
     async def user_changes(self, link: str) -> UserDelta:
         """Changed and deleted users since ``link``.
@@ -84,7 +90,7 @@ class GraphDirectoryDelta:
                 changed.append(member_from_json(item, 0, USERS_ROUTE))
 
         next_link = await self._round(self._client.users.delta, link, USERS_ROUTE, take,
-                                      USERS_PERMISSION)
+                                      USERS_PERMISSION, stored=True)
         return UserDelta(tuple(changed), tuple(removed), next_link)
 
     async def group_changes(self, link: str) -> GroupDelta:
@@ -127,7 +133,7 @@ class GraphDirectoryDelta:
                     joined[user_id] = None
 
         next_link = await self._round(self._client.groups.delta, link, GROUPS_ROUTE, take,
-                                      MEMBERS_PERMISSION)
+                                      MEMBERS_PERMISSION, stored=True)
         return GroupDelta(tuple(joined), tuple(left), nested, next_link)
 
     def _on_base(self, link: str) -> str:
@@ -145,17 +151,23 @@ class GraphDirectoryDelta:
         route: str,
         take: Callable[[dict[str, Any]], None],
         permission: str,
+        *,
+        stored: bool,
     ) -> str:
-        """Follow one round from ``url`` to its deltaLink, handing every item to ``take``
-        (a refusal names ``permission``, what the round's route needs)."""
+        """Follow one round from ``url`` to its deltaLink, handing every item to ``take`` (a
+        refusal names ``permission``, what the round's route needs).
+
+        ``stored``: ``url`` is a link kept from an earlier run, so any refusal of it that is
+        not about permissions or load is ``DeltaGoneError``; a new link's request (built here)
+        is only gone when Graph says so, and is otherwise refused like any other request.
+        """
         pages = 0
         url = self._on_base(url)
         while True:
             response = await builder.with_url(url).get(_raw())
-            if _gone(response):
-                raise DeltaGoneError(
-                    f"Graph no longer knows the delta link ({response.status_code})"
-                )
+            gone = _gone(response, stored=stored or pages > 0)
+            if gone is not None:
+                raise DeltaGoneError(gone)
             raise_for_status_needing(response, permission)
             body = json_object(response, route)
             for item in value_items(body, route):
@@ -174,18 +186,39 @@ def _id_filter(group_id: str) -> str:
     return "id eq '{}'".format(group_id.replace("'", "''"))
 
 
-def _gone(response: Any) -> bool:
-    if response.status_code == 410:
-        return True
-    if response.status_code != 400:
-        return False
+def _gone(response: Any, *, stored: bool) -> str | None:
+    """Why ``response`` means the link cannot be continued, or None (a success, or a failure
+    a full read would meet too: no permission, throttled, timed out; and for a link that is not
+    ``stored``, any refusal that does not say the sync state is gone)."""
+    status = response.status_code
+    if status == 410:
+        return f"Graph answered 410 Gone ({_describe(response)})"
+    if not 400 <= status < 500 or status in _NOT_THE_LINK:
+        return None
+    code, _ = _error_parts(response)
+    folded = code.casefold()
+    if folded in _GONE_CODES or "syncstate" in folded or "resync" in folded:
+        return f"the delta token expired (Graph answered {status} {_describe(response)})"
+    if not stored:
+        return None
+    return f"Graph refused the stored delta link ({status} {_describe(response)})"
+
+
+def _error_parts(response: Any) -> tuple[str, str]:
+    """(code, message) of a Graph error body; empty strings for what it does not have."""
     try:
         body = response.json()
     except ValueError:
-        return False
+        return "", ""
     error = body.get("error") if isinstance(body, dict) else None
-    code = str(error.get("code", "")) if isinstance(error, dict) else ""
-    return code.lower() in _GONE_CODES
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+def _describe(response: Any) -> str:
+    code, message = _error_parts(response)
+    return f"{code or 'no error code'}: {message or 'no message'}"
 
 
 def _raw() -> RequestConfiguration[Any]:

@@ -43,7 +43,8 @@ CONFIGURATION_FIELDS = [
 ]
 # featureTypes that mean Teams Phone: PhoneSystem is the Teams Phone licence itself,
 # PhoneSystemVirtualUser its resource-account edition, and a calling plan requires Teams Phone.
-# Compared case-insensitively: the docs show the casing, not a guarantee of it.
+# Compared case-insensitively: the docs show the casing, not a guarantee of it. Graph lists no
+# values at all, so this only explains a refusal; no write waits for it.
 PHONE_FEATURES = frozenset({"phonesystem", "callingplan", "phonesystemvirtualuser"})
 
 
@@ -127,6 +128,7 @@ def teams_user(
             entry, "telephoneNumber", route, f"{where}: telephoneNumbers[{position}]"
         ))
     policies: dict[str, str] = {}
+    names: dict[str, str] = {}
     assignments = required_list(entity, "effectivePolicyAssignments", route, where)
     for position, item in enumerate(assignments):
         at = f"{where}: effectivePolicyAssignments[{position}]"
@@ -134,11 +136,16 @@ def teams_user(
         policy_type = required_text(entry, "policyType", route, at)
         assignment = _object(entry.get("policyAssignment"), route, f"{at}.policyAssignment")
         policy_id = required_text(assignment, "policyId", route, f"{at}.policyAssignment")
-        # One effective policy per type; keep the first should Graph ever list two.
-        policies.setdefault(policy_type, policy_id)
-    features = {
-        str(feature).lower() for feature in optional_list(entity, "featureTypes", route, where)
-    }
+        if policy_type in policies:
+            continue  # one effective policy per type; keep the first should Graph list two
+        policies[policy_type] = policy_id
+        # The name survives where the id's form differs (getPolicyId vs effective policies).
+        display = optional_text(assignment, "displayName", route, f"{at}.policyAssignment")
+        if display:
+            names[policy_type] = display
+    features = tuple(
+        str(feature) for feature in optional_list(entity, "featureTypes", route, where)
+    )
     return TeamsUser(
         user_id=answered_id,
         enterprise_voice_enabled=optional_bool(
@@ -146,8 +153,10 @@ def teams_user(
         ) is True,
         telephone_numbers=tuple(numbers),
         effective_policies=policies,
-        licensed_for_phone=bool(features & PHONE_FEATURES),
+        licensed_for_phone=any(feature.lower() in PHONE_FEATURES for feature in features),
         account_type=optional_text(entity, "accountType", route, where) or "unknown",
+        feature_types=features,
+        effective_policy_names=names,
     )
 
 
