@@ -4,13 +4,16 @@
 `GET /_simulator/state` (numbers and Teams users as Graph shows them), `POST /_simulator/scenario`
 (whole world), `POST /_simulator/directory` (users and groups only), `POST /_simulator/faults`
 (`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
-(`OperationFailure`) and `POST /_simulator/delta/expire` (every delta token answers 410 from
-then on). A body that does not validate answers 400 `InvalidRequest`.
+(`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers 410 from
+then on) and `POST /_simulator/behaviour` (a partial `Behaviour`: the knobs named change, the
+rest stay; answers the behaviour now in force). A body that does not validate answers 400
+`InvalidRequest`.
 """
 
 from __future__ import annotations
 
-from typing import Final, TypeVar
+import json
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -32,7 +35,7 @@ CONTROL_PREFIX: Final = "/_simulator/"
 _CONTROL_ROUTES: Final = {
     "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
     "directory": "POST", "faults": "POST", "faults/latency": "POST",
-    "faults/operation": "POST", "delta/expire": "POST",
+    "faults/operation": "POST", "delta/expire": "POST", "behaviour": "POST",
 }
 
 
@@ -53,6 +56,9 @@ async def answer_control(request: web.Request, simulator: Simulator, path: str) 
                 "numberAssignments": simulator.number_assignment_resources(),
                 "userConfigurations": simulator.user_configuration_resources(),
             })
+        if name == "behaviour":
+            return web.json_response(simulator.update_behaviour(
+                _json_object(body, "behaviour")).model_dump(by_alias=True, mode="json"))
         _control_action(simulator, name, body)
     except ScenarioError as error:
         return _control_error(400, "InvalidRequest", str(error))
@@ -79,6 +85,16 @@ def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
             _parse_control_body(OperationFailure, body, "operationFailure"))
     else:
         simulator.expire_delta_tokens()
+
+
+def _json_object(body: bytes, source: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(body or b"{}")
+    except ValueError as error:
+        raise ScenarioError(f"{source}: not valid JSON: {error}") from None
+    if not isinstance(decoded, dict):
+        raise ScenarioError(f"{source}: expected a JSON object of behaviour knobs")
+    return decoded
 
 
 _ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure)

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from graph_simulator.routing import (
     match_path,
 )
 from graph_simulator.scenario import (
+    Behaviour,
     Directory,
     Fault,
     LatencyFault,
@@ -110,6 +111,12 @@ class _TokenBucket:
             self._tokens -= 1
             return None
         return max(1, math.ceil((1 - self._tokens) / self._rate))
+
+
+def _camel_keys(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {"".join(part.capitalize() if index else part
+                    for index, part in enumerate(str(key).split("_"))): value
+            for key, value in changes.items()}
 
 
 def _now_iso() -> str:
@@ -203,6 +210,21 @@ class Simulator:
         """Make every delta and skip token issued so far answer 410 Gone."""
         with self._lock:
             self._world.expire_delta_state()
+
+    def update_behaviour(self, changes: Mapping[str, Any]) -> Behaviour:
+        """Change some behaviour knobs (camelCase or snake_case names), keep the rest; returns
+        the behaviour now in force. Raises ScenarioError naming a knob or value it refuses."""
+        with self._lock:
+            before = self._world.behaviour
+            current = before.model_dump(by_alias=True)
+            try:
+                behaviour = Behaviour.model_validate({**current, **_camel_keys(changes)})
+            except ValidationError as error:
+                raise ScenarioError(describe_validation_error(error, "behaviour")) from None
+            self._world.behaviour = behaviour
+            if behaviour.rate_limit != before.rate_limit:
+                self._bucket = self._new_bucket()
+            return behaviour
 
     @staticmethod
     def _check_route(route: str, source: str) -> None:
