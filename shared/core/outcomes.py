@@ -72,6 +72,9 @@ class Reason(StrEnum):
 WAITING_REASONS = frozenset({Reason.WAITING_FOR_TEAMS, Reason.NOT_LICENSED})
 #: The number is on the user but the read-back found it unusable: verified again with a backoff.
 VERIFY_REASONS = frozenset({Reason.EV_NOT_ENABLED, Reason.VERIFY_FAILED})
+#: Teams refused the number for a reason the app cannot name (a text it does not know): the
+#: same assignment is tried again after a backoff, not failed for good.
+RETRY_REASONS = frozenset({Reason.ASSIGNMENT_FAILED})
 
 
 def counts_as_attempt(outcome: Outcome, reason: Reason) -> bool:
