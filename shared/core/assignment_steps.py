@@ -304,7 +304,10 @@ def _refused(
         # has not seen: the full text is recorded, and a later run tries again after a backoff.
         stored = yield from ask(ReadStatus(message.user_id))
         now = yield from ask(Now())
-        return failed_with_backoff(error.reason, error.message, number, stored, now)
+        return failed_with_backoff(
+            error.reason, f"{error.message} The app tries again after a backoff.", number,
+            stored, now,
+        )
     return UserResult(Outcome.FAILED, error.reason, error.message, number)
 
 

@@ -381,7 +381,7 @@ def test_a_refusal_nobody_can_name_is_failed_with_its_text_and_tried_again_after
 
     assert result is not None
     assert (result.outcome, result.reason) == (Outcome.FAILED, Reason.ASSIGNMENT_FAILED)
-    assert result.message == text
+    assert result.message == f"{text} The app tries again after a backoff."
     assert result.retry_at == NOW + timedelta(hours=1)  # 15 min doubled per earlier attempt
     assert world.claims[NUMBER].assigning_since is None
 
