@@ -59,6 +59,9 @@ async def answer_control(request: web.Request, simulator: Simulator, path: str) 
                 "numberAssignments": simulator.number_assignment_resources(),
                 "userConfigurations": simulator.user_configuration_resources(),
             })
+        if name == "behaviour":  # answers the behaviour now in force
+            changed = simulator.update_behaviour(_parse_control_body(Behaviour, body, "behaviour"))
+            return web.json_response(changed.model_dump(by_alias=True, mode="json"))
         _control_action(simulator, name, body)
     except ScenarioError as error:
         return _control_error(400, "InvalidRequest", str(error))
@@ -86,8 +89,6 @@ def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
     elif name == "permissions":
         simulator.grant_permissions(
             _parse_control_body(GrantedPermissions, body, "permissions").granted_permissions)
-    elif name == "behaviour":
-        simulator.update_behaviour(_parse_control_body(Behaviour, body, "behaviour"))
     else:
         simulator.expire_delta_tokens()
 

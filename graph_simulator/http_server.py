@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -66,7 +68,21 @@ async def _handle(request: web.Request) -> web.Response:
     if reply.delay_seconds > 0:
         # Injected latency: the request has been carried out, only the answer is late.
         await asyncio.sleep(reply.delay_seconds)
+    if reply.drop_connection:
+        _reset_connection(request)
     return _web_response(reply)
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Reset the connection (RST) instead of answering; aiohttp drops the unsent reply."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        # Linger 0: the close sends RST, which the client sees as "connection reset".
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 def create_app(simulator: Simulator) -> web.Application:

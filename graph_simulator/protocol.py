@@ -52,7 +52,8 @@ class Reply:
     """What to answer: status, JSON body (None for an empty body) and extra headers.
 
     `delay_seconds` (injected latency) is honoured by the aiohttp app, which waits that long
-    before sending the answer; `Simulator.handle` itself never waits.
+    before sending the answer; `Simulator.handle` itself never waits. `drop_connection`: the
+    aiohttp app resets the connection instead of answering (the request was carried out).
     """
 
     status: int
@@ -60,3 +61,4 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = _ODATA_JSON
     delay_seconds: float = 0.0
+    drop_connection: bool = False

@@ -257,6 +257,23 @@ class Behaviour(_Model):
     """``opaque``: effectivePolicyAssignments show a base64-like id for a policy that
     getPolicyId answers with its GUID-style id (as Graph's own examples differ); assign still
     takes the getPolicyId id."""
+    # -- issue 11, items 3, 5 and 9: where documented Graph is harsher than the defaults ------
+    skipped_operations: Literal["never", "alreadyDone", "always"] = "never"
+    """Graph v1.0 lists `skipped` among the operation statuses (the SDK enum lacks it):
+    `alreadyDone` ends an assign of a number already on its target (or an unassign of a free
+    number) `skipped` instead of `succeeded`; `always` ends every assign and unassign `skipped`
+    and changes nothing."""
+    assign_answer_lost: Literal["never", "gatewayTimeout", "connectionDropped"] = "never"
+    """An assignNumber that is a first try (no `Retry-Attempt` header) is carried out at once --
+    its operation completes -- and then answered 504 (`gatewayTimeout`) or not at all, the
+    connection reset (`connectionDropped`): Teams did it, the client cannot know."""
+    repeated_assign: Literal["newOperation", "refused"] = "newOperation"
+    """An assignNumber of a number its target already has (or has pending): accepted as a new
+    operation that succeeds, or refused "already assigned to this user" (at the POST or in
+    the operation, as `assignErrors` says)."""
+    refusal_texts: Literal["teams", "unseen", "unseenTryAgain"] = "teams"
+    """The texts of Teams' refusals: the ones Teams PowerShell shows (`teams`), or each replaced
+    by a text no classifier has seen (`unseen`), or by one that also says "try again"."""
 
 
 def _check_directory(users: Sequence[User], groups: Sequence[Group]) -> None:

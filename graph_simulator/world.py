@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -52,10 +53,10 @@ from graph_simulator.scenario import (
     User,
 )
 
-OperationStatus = Literal["notStarted", "running", "succeeded", "failed"]
+OperationStatus = Literal["notStarted", "running", "succeeded", "failed", "skipped"]
 ActivationState = Literal["activated", "assignmentPending"]
 
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed"})
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "skipped"})
 
 # Enough for any test or demo; older versions are dropped and their delta tokens answer 410,
 # which Graph also does when it no longer has the state a token refers to.
@@ -452,8 +453,8 @@ class World:
         for user_id, policy_type, policy_id in assignments:
             self._present_teams_user(user_id)
             if self._policy(policy_type, policy_id) is None:
-                raise RejectedError(f"Policy '{policy_id}' of type '{policy_type}' was not "
-                                    "found.")
+                raise RejectedError(self._shown(f"Policy '{policy_id}' of type "
+                                                f"'{policy_type}' was not found."))
         now = self._clock()
         for user_id, policy_type, policy_id in assignments:
             record = self._teams_users[user_id]
@@ -472,7 +473,7 @@ class World:
         for user_id, policy_type in unassignments:
             self._present_teams_user(user_id)
             if policy_type not in known_types:
-                raise RejectedError(f"Policy type '{policy_type}' was not found.")
+                raise RejectedError(self._shown(f"Policy type '{policy_type}' was not found."))
         now = self._clock()
         for user_id, policy_type in unassignments:
             record = self._teams_users[user_id]
@@ -515,7 +516,23 @@ class World:
     def _not_found(self, number: str) -> str:
         return f"Telephone Number '{number}' is not found from tenant '{self.tenant.id}'"
 
-    def _assign_refusal(self, number: str, number_type: NumberType, target_id: str) -> str | None:
+    def _shown(self, refusal: str) -> str:
+        """A refusal as `refusalTexts` has Teams word it (the same text always reads the same)."""
+        if self.behaviour.refusal_texts == "teams":
+            return refusal
+        reference = zlib.crc32(refusal.encode()) % 100_000
+        text = f"The number service declined this request (decision {reference:05d})."
+        if self.behaviour.refusal_texts == "unseenTryAgain":
+            text += " Please try again later."
+        return text
+
+    def _assign_refusal(self, number: str, number_type: NumberType, target_id: str,
+                        operation_id: str | None = None) -> str | None:
+        refusal = self._assign_refusal_text(number, number_type, target_id, operation_id)
+        return None if refusal is None else self._shown(refusal)
+
+    def _assign_refusal_text(self, number: str, number_type: NumberType, target_id: str,
+                             operation_id: str | None) -> str | None:
         teams_user = self._teams_users.get(target_id)
         if target_id not in self._users or teams_user is None or not teams_user.present:
             return f"The user '{target_id}' is not found"
@@ -532,14 +549,21 @@ class World:
         elif record is not None and record.number_type != "directRouting":
             return (f"Telephone Number '{number}' is a {record.number_type} number, "
                     "not directRouting")
-        if record is None or record.assignment_target_id in (None, target_id):
+        if record is None or record.assignment_target_id is None:
             return None
-        return f"Telephone Number '{number}' has already been assigned to another user"
+        if record.assignment_target_id != target_id:
+            return f"Telephone Number '{number}' has already been assigned to another user"
+        # The target has it, or an operation of its own reserved it: a repeat, unless this is
+        # that very operation completing.
+        own = operation_id is not None and record.reserved_by == operation_id
+        if self.behaviour.repeated_assign == "refused" and not own:
+            return f"Telephone Number '{number}' is already assigned to this user"
+        return None
 
     def _unassign_refusal(self, number: str, number_type: NumberType) -> str | None:
         record = self._numbers.get(number)
         if record is None or record.number_type != number_type:
-            return self._not_found(number)
+            return self._shown(self._not_found(number))
         return None
 
     def _new_operation(
@@ -606,6 +630,15 @@ class World:
         self._advance(op)
         return copy.copy(op)
 
+    def carry_out(self, operation_id: str) -> Operation:
+        """Complete the operation now, however many polls it would have waited for (Teams
+        carried the request out; `assignAnswerLost`)."""
+        op = self._operations[operation_id]
+        if op.status not in TERMINAL_STATUSES:
+            op.polls = max(op.polls, self.behaviour.operation_polls)
+            self._complete(op)
+        return copy.copy(op)
+
     def poll_operation(self, operation_id: str) -> Operation:
         """Return the operation as it is now, then move it one step towards its terminal state."""
         op = self._operations.get(operation_id)
@@ -627,7 +660,7 @@ class World:
         if op.kind == "assign":
             assert op.target_id is not None
             refusal = op.refusal or self._assign_refusal(
-                op.telephone_number, op.number_type, op.target_id
+                op.telephone_number, op.number_type, op.target_id, op.id
             )
         else:
             refusal = op.refusal or self._unassign_refusal(op.telephone_number, op.number_type)
@@ -638,11 +671,29 @@ class World:
             if record is not None and record.reserved_by == op.id:
                 self._free(record)
             return
+        if self._skips(op):
+            op.status = "skipped"
+            record = self._numbers.get(op.telephone_number)
+            if record is not None and record.reserved_by == op.id:
+                self._free(record)
+            return
         if op.kind == "assign":
             self._give(op)
         else:
             self._free(self._numbers[op.telephone_number])
         op.status = "succeeded"
+
+    def _skips(self, op: Operation) -> bool:
+        """Whether the operation ends `skipped` (`skippedOperations`): always, or when what it
+        asks for is already so."""
+        mode = self.behaviour.skipped_operations
+        if mode != "alreadyDone":
+            return mode == "always"
+        record = self._numbers.get(op.telephone_number)
+        if op.kind == "unassign":
+            return record is not None and record.assignment_target_id is None
+        return (record is not None and record.assignment_target_id == op.target_id
+                and record.activation_state == "activated")
 
     def _give(self, op: Operation) -> None:
         assert op.target_id is not None

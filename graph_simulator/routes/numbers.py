@@ -122,6 +122,15 @@ def assign_number(context: RouteContext, route: Route, request: GraphRequest) ->
         raise bad_request("Parameter 'locationId' must be a string.")
     operation = context.world.request_assign(number, _number_type_parameter(body), target,
                                              _category(category), location)
+    lost = context.world.behaviour.assign_answer_lost
+    if lost != "never" and not _is_retry(request):
+        # Teams carried it out; the answer never reaches the client (a gateway timeout after
+        # the backend accepted, or a dropped connection). Its retry is answered as usual.
+        context.world.carry_out(operation.id)
+        context.save_state()
+        if lost == "connectionDropped":
+            return Reply(202, None, drop_connection=True)
+        raise GraphHttpError(504, "timeout", "The request timed out at the gateway.")
     return _accepted(context, operation)
 
 
@@ -159,6 +168,11 @@ def get_operation(context: RouteContext, route: Route, request: GraphRequest) ->
     operation_context = (f"{context.base_url}/$metadata#admin/teams/telephoneNumberManagement/"
                          "operations/$entity")
     return Reply(200, {"@odata.context": operation_context, **entity})
+
+
+def _is_retry(request: GraphRequest) -> bool:
+    """Whether the SDK's retry handler sent this (it numbers its retries in `Retry-Attempt`)."""
+    return any(name.lower() == "retry-attempt" for name in request.headers)
 
 
 def _accepted(context: RouteContext, operation: Operation) -> Reply:

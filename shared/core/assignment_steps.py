@@ -22,7 +22,13 @@ from enum import Enum
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import POLICY_ACTIONS, AssignmentMessage
-from shared.core.outcomes import WAITING_REASONS, Outcome, Reason, UserResult
+from shared.core.outcomes import (
+    RETRY_REASONS,
+    WAITING_REASONS,
+    Outcome,
+    Reason,
+    UserResult,
+)
 from shared.core.phone_numbers import check_number
 from shared.core.policy_steps import policy_flow
 from shared.core.recording import (
@@ -271,7 +277,8 @@ def _refused(
     """What a refused assignment means for the user.
 
     A user Teams does not know or has no Teams Phone licence for waits (with patience); a number
-    Teams says is taken is looked up, because it may be on this very user already.
+    Teams says is taken is looked up, because it may be on this very user already; a refusal
+    the classifier cannot name is tried again after a backoff.
     """
     if error.reason in {Reason.USER_NOT_FOUND, Reason.NOT_LICENSED}:
         user = yield from ask(ReadTeamsUser(message.user_id))
@@ -288,11 +295,28 @@ def _refused(
             user, stored, now=now, patience=limits.patience, number=number,
         )
     if error.reason is Reason.ASSIGNED_ELSEWHERE:
+        # "Already assigned" may mean to this very user: an earlier try whose answer was lost
+        # (a 504 after Teams accepted, and the SDK's retry posted it again).
         in_teams = yield from ask(FindNumber(number))
-        if in_teams is not None and in_teams.target_id == message.user_id:
+        on_user = in_teams is not None and in_teams.target_id == message.user_id
+        seen: TeamsUser | None = None
+        if in_teams is None or in_teams.target_id is None:
+            # Teams' number list shows nobody; the user's configuration is a second look.
+            seen = yield from ask(LookAtTeamsUser(message.user_id))
+            on_user = seen is not None and seen.has_number(number)
+        if on_user:
             yield from ask(MarkAssigned(number, message.user_id))
             yield from ask(NoteFound(number, message.user_id))
-            return (yield from _read_back(message, number, _already(number), None))
+            return (yield from _read_back(message, number, _already(number), seen))
+    if error.reason in RETRY_REASONS:
+        # A refusal nobody can name yet may be Teams' passing trouble in words the classifier
+        # has not seen: the full text is recorded, and a later run tries again after a backoff.
+        stored = yield from ask(ReadStatus(message.user_id))
+        now = yield from ask(Now())
+        return failed_with_backoff(
+            error.reason, f"{error.message} The app tries again after a backoff.", number,
+            stored, now,
+        )
     return UserResult(Outcome.FAILED, error.reason, error.message, number)
 
 

@@ -77,6 +77,9 @@ WAITING_REASONS = frozenset({Reason.WAITING_FOR_TEAMS, Reason.NOT_LICENSED})
 #: verified again with a backoff.
 VERIFY_REASONS = frozenset({Reason.EV_NOT_ENABLED, Reason.VERIFY_FAILED,
                             Reason.READ_BACK_PENDING})
+#: Teams refused the number for a reason the app cannot name (a text it does not know): the
+#: same assignment is tried again after a backoff, not failed for good.
+RETRY_REASONS = frozenset({Reason.ASSIGNMENT_FAILED})
 
 
 def counts_as_attempt(outcome: Outcome, reason: Reason) -> bool:

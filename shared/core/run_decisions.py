@@ -27,7 +27,14 @@ from typing import Literal
 from shared.core.directory import Claim, adopted_by_intent
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import POLICY_ACTIONS, AssignmentMessage
-from shared.core.outcomes import VERIFY_REASONS, WAITING_REASONS, Action, Outcome, Reason
+from shared.core.outcomes import (
+    RETRY_REASONS,
+    VERIFY_REASONS,
+    WAITING_REASONS,
+    Action,
+    Outcome,
+    Reason,
+)
 from shared.core.planner import Decision, Plan
 from shared.core.policy_planner import PolicyAction, PolicyDecision, PolicyGrant, plan_policies
 from shared.core.recording import status_news
@@ -96,8 +103,9 @@ def failed_read_back(decision: Decision, status: UserStatus) -> bool:
 
 def look_later(decision: Decision, status: UserStatus | None, now: datetime) -> bool:
     """Whether the user's stored status says not to look at them before its retry time: an
-    assignment Teams was not ready for, or a number whose read-back failed or waits for Teams'
-    views to show it. Such a user is neither enqueued nor recorded this run.
+    assignment Teams was not ready for, the same number refused for a reason nobody could name,
+    or a number whose read-back failed or waits for Teams' views to show it. Such a user is
+    neither enqueued nor recorded this run.
 
     A number the app just assigned may be missing from a later run's numberAssignments list
     (eventually consistent, like the configuration): planned as an assign again, it waits for
@@ -106,7 +114,8 @@ def look_later(decision: Decision, status: UserStatus | None, now: datetime) -> 
         return False
     if decision.action is Action.ASSIGN:
         return status.reason in WAITING_REASONS or (
-            status.reason is Reason.READ_BACK_PENDING and status.number == decision.number
+            status.reason in {Reason.READ_BACK_PENDING, *RETRY_REASONS}
+            and status.number == decision.number
         )
     return failed_read_back(decision, status)
 

@@ -418,3 +418,66 @@ def test_no_teams_write_without_its_marker(
             assert claim is not None
             assert claim.holder_user_id == "ann"
             assert claim.held
+
+
+def test_a_refusal_nobody_can_name_is_failed_with_its_text_and_tried_again_after_a_backoff(
+) -> None:
+    text = "Teams refused the assignment (Graph answered 400 BadRequest: Declined, ref 4821)"
+    stored = UserStatus(
+        user_id="ann", user_principal_name="ann@contoso.example", outcome=Outcome.FAILED,
+        reason=Reason.ASSIGNMENT_FAILED, number=NUMBER, message=text, run_id="run-0",
+        read_position=0, updated_at=NOW, attempts=2,
+    )
+    world = World(refuse=PermanentError(Reason.ASSIGNMENT_FAILED, text),
+                  statuses={"ann": stored})
+
+    result = _run(carry_out(_assign(), MessageLimits(RULES, reread=False)), world.answer)
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.FAILED, Reason.ASSIGNMENT_FAILED)
+    assert result.message == f"{text} The app tries again after a backoff."
+    assert result.retry_at == NOW + timedelta(hours=1)  # 15 min doubled per earlier attempt
+    assert world.claims[NUMBER].assigning_since is None
+
+
+def test_a_known_permanent_refusal_is_not_looked_at_again_on_a_timer() -> None:
+    world = World(refuse=PermanentError(Reason.NOT_IN_INVENTORY, "not in the inventory"))
+
+    result = _run(carry_out(_assign(), MessageLimits(RULES, reread=False)), world.answer)
+
+    assert result is not None
+    assert (result.reason, result.retry_at) == (Reason.NOT_IN_INVENTORY, None)
+
+
+def test_already_assigned_to_this_user_is_kept_when_only_the_configuration_shows_it() -> None:
+    # An earlier try's answer was lost and its repeat refused; Teams' number list lags behind.
+    world = World(teams={NUMBER: "ann"}, refuse=PermanentError(
+        Reason.ASSIGNED_ELSEWHERE, f"Telephone Number '{NUMBER}' is already assigned to this user",
+    ))
+
+    def answer(step: Step[Any]) -> object:
+        if isinstance(step, FindNumber):
+            world.performed.append(step)
+            return None
+        return world.answer(step)
+
+    result = _run(carry_out(_assign(), MessageLimits(RULES, reread=False)), answer)
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.KEPT, Reason.ALREADY_ASSIGNED)
+    assert world.claims[NUMBER].assigned
+    assert not [s for s in world.performed if isinstance(s, UnassignNumber)]
+    assert len(world.looked) == 1, "the look that found it doubles as the read-back"
+
+
+def test_a_number_teams_lists_on_someone_else_is_assigned_elsewhere_without_a_second_look(
+) -> None:
+    world = World(teams={NUMBER: "bob"}, refuse=PermanentError(
+        Reason.ASSIGNED_ELSEWHERE, "has already been assigned to another user",
+    ))
+
+    result = _run(carry_out(_assign(), MessageLimits(RULES, reread=False)), world.answer)
+
+    assert result is not None
+    assert (result.outcome, result.reason) == (Outcome.FAILED, Reason.ASSIGNED_ELSEWHERE)
+    assert not [s for s in world.performed if isinstance(s, LookAtTeamsUser)]

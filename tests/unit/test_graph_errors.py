@@ -223,3 +223,58 @@ def test_classify_always_answers_temporary_or_permanent_with_a_hint(
         assert isinstance(error, TemporaryError)
     if status in {429, 503, 504}:
         assert isinstance(error, TemporaryError)
+
+
+# -- refusal texts the classifier has never seen (issue 11, item 9) -------------------------
+
+UNSEEN = "The number service declined this request (decision 04821)."
+
+
+@pytest.mark.parametrize("status", [400, 409, 422, None])
+def test_an_unseen_refusal_text_is_assignment_failed_with_the_whole_text(
+    status: int | None,
+) -> None:
+    error = permanent(GraphFailure(status, "BadRequest", UNSEEN))
+
+    assert error.reason is Reason.ASSIGNMENT_FAILED
+    assert UNSEEN in error.message
+
+
+def test_an_unseen_operation_detail_is_assignment_failed_with_the_whole_text() -> None:
+    error = classify_operation_failure(UNSEEN)
+
+    assert isinstance(error, PermanentError)
+    assert error.reason is Reason.ASSIGNMENT_FAILED
+    assert UNSEEN in error.message
+
+
+@pytest.mark.parametrize("text", [
+    f"{UNSEEN} Please try again later.",
+    "Declined for now; retry later.",
+    "The backend is temporarily unavailable (decision 04821).",
+])
+def test_an_unseen_text_that_says_try_again_is_temporary(text: str) -> None:
+    assert text in temporary(GraphFailure(400, "BadRequest", text)).message
+    assert isinstance(classify_operation_failure(text), TemporaryError)
+
+
+@pytest.mark.parametrize("status", [500, 501, 502, 503, 504, 505, 507, 599])
+def test_any_5xx_status_is_temporary_whatever_its_text(status: int) -> None:
+    assert UNSEEN in temporary(GraphFailure(status, "UnknownError", UNSEEN)).message
+
+
+@pytest.mark.parametrize("text", [
+    '{"code":"InternalServerError","message":"Declined (decision 04821)."}',
+    '{"error":{"code":"Declined","status":503,"message":"Declined (decision 04821)."}}',
+    "Declined by the number service: upstream answered HTTP 502 (decision 04821).",
+    "Declined, status code 500 (decision 04821).",
+])
+def test_an_unseen_text_that_carries_a_5xx_is_temporary(text: str) -> None:
+    assert isinstance(classify(GraphFailure(400, "UnknownError", text)), TemporaryError)
+    assert isinstance(classify_operation_failure(text), TemporaryError)
+
+
+def test_digits_of_a_number_in_a_text_are_not_a_5xx_status() -> None:
+    text = f"Declined {NUMBER} for user {USER} (decision 503)."
+
+    assert permanent(GraphFailure(400, "BadRequest", text)).reason is Reason.ASSIGNMENT_FAILED

@@ -221,6 +221,17 @@ LATER = NOW + timedelta(hours=1)
                      retry_at=NOW), False),
     (KEEP, _status("ann", Outcome.ASSIGNED, Reason.READ_BACK_PENDING, ANN_NUMBER,
                    retry_at=LATER), True),
+    # A refusal nobody could name: the same number waits out its backoff, then is tried again;
+    # a new number from the directory is tried at once, and so is the number Teams now has.
+    (ASSIGN, _status("ann", Outcome.FAILED, Reason.ASSIGNMENT_FAILED, ANN_NUMBER,
+                     retry_at=LATER), True),
+    (ASSIGN, _status("ann", Outcome.FAILED, Reason.ASSIGNMENT_FAILED, ANN_NUMBER,
+                     retry_at=NOW), False),
+    (ASSIGN, _status("ann", Outcome.FAILED, Reason.ASSIGNMENT_FAILED, BOB_NUMBER,
+                     retry_at=LATER), False),
+    (ASSIGN, _status("ann", Outcome.FAILED, Reason.ASSIGNMENT_FAILED, ANN_NUMBER), False),
+    (KEEP, _status("ann", Outcome.FAILED, Reason.ASSIGNMENT_FAILED, ANN_NUMBER,
+                   retry_at=LATER), False),
 ])
 def test_a_user_is_looked_at_later_only_while_their_wait_or_read_back_backoff_runs(
     decision: Decision, status: UserStatus | None, expected: bool

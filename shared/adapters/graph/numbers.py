@@ -5,6 +5,10 @@
 captured with ``HeadersInspectionHandlerOption``. The operation is read raw
 (``NativeResponseHandler``) because its documented body wraps the entity in ``value`` while the SDK
 expects it at the root; both shapes are accepted.
+
+An operation can end ``skipped`` (Graph v1.0 lists it; the SDK's enum does not). What was skipped
+is not documented, so Teams is asked: a number that is where the change wanted it counts as done,
+anything else is a temporary failure that names the status (the change is tried again).
 """
 
 from __future__ import annotations
@@ -156,10 +160,13 @@ class GraphTeamsNumbers:
         """Assign the number as the user's primary number and wait for the operation.
 
         With ``landed``, the first look after the poll interval asks it (the caller's read-back)
-        instead of the operation; the operation is polled only while it answers False.
+        instead of the operation; the operation is polled only while it answers False. An
+        operation that ends ``skipped`` is done if ``landed`` (else the number's Teams record)
+        shows the number on the user.
         """
+        done = landed or self._held_by(number, user_id)
         if operation_location:
-            await self._wait_for_operation(operation_location, number, landed)
+            await self._wait_for_operation(operation_location, number, landed, done)
             return
         body = AssignNumberPostRequestBody(
             telephone_number=number,
@@ -169,7 +176,7 @@ class GraphTeamsNumbers:
         )
         action = self._numbers.microsoft_graph_teams_administration_assign_number
         await self._run_action(
-            action.to_post_request_information(body), "assignNumber", number, landed
+            action.to_post_request_information(body), "assignNumber", number, landed, done
         )
 
     async def unassign_number(self, number: str) -> None:
@@ -178,14 +185,25 @@ class GraphTeamsNumbers:
             telephone_number=number, number_type=_GRAPH_NUMBER_TYPES[self._number_type]
         )
         action = self._numbers.microsoft_graph_teams_administration_unassign_number
-        await self._run_action(action.to_post_request_information(body), "unassignNumber", number)
+        await self._run_action(action.to_post_request_information(body), "unassignNumber",
+                               number, None, self._held_by(number, None))
+
+    def _held_by(self, number: str, target_id: str | None) -> Callable[[], Awaitable[bool]]:
+        """A check whether the number's Teams record has ``target_id`` on it (None: nobody)."""
+
+        async def check() -> bool:
+            record = await self.find_number(number)
+            return (record.target_id if record is not None else None) == target_id
+
+        return check
 
     async def _run_action(
         self,
         request: Any,
         name: str,
         number: str,
-        landed: Callable[[], Awaitable[bool]] | None = None,
+        landed: Callable[[], Awaitable[bool]] | None,
+        done: Callable[[], Awaitable[bool]],
     ) -> None:
         # The SDK's post() returns None, and HeadersInspectionHandlerOption misses the Location of
         # a retried request (kiota-http drops request options after the first attempt). Sending
@@ -196,13 +214,15 @@ class GraphTeamsNumbers:
         location = response.headers.get("location")
         if not location:
             raise TemporaryError(f"{name} for {number} was accepted without a Location")
-        await self._wait_for_operation(location, number, landed)
+        await self._wait_for_operation(location, number, landed, done, name)
 
     async def _wait_for_operation(
         self,
         location: str,
         number: str,
-        landed: Callable[[], Awaitable[bool]] | None = None,
+        landed: Callable[[], Awaitable[bool]] | None,
+        done: Callable[[], Awaitable[bool]],
+        name: str = "assignNumber",
     ) -> None:
         deadline = time.monotonic() + self._timeout
         interval = self._poll_interval
@@ -219,7 +239,15 @@ class GraphTeamsNumbers:
             status, detail = _operation_state(response)
             if status == "succeeded":
                 return
-            if status in {"failed", "skipped"}:
+            if status == "skipped":
+                if await done():
+                    return
+                raise TemporaryError(
+                    f"the Teams operation of {name} for {number} ended 'skipped'"
+                    f"{': ' + detail if detail else ''}, and Teams does not show the change "
+                    "made; it is tried again"
+                )
+            if status == "failed":
                 raise classify_operation_failure(detail or f"assignment of {number} failed")
             if time.monotonic() + interval > deadline:
                 raise OperationPendingError(
