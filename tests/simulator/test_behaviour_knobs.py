@@ -5,7 +5,6 @@ the status an expired delta token answers, and the form of effective policy ids.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,18 +26,6 @@ SELECT = "id,userPrincipalName,businessPhones,accountEnabled"
 # Graph's own example of a direct assignment's id: base64url, 43 characters, no padding.
 BASE64_LIKE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 GUID = "f7593e81-772a-4455-88a3-fc9e5ebc1e4a"
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
-
-
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
 
 
 def configuration(client: httpx.Client, user_id: str) -> dict[str, Any]:

@@ -32,12 +32,6 @@ def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
-
-
 def assign_and_finish(client: httpx.Client, number: str, target: str) -> str:
     response = client.post(f"{NUMBERS}/assignNumber", json={
         "telephoneNumber": number, "assignmentTargetId": target, "numberType": "directRouting"})

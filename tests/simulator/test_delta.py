@@ -18,7 +18,6 @@ from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuil
 from graph_simulator import SimulatorServer, parse_directory, parse_scenario
 from tests.simulator.support import (
     ANN,
-    AUTH,
     BOB,
     CAROL,
     DAVE,
@@ -50,12 +49,6 @@ def clock() -> FakeClock:
 def sim(clock: FakeClock) -> Iterator[SimulatorServer]:
     with SimulatorServer(EXAMPLE, clock=clock) as server:
         yield server
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
 
 
 def read_round(client: httpx.Client, first: httpx.Response) -> tuple[list[dict[str, Any]], str]:

@@ -39,12 +39,6 @@ def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
-
-
 def set_behaviour(control: httpx.Client, **changes: Any) -> None:
     response = control.post("/_simulator/behaviour", json=changes)
     assert response.status_code == 200, response.text

@@ -46,18 +46,6 @@ def sim(clock: FakeClock) -> Iterator[SimulatorServer]:
         yield server
 
 
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
-
-
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
-
-
 def limited(sim: SimulatorServer, requests_per_second: float) -> None:
     sim.load_scenario(parse_scenario(example(
         rateLimit={"requestsPerSecond": requests_per_second, "scope": "teamsAdmin"})))

@@ -4,7 +4,6 @@ refusal texts nobody has seen -- each set through `POST /_simulator/behaviour`."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,18 +16,6 @@ ANNS_DR = "+31855363011"
 FREE_DR = "+31855363099"
 AUTH = {"Authorization": "Bearer simulator-token"}
 NUMBERS = "/admin/teams/telephoneNumberManagement/numberAssignments"
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
-
-
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
 
 
 def set_behaviour(control: httpx.Client, **knobs: Any) -> dict[str, Any]:

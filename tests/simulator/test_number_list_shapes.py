@@ -5,26 +5,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from graph_simulator import ScenarioError, SimulatorServer, parse_scenario
-from tests.simulator.support import ANN, ANNS_DR, AUTH, NUMBERS, example
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
-
-
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
+from tests.simulator.support import ANN, ANNS_DR, NUMBERS, example
 
 
 def _page(client: httpx.Client, **params: str) -> dict[str, Any]:

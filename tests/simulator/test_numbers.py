@@ -1,6 +1,5 @@
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -33,12 +32,6 @@ def scenario(**behaviour: Any) -> dict[str, Any]:
     data["behaviour"] = {**data["behaviour"], **behaviour}
     return data
 
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
 
 
 def assign(client: httpx.Client, number: str, target: str, number_type: str = "directRouting",

@@ -60,12 +60,6 @@ def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture
-def control(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.url) as http:
-        yield http
-
-
 # -- permissions -----------------------------------------------------------------------------
 
 

@@ -1,6 +1,5 @@
 """Teams policies: getPolicyId (and the SDK's comma-less URL), userAssignments assign/unassign."""
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +23,6 @@ from graph_simulator import SimulatorServer, parse_scenario
 from tests.simulator.support import (
     ANN,
     ASSIGNMENT_TYPE,
-    AUTH,
     BOB,
     CLI_POLICY_ID,
     CONFIGURATIONS,
@@ -41,12 +39,6 @@ ASSIGN = f"{POLICY}/userAssignments/assign"
 UNASSIGN = f"{POLICY}/userAssignments/unassign"
 FQ = "microsoft.graph.teamsAdministration."
 
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
 
 
 def assignment(user_id: str, policy_type: str = "CallingLineIdentity",

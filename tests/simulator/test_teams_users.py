@@ -1,6 +1,5 @@
 """GET /users/{id}, Teams userConfigurations, and how Teams users take part in assignNumber."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -22,7 +21,6 @@ from graph_simulator import SimulatorServer, parse_directory, parse_scenario
 from tests.simulator.support import (
     ANN,
     ANNS_DR,
-    AUTH,
     BOB,
     CALLING_PLAN,
     CAROL,
@@ -40,12 +38,6 @@ from tests.simulator.support import (
     unexpected_data,
     user_entry,
 )
-
-
-@pytest.fixture
-def client(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sim.base_url, headers=AUTH) as http:
-        yield http
 
 
 def configuration(client: httpx.Client, user_id: str, **params: str) -> httpx.Response:
