@@ -53,6 +53,7 @@ from aiohttp import web
 from yarl import URL
 
 from graph_simulator.routing import ASSIGN_NUMBER, UNASSIGN_NUMBER, route_name
+from graph_simulator.serving_thread import ServingThread
 
 
 class FaultKind(StrEnum):
@@ -236,10 +237,7 @@ class FaultProxy:
         self._counters = _Counters()
         self._paused = False
         self._holds: list[HeldAnswer] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
+        self._serving = ServingThread("fault-proxy", self._serve, self._shutdown)
         self._origin = ""
         self._session: aiohttp.ClientSession | None = None
         # Actions are forwarded one at a time, so an operation failure armed in the simulator
@@ -250,38 +248,8 @@ class FaultProxy:
 
     def start(self) -> Self:
         """Start serving; returns once the port is bound (raises if binding failed)."""
-        if self._thread is not None:
-            raise RuntimeError("FaultProxy already started")
-        self._thread = threading.Thread(target=self._run, name="fault-proxy", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=30):
-            raise RuntimeError("fault proxy did not start within 30 s")
-        if self._loop is None:
-            self._thread.join()
-            raise self._startup_error or RuntimeError("fault proxy failed to start")
+        self._serving.start()
         return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        runner: web.AppRunner | None = None
-        try:
-            runner = loop.run_until_complete(self._serve())
-        except OSError as error:
-            self._startup_error = error
-        finally:
-            # Wake start() whatever happened, so it never waits out its timeout on a crash.
-            if runner is None:
-                loop.close()
-            else:
-                self._loop = loop
-            self._ready.set()
-        if runner is None:
-            return
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self._shutdown(runner))
-            loop.close()
 
     async def _serve(self) -> web.AppRunner:
         self._session = aiohttp.ClientSession(
@@ -316,12 +284,7 @@ class FaultProxy:
             holds, self._holds = self._holds, []
         for hold in holds:
             hold.release(drop=True)
-        loop, thread = self._loop, self._thread
-        self._loop = None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=30)
+        self._serving.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -13,7 +13,6 @@ import asyncio
 import json
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from graph_simulator.scenario import (
     load_scenario,
 )
 from graph_simulator.server import DEFAULT_TOKEN, Simulator
+from graph_simulator.serving_thread import ServingThread
 
 SIMULATOR_KEY: Final = web.AppKey("simulator", Simulator)
 
@@ -139,57 +139,18 @@ class SimulatorServer:
         """
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
         self.simulator = Simulator(loaded, token=token, state_file=state_file, clock=clock)
-        self._port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
+        self._serving = ServingThread(
+            "graph-simulator", lambda: start_runner(self.simulator, port), _cleanup,
+        )
 
     def start(self) -> Self:
         """Start serving; returns once the port is bound (raises if binding failed)."""
-        if self._thread is not None:
-            raise RuntimeError("SimulatorServer already started")
-        self._thread = threading.Thread(target=self._run, name="graph-simulator", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout=30):
-            raise RuntimeError("graph simulator did not start within 30 s")
-        if self._loop is None:
-            self._thread.join()
-            if self._startup_error is not None:
-                raise self._startup_error
-            raise RuntimeError("graph simulator failed to start")
+        self._serving.start()
         return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        runner: web.AppRunner | None = None
-        try:
-            runner = loop.run_until_complete(start_runner(self.simulator, self._port))
-        except OSError as error:
-            self._startup_error = error
-        finally:
-            # Wake start() whatever happened, so it never waits out its timeout on a crash.
-            if runner is None:
-                loop.close()
-            else:
-                self._loop = loop
-            self._ready.set()
-        if runner is None:
-            return
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
 
     def stop(self) -> None:
         """Stop serving and join the thread; safe to call twice."""
-        loop, thread = self._loop, self._thread
-        self._loop = None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=30)
+        self._serving.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -302,3 +263,7 @@ class SimulatorServer:
     def user_configurations(self) -> list[dict[str, Any]]:
         """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
         return self.simulator.user_configuration_resources()
+
+
+async def _cleanup(runner: web.AppRunner) -> None:
+    await runner.cleanup()
