@@ -150,10 +150,11 @@ async def _plan_and_apply(context: TenantContext, run_id: str, *, dry_run: bool)
     )
     log.info(
         "sync run %s for tenant %s: %s read (%s), %d members, %d changes enqueued%s "
-        "(%d looked at later, %d still queued, %d found assigned by the app); %s",
+        "(%d looked at later, %d still queued, %d found assigned by the app); %s; "
+        "main-number policies %s",
         run_id, tenant.key, read.kind, read.why, summary.members, summary.enqueued,
         " (dry run)" if dry_run else "", actions.looked_at_later, actions.still_queued,
-        len(actions.adopted), decided.summary()["byReason"],
+        len(actions.adopted), decided.summary()["byReason"], dict(actions.policy_summary),
     )
     return summary
 
