@@ -2,19 +2,23 @@
 
 Table of contents:
 
-* ``sync_scheduled`` — timer: read the voice group, plan, enqueue a message per change.
+* ``sync_scheduled`` — timer: enqueue a ``tenant-syncs`` message per active tenant that is due.
+* ``sync_tenant``    — queue ``tenant-syncs``: one tenant's run (consent check, read the voice
+                        group, plan, enqueue a message per change) and its health record.
 * ``assign_user``    — queue ``number-assignments``: validate, claim, assign, record one change.
-* ``sync_now``       — HTTP POST /api/sync (function key): the same run now; ``?dryRun=true``
-                        answers every decision without writing anything.
-* ``list_holds``     — HTTP GET /api/holds[?status=...] (function key): unassignments the guard
-                        holds.
-* ``approve_holds``  — HTTP POST /api/holds/approve (function key), body
-                        ``{"approvedBy": "...", "runId": "..."}``: carry them out.
+* ``sync_now``       — HTTP POST /api/sync: an app serving only its ``TENANT_ID`` tenant runs it
+                        now and answers the summary (``?dryRun=true``: every decision, nothing
+                        written); with a registry, every due tenant is enqueued (202).
+* ``list_holds`` / ``approve_holds`` — HTTP GET /api/holds, POST /api/holds/approve: the
+                        ``TENANT_ID`` tenant's held unassignments.
+* ``tenants_*``      — HTTP /api/tenants…: register, check, import numbers, activate, pause,
+                        resume, remove, list; one tenant's sync and holds.
 
-Each trigger only translates between the host and ``shared.runtime``; the rules and every
-decision live in ``shared.core``.
-What each HTTP trigger accepts is ``shared.http_requests``; a request it refuses is answered
-``{"error": "<field>", "message": "..."}`` (400; 413 for a body too large) and changes nothing.
+All HTTP routes need the function key. Each trigger only translates between the host and
+``shared.runtime``; the rules and every decision live in ``shared.core``. What each HTTP trigger
+accepts is ``shared.http_requests``; a request it refuses is answered
+``{"error": "<field>", "message": "..."}`` (400; 404 for an unknown tenant; 409 for an action the
+tenant's state does not allow; 413 for a body too large) and changes nothing.
 """
 
 from __future__ import annotations
@@ -22,14 +26,37 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Awaitable, Callable
 
 import azure.functions as func
+from shared.core.tenant_registry import (
+    NumberImportError,
+    RegistryError,
+    TenantAction,
+    TenantExistsError,
+    TransitionRefused,
+)
 
-from shared.adapters.storage.queue import ASSIGNMENT_QUEUE
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
 from shared.core.errors import PermanentError, TemporaryError
-from shared.http_requests import ApprovalRequest, HoldsQuery, RequestError, SyncRequest
-from shared.runtime import RuntimeHolder, hold_json
+from shared.http_requests import (
+    ApprovalRequest,
+    HoldsQuery,
+    NumbersImportRequest,
+    RequestError,
+    SyncRequest,
+    TenantAddRequest,
+    TenantChangeRequest,
+    TenantPath,
+)
+from shared.runtime import (
+    RuntimeHolder,
+    TenantNotActiveError,
+    UnknownTenantError,
+    hold_json,
+    record_json,
+)
 
 app = func.FunctionApp()
 runtime = RuntimeHolder(os.environ)
@@ -43,10 +70,16 @@ log = logging.getLogger("teams_number_sync")
     use_monitor=True,
 )
 async def sync_scheduled(timer: func.TimerRequest) -> None:
-    """Scheduled full sync of the tenant's voice group."""
+    """Start a run for every active tenant that is due: one tenant-sync message each."""
     if timer.past_due:
         log.warning("sync timer is past due; running now")
-    await (await runtime.get()).sync()
+    await (await runtime.get()).fan_out()
+
+
+@app.queue_trigger(arg_name="msg", queue_name=TENANT_SYNC_QUEUE, connection="AzureWebJobsStorage")
+async def sync_tenant(msg: func.QueueMessage) -> None:
+    """One tenant's run; its trouble ends in the tenant's health record, not in a retry."""
+    await (await runtime.get()).run_tenant_sync(msg.get_body())
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ASSIGNMENT_QUEUE, connection="AzureWebJobsStorage")
@@ -63,16 +96,19 @@ async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
         request = SyncRequest.from_http(req.params, req.get_body())
     except RequestError as error:
         return _refused(error)
-    try:
-        summary = await (await runtime.get()).sync(dry_run=request.dry_run)
-    except ConfigError as error:
-        return _json({"error": "configuration", "message": str(error)}, 500)
-    except TemporaryError as error:
-        headers = {"Retry-After": str(int(error.retry_after_seconds or 60))}
-        return _json({"error": "temporary", "message": error.message}, 503, headers)
-    except PermanentError as error:
-        return _json({"error": error.reason.value, "message": error.message}, 502)
-    return _json(summary.to_json(), 200)
+
+    async def run() -> func.HttpResponse:
+        current = await runtime.get()
+        if not await current.serves_one_tenant():
+            if request.dry_run:
+                return _refused(RequestError("dryRun", (
+                    "dryRun=true: this app serves several tenants; preview one with "
+                    "POST /api/tenants/{tenantId}/sync?dryRun=true")))
+            return _json((await current.fan_out("POST /api/sync")).to_json(), 202)
+        summary = await current.sync(dry_run=request.dry_run)
+        return _json(summary.to_json(), 200)
+
+    return await _answered(run)
 
 
 @app.route(route="holds", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
@@ -82,8 +118,12 @@ async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
         query = HoldsQuery.from_http(req.params)
     except RequestError as error:
         return _refused(error)
-    holds = await (await runtime.get()).ledger.holds(query.ledger_status)
-    return _json({"holds": [hold_json(hold) for hold in holds]}, 200)
+
+    async def run() -> func.HttpResponse:
+        holds = await (await runtime.get()).ledger.holds(query.ledger_status)
+        return _json({"holds": [hold_json(hold) for hold in holds]}, 200)
+
+    return await _answered(run)
 
 
 @app.route(route="holds/approve", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
@@ -93,10 +133,188 @@ async def approve_holds(req: func.HttpRequest) -> func.HttpResponse:
         approval = ApprovalRequest.from_http(req.params, req.get_body())
     except RequestError as error:
         return _refused(error)
-    approved = await (await runtime.get()).approve_holds(approval.approved_by, approval.run_id)
-    if approval.run_id is not None and not approved:
-        return _refused(approval.no_pending_holds())
-    return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
+
+    async def run() -> func.HttpResponse:
+        current = await runtime.get()
+        approved = await current.approve_holds(approval.approved_by, approval.run_id)
+        if approval.run_id is not None and not approved:
+            return _refused(approval.no_pending_holds())
+        return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
+
+    return await _answered(run)
+
+
+# -- many tenants ------------------------------------------------------------------------------
+
+@app.route(route="tenants", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_list(req: func.HttpRequest) -> func.HttpResponse:
+    """Every tenant: state, health, last run, outcome counts, pending holds."""
+    del req
+
+    async def run() -> func.HttpResponse:
+        lines = await (await runtime.get()).overview()
+        return _json({"tenants": [line.to_json() for line in lines]}, 200)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_add(req: func.HttpRequest) -> func.HttpResponse:
+    """Register a customer tenant (state onboarding); answers its admin-consent URL."""
+    try:
+        request = TenantAddRequest.from_http(req.params, req.get_body())
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        added = await (await runtime.get()).add_tenant(request.record_fields,
+                                                         by=request.created_by)
+        return _json({"tenant": record_json(added.record), "consentUrl": added.consent_url},
+                     201)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants/{tenantId}/check", methods=["POST"],
+           auth_level=func.AuthLevel.FUNCTION)
+async def tenants_check(req: func.HttpRequest) -> func.HttpResponse:
+    """Check a tenant before it goes active: consent, voice group, numbers, a dry run."""
+    try:
+        path = TenantPath.from_route(req.route_params, "POST /api/tenants/{tenantId}/check")
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        return _json((await (await runtime.get()).check_tenant(path.key)).to_json(), 200)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants/{tenantId}/numbers", methods=["PUT"],
+           auth_level=func.AuthLevel.FUNCTION)
+async def tenants_numbers(req: func.HttpRequest) -> func.HttpResponse:
+    """Replace a tenant's number ranges with the CSV in the body."""
+    try:
+        path = TenantPath.from_route(req.route_params, "PUT /api/tenants/{tenantId}/numbers")
+        request, text = NumbersImportRequest.from_http(req.params, req.get_body())
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        record = await (await runtime.get()).import_numbers(
+            path.key, text, "body", by=request.changed_by
+        )
+        return _json({"tenant": record_json(record)}, 200)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants/{tenantId}/{action:regex(^(activate|pause|resume|remove)$)}",
+           methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_change(req: func.HttpRequest) -> func.HttpResponse:
+    """Activate, pause, resume or remove a tenant (removal unassigns nothing unless
+    ``releaseNumbers``: then every number the app assigned is held for approval)."""
+    action_name = req.route_params.get("action", "")
+    what = f"POST /api/tenants/{{tenantId}}/{action_name}"
+    try:
+        path = TenantPath.from_route(req.route_params, what)
+        request = TenantChangeRequest.from_http(req.params, req.get_body(), what)
+        action = TenantAction(action_name)
+    except RequestError as error:
+        return _refused(error)
+    except ValueError:
+        return _refused(RequestError("action", f"action={action_name!r}: say activate, pause, "
+                                     "resume or remove"))
+
+    async def run() -> func.HttpResponse:
+        change = await (await runtime.get()).change_state(
+            path.key, action, by=request.changed_by, release_numbers=request.release_numbers,
+        )
+        return _json({"tenant": record_json(change.record),
+                      "heldForRelease": [hold_json(hold) for hold in change.held]}, 200)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants/{tenantId}/sync", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_sync(req: func.HttpRequest) -> func.HttpResponse:
+    """One tenant's run now (``?dryRun=true``: every decision, nothing written)."""
+    try:
+        path = TenantPath.from_route(req.route_params, "POST /api/tenants/{tenantId}/sync")
+        request = SyncRequest.from_http(req.params, req.get_body())
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        result = await (await runtime.get()).sync_tenant(path.key, dry_run=request.dry_run)
+        return _json(result.to_json(), 200)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants/{tenantId}/holds", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_holds(req: func.HttpRequest) -> func.HttpResponse:
+    """A tenant's held unassignments."""
+    try:
+        path = TenantPath.from_route(req.route_params, "GET /api/tenants/{tenantId}/holds")
+        query = HoldsQuery.from_http(req.params)
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        tenant = await (await runtime.get()).tenant(path.key)
+        holds = await tenant.ledger.holds(query.ledger_status)
+        return _json({"holds": [hold_json(hold) for hold in holds]}, 200)
+
+    return await _answered(run)
+
+
+@app.route(route="tenants/{tenantId}/holds/approve", methods=["POST"],
+           auth_level=func.AuthLevel.FUNCTION)
+async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
+    """Approve a tenant's held unassignments (all pending, or one run's)."""
+    try:
+        path = TenantPath.from_route(req.route_params,
+                                     "POST /api/tenants/{tenantId}/holds/approve")
+        approval = ApprovalRequest.from_http(req.params, req.get_body())
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        approved = await (await runtime.get()).approve_holds(
+            approval.approved_by, approval.run_id, tenant_id=path.key
+        )
+        if approval.run_id is not None and not approved:
+            return _refused(approval.no_pending_holds(
+                listing=f"GET /api/tenants/{path.key}/holds?status=all"))
+        return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
+
+    return await _answered(run)
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+async def _answered(run: Callable[[], Awaitable[func.HttpResponse]]) -> func.HttpResponse:
+    """Run a request's work; every failure a person can act on becomes a JSON answer."""
+    try:
+        return await run()
+    except ConfigError as error:
+        return _json({"error": "configuration", "message": str(error)}, 500)
+    except UnknownTenantError as error:
+        return _json({"error": "tenantId", "message": str(error)}, 404)
+    except (TransitionRefused, TenantNotActiveError, TenantExistsError) as error:
+        return _json({"error": "state", "message": str(error)}, 409)
+    except NumberImportError as error:
+        return _json({"error": "body", "message": str(error)}, 400)
+    except RegistryError as error:
+        return _json({"error": "tenant", "message": str(error)}, 400)
+    except TemporaryError as error:
+        headers = {"Retry-After": str(int(error.retry_after_seconds or 60))}
+        return _json({"error": "temporary", "message": error.message}, 503, headers)
+    except PermanentError as error:
+        return _json({"error": error.reason.value, "message": error.message}, 502)
+    except ValueError as error:
+        return _json({"error": "request", "message": str(error)}, 400)
 
 
 def _refused(error: RequestError) -> func.HttpResponse:

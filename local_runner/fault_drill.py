@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import function_app
 from graph_simulator import Scenario
 from graph_simulator.fault_proxy import FaultProxy
 from local_runner.instances import InstanceProcess, InstanceSettings
@@ -102,6 +103,12 @@ async def run_timer_until_it_completes(log: DrillLog, attempts: int = TIMER_ATTE
             await run_timer()
         except Exception as error:  # noqa: BLE001 - the host logs it; the schedule runs again
             log.timer_failures.append(f"{type(error).__name__}: {error}")
+            continue
+        # A run that failed on Graph ends in the tenant's health, not in an exception.
+        runtime = await function_app.runtime.get()
+        runs = await runtime.ledger.runs()
+        if runs and runs[-1].outcome == "failed":
+            log.timer_failures.append(f"run failed: {runs[-1].message}")
             continue
         return
     raise RuntimeError(f"{attempts} timer runs in a row raised: {log.timer_failures[-attempts:]}")

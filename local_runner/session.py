@@ -21,7 +21,12 @@ from local_runner.azurite import Azurite
 from local_runner.functions import user_functions
 from local_runner.queue_host import PROCESSING_LEASE, DrainStats, QueueHost
 from shared.adapters.storage.accounts import queue_client
-from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE
+from shared.adapters.storage.queue import (
+    ASSIGNMENT_QUEUE,
+    POISON_QUEUE,
+    TENANT_SYNC_POISON_QUEUE,
+    TENANT_SYNC_QUEUE,
+)
 from shared.config import AppSettings
 from shared.core.snapshot_file import read_snapshot
 from shared.core.tenant_rules import TenantRules, format_main_number_policies
@@ -137,9 +142,22 @@ async def seed_app_state(scenario: Scenario) -> int:
     return len(seeded)
 
 
-async def run_timer(*, past_due: bool = False) -> None:
-    """Invoke ``sync_scheduled`` as the host does when the schedule fires."""
+async def run_timer(
+    *, past_due: bool = False, settings: dict[str, str] | None = None,
+    timeout_seconds: float = 600.0,
+) -> DrainStats:
+    """Invoke ``sync_scheduled`` as the host does when the schedule fires, then feed the
+    ``tenant-syncs`` it enqueued into ``sync_tenant`` (the host runs that queue function at
+    once): when this returns, every due tenant's run has planned and enqueued its changes."""
     await user_functions()["sync_scheduled"](TimerRequest(past_due=past_due))
+    storage = AppSettings.from_environ(os.environ if settings is None else settings).storage
+    async with (
+        queue_client(storage, TENANT_SYNC_QUEUE) as queue,
+        queue_client(storage, TENANT_SYNC_POISON_QUEUE) as poison,
+    ):
+        queue_host = QueueHost(queue, poison, user_functions()["sync_tenant"],
+                               read_queue_settings())
+        return await queue_host.drain(timeout_seconds=timeout_seconds)
 
 
 async def drain_queue(
@@ -166,6 +184,6 @@ async def sync_and_drain(
     settings: dict[str, str], *, host: QueueHostSettings | None = None
 ) -> DrainStats:
     """One full sync: the timer function, then the queue drained into the queue function."""
-    await run_timer()
+    await run_timer(settings=settings)
     return await drain_queue(settings, host=host)
 

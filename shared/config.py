@@ -21,6 +21,8 @@ from shared.core.tenant_rules import TenantRules
 
 DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
 GRAPH_PRODUCTION_BASE_URL = "https://graph.microsoft.com/v1.0"
+#: The native-client redirect URI Entra ID offers every app registration.
+DEFAULT_CONSENT_REDIRECT_URI = "https://login.microsoftonline.com/common/oauth2/nativeclient"
 
 # NCRONTAB as the Functions host reads it: six fields, seconds first.
 _NCRONTAB = re.compile(r"^\s*(\S+\s+){5}\S+\s*$")
@@ -136,8 +138,11 @@ class AppSettings(BaseModel):
 
     model_config = _Frozen
 
-    tenant: TenantSettings
+    tenant: TenantSettings | None = None
+    """The one tenant of an app without a registry (``TENANT_ID``): it serves that tenant exactly
+    as a one-tenant registry would. None: every tenant comes from the ``tenants`` table."""
     rules: TenantRules = TenantRules()
+    """The rules of the ``TENANT_ID`` tenant (registry tenants carry their own)."""
     graph: GraphSettings
     storage: StorageSettings
     sync_schedule: str = DEFAULT_SYNC_SCHEDULE
@@ -151,6 +156,18 @@ class AppSettings(BaseModel):
     """How often the whole voice group is read transitively even with delta reads on: group
     delta sees direct members only, so a change inside a nested group waits for this read (the
     default keeps the customer's one-hour promise)."""
+
+    consent_redirect_uri: str = DEFAULT_CONSENT_REDIRECT_URI
+    """Where Entra ID sends a customer's admin after consenting (a redirect URI registered on
+    the app registration); ``tenants add`` builds the admin-consent URL with it."""
+
+    @field_validator("consent_redirect_uri")
+    @classmethod
+    def _consent_redirect_is_https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc:
+            raise ValueError(f"must be an absolute https URL, got {value!r}")
+        return value
 
     @field_validator("sync_schedule")
     @classmethod
@@ -168,8 +185,10 @@ class AppSettings(BaseModel):
         Raises:
             ConfigError: naming each app setting that is missing or wrong, with its value.
         """
+        tenant = _pick(environ, _TENANT_KEYS)
         raw = {
-            "tenant": _pick(environ, _TENANT_KEYS),
+            # No TENANT_ID and no VOICE_GROUP_ID: the registry alone says which tenants to serve.
+            "tenant": tenant if set(tenant) - {"number_type"} else None,
             "rules": _rules_from(_pick(environ, _RULES_KEYS)),
             "graph": _pick(environ, _GRAPH_KEYS),
             "storage": _pick(environ, _STORAGE_KEYS),
@@ -228,6 +247,7 @@ _APP_KEYS = {
     "TEAMS_READINESS_PATIENCE_HOURS": "teams_readiness_patience_hours",
     "DELTA_READS": "delta_reads",
     "FULL_READ_INTERVAL_MINUTES": "full_read_interval_minutes",
+    "CONSENT_REDIRECT_URI": "consent_redirect_uri",
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "tenant": _TENANT_KEYS,

@@ -17,6 +17,13 @@ long ones cut short.
 Every endpoint refuses a query parameter it does not know (``code``, the function key, aside):
 ``?dryrun=true`` (lower case) or ``holds/approve?runId=...`` would otherwise be silently
 ignored and do more than asked.
+
+With many tenants (``/api/tenants…``): ``POST /api/tenants`` (a registry record and
+``createdBy``), ``POST /api/tenants/{tenantId}/activate|pause|resume|remove`` (``changedBy``;
+``releaseNumbers`` on removal), ``PUT /api/tenants/{tenantId}/numbers?changedBy=`` (a CSV body),
+``POST /api/tenants/{tenantId}/sync[?dryRun=true]``, ``POST /api/tenants/{tenantId}/check`` and
+the holds routes under ``/api/tenants/{tenantId}/``. A ``tenantId`` that is not a GUID is refused
+naming it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import unicodedata
 from collections.abc import Mapping
 from typing import Annotated, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -322,3 +330,134 @@ def _shown(value: object) -> str:
         return text
     length = len(value) if isinstance(value, str) else len(text)
     return f"{text[:_SHOWN]}… ({length:,} characters)"
+
+
+# -- many tenants: /api/tenants… ----------------------------------------------------------------
+
+MAX_TENANT_BODY_BYTES = 64 * 1024
+"""The largest tenant record body read: rules with many ranges and main numbers fit easily."""
+MAX_NUMBERS_BODY_BYTES = 1024 * 1024
+"""The largest numbers CSV read (a line per range or number: tens of thousands of lines)."""
+
+
+class TenantPath(BaseModel):
+    """``/api/tenants/{tenantId}/…``: the customer tenant's id, a GUID."""
+
+    model_config = _Request
+
+    tenant_id: Annotated[UUID, Field(description="the customer tenant's id (a GUID)")]
+
+    @property
+    def key(self) -> str:
+        """The tenant id as the registry keys it."""
+        return str(self.tenant_id)
+
+    @classmethod
+    def from_route(cls, route_params: Mapping[str, str], what: str) -> TenantPath:
+        """Read the route's ``tenantId``.
+
+        Raises:
+            RequestError: naming ``tenantId`` and the value.
+        """
+        return _validated(cls, {"tenantId": route_params.get("tenantId", "")}, "route", what)
+
+
+class TenantChangeRequest(BaseModel):
+    """``POST /api/tenants/{id}/activate|pause|resume|remove``: who changes it; on removal,
+    whether the numbers the app assigned there are to be released (through holds)."""
+
+    model_config = _Request
+
+    changed_by: Annotated[Approver, Field(description="who changes it: a name or e-mail")]
+    release_numbers: Annotated[
+        Flag, Field(description="remove only: hold every number the app assigned for release")
+    ] = False
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str], body: bytes, what: str) -> TenantChangeRequest:
+        """Read the JSON body; no query parameters.
+
+        Raises:
+            RequestError: naming the field and the value (413 for a body over 4 KiB).
+        """
+        _no_query(params, what)
+        return _json_body(cls, body, MAX_BODY_BYTES, '{"changedBy": "<name or e-mail>"}')
+
+    @classmethod
+    def from_options(cls, by: str) -> str:
+        """The CLI's ``--by``, by the same rules as ``changedBy``.
+
+        Raises:
+            RequestError: naming ``--by`` and the value.
+        """
+        return _validated(cls, {"changedBy": by}, "option", "tenants",
+                          {"changedBy": "--by"}).changed_by
+
+
+class TenantAddRequest(BaseModel):
+    """``POST /api/tenants``: who adds it, and the tenant's registry record (every field
+    ``tenants add`` takes; the registry validates the record itself)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", alias_generator=to_camel)
+
+    created_by: Annotated[Approver, Field(description="who adds it: a name or e-mail")]
+
+    @property
+    def record_fields(self) -> dict[str, object]:
+        """The registry record's fields, as sent (camelCase)."""
+        return dict(self.model_extra or {})
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str], body: bytes) -> TenantAddRequest:
+        """Read the JSON body; no query parameters.
+
+        Raises:
+            RequestError: naming the field and the value (413 for a body over 64 KiB).
+        """
+        _no_query(params, "POST /api/tenants")
+        return _json_body(cls, body, MAX_TENANT_BODY_BYTES,
+                          '{"createdBy": "...", "tenantId": "...", "displayName": "...", '
+                          '"voiceGroupId": "..."}')
+
+
+class NumbersImportRequest(BaseModel):
+    """``PUT /api/tenants/{id}/numbers?changedBy=<who>``: the body is the numbers CSV."""
+
+    model_config = _Request
+
+    changed_by: Annotated[Approver, Field(description="who imports them: a name or e-mail")]
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str], body: bytes) -> tuple[NumbersImportRequest, str]:
+        """The request and the CSV text.
+
+        Raises:
+            RequestError: naming the parameter (or ``body``) and the value.
+        """
+        request = _validated(cls, _query(params), "query parameter",
+                             "PUT /api/tenants/{id}/numbers")
+        if len(body) > MAX_NUMBERS_BODY_BYTES:
+            raise RequestError("body", f"body: {len(body):,} bytes, the limit is "
+                               f"{MAX_NUMBERS_BODY_BYTES:,}", 413)
+        try:
+            return request, body.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise RequestError("body", f"body: not UTF-8 text ({error.reason} at byte "
+                               f"{error.start})") from None
+
+
+def _no_query(params: Mapping[str, str], what: str) -> None:
+    if unknown := sorted(_query(params).items()):
+        name, value = unknown[0]
+        raise RequestError(name, f"{name}={_shown(value)}: unknown query parameter; {what} "
+                           "takes none (send the fields in the JSON body)")
+
+
+def _json_body(model: type[_Model], body: bytes, limit: int, example: str) -> _Model:
+    if len(body) > limit:
+        raise RequestError("body", f"body: {len(body):,} bytes, the limit is {limit:,}; send "
+                           f"{example}", 413)
+    try:
+        return model.model_validate_json(body if body.strip() else b"{}")
+    except ValidationError as error:
+        raise _refusal(model, error, "field", "the body") from None

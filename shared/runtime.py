@@ -3,17 +3,26 @@
 ``function_app.py`` and the local runner both go through ``AppRuntime``, so what runs locally is
 exactly what runs in Azure. It is built lazily on first use, so a bad app setting is reported by
 the first invocation with the full list of problems rather than crashing the host's indexing.
+
+The app serves the tenants of its registry (the ``tenants`` table), plus the ``TENANT_ID`` one
+when the settings name it: ``AppRuntime`` holds what is app-wide (stores, queues, the app's
+Teams pace, the credentials) and builds a ``TenantRuntime`` per tenant on first use, every
+adapter of which is bound to that tenant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from azure.core.exceptions import ClientAuthenticationError
 from azure.data.tables.aio import TableServiceClient
 
 from shared.adapters.graph.client import (
@@ -22,6 +31,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.delta import GraphDirectoryDelta
 from shared.adapters.graph.directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph.numbers import GraphTeamsNumbers
@@ -35,21 +45,55 @@ from shared.adapters.storage.claims_and_statuses import (
     ensure_tables,
 )
 from shared.adapters.storage.in_flight import TableInFlightStore
-from shared.adapters.storage.pace import TablePaceStore
+from shared.adapters.storage.pace import APP_PACE_PARTITION, TablePaceStore
 from shared.adapters.storage.policy_grants import TablePolicyGrantStore
-from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE, StorageAssignmentQueue
+from shared.adapters.storage.queue import (
+    ASSIGNMENT_QUEUE,
+    POISON_QUEUE,
+    TENANT_SYNC_POISON_QUEUE,
+    TENANT_SYNC_QUEUE,
+    StorageAssignmentQueue,
+    StorageTenantSyncQueue,
+)
 from shared.adapters.storage.runs import TableRunLedger
 from shared.adapters.storage.snapshots import TableSnapshotStore
-from shared.config import AppSettings
+from shared.adapters.storage.tenants import TableTenantHealthStore, TableTenantRegistry
+from shared.config import AppSettings, ConfigError
+from shared.core.errors import PermanentError
 from shared.core.messages import AssignmentMessage, MessageError
-from shared.core.outcomes import UserResult
+from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.request_pace import Pace
+from shared.core.tenant_registry import (
+    TenantAction,
+    TenantExistsError,
+    TenantHealth,
+    TenantNotFoundError,
+    TenantRecord,
+    TenantState,
+    admin_consent_url,
+    apply_action,
+    parse_number_import,
+    parse_tenant_record,
+    record_from_settings,
+    with_changes,
+)
+from shared.core.tenant_sync_messages import TenantSyncMessage
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
+from shared.service.tenant_runs import (
+    FanOut,
+    TenantCheck,
+    TenantRun,
+    check_tenant,
+    fan_out,
+    health_json,
+    hold_numbers_for_release,
+    run_tenant,
+)
 from shared.service.timer_run import SyncSummary, run_sync
 
 log = logging.getLogger(__name__)
@@ -65,157 +109,608 @@ def new_run_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(4)}"
 
 
-def tenant_limits(settings: AppSettings) -> TenantLimits:
-    """The service's limits, as the app settings set them."""
+def tenant_limits(settings: AppSettings, record: TenantRecord) -> TenantLimits:
+    """The service's limits for one tenant: the app's settings, and the tenant's own interval."""
     return TenantLimits(
         defer_beyond_seconds=settings.graph.inline_retry_max_seconds,
         readiness_patience=timedelta(hours=settings.teams_readiness_patience_hours),
         delta_reads=settings.delta_reads,
-        full_read_interval=timedelta(minutes=settings.full_read_interval_minutes),
+        full_read_interval=timedelta(minutes=record.full_read_interval_minutes),
     )
+
+
+#: How long a worker trusts a tenant's registry record before reading it again (a queue message
+#: of a tenant paused a moment ago may still be carried out within this time).
+RECORD_TTL_SECONDS = 30.0
+
+
+class CredentialAccess:
+    """Implements ``TenantAccess`` with the app's credentials, bound to one tenant."""
+
+    def __init__(self, credentials: GraphCredentials, tenant_id: str) -> None:
+        self._credentials = credentials
+        self._tenant_id = tenant_id
+
+    async def granted_roles(self) -> frozenset[str] | None:
+        """The roles of the tenant's Graph token; Entra's refusal as ``GRAPH_FORBIDDEN``."""
+        try:
+            return await self._credentials.granted_roles(self._tenant_id)
+        except ClientAuthenticationError as error:
+            raise PermanentError(Reason.GRAPH_FORBIDDEN, (
+                f"Entra ID refused the app a token for tenant {self._tenant_id}: "
+                f"{_first_line(error.message)} (check the customer's admin consent and the "
+                f"app registration's federated credential)")) from None
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "no reason given").strip().splitlines()[0]
+
+
+@dataclass
+class TenantRuntime:
+    """One customer tenant's adapters, each bound to it, and the context the service runs in."""
+
+    record: TenantRecord
+    context: TenantContext
+    access: CredentialAccess
+    claims: TableClaimStore
+    statuses: TableStatusStore
+    ledger: TableRunLedger
+    snapshots: TableSnapshotStore
+    policies: GraphPolicies
+    """Main-number policies: ids resolved once per tenant runtime (``getPolicyId``), cached."""
+    grants: TablePolicyGrantStore
+    in_flight: TableInFlightStore
+    _graph_transport: GraphTransport
+
+    async def close(self) -> None:
+        """Close the tenant's Graph connections."""
+        await close_graph_transport(self._graph_transport)
+
+    async def report(self) -> list[UserStatus]:
+        """Every user's latest outcome, in read order."""
+        statuses = await self.statuses.list_statuses()
+        return sorted(statuses, key=lambda s: (s.read_position, s.user_principal_name))
+
+
+@dataclass
+class TenantOverview:
+    """A line of ``tenants list``: the record, its health, its last run, its outcomes."""
+
+    record: TenantRecord
+    health: TenantHealth | None
+    last_run: RunRecord | None
+    outcomes: dict[str, int]
+    pending_holds: int
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON of ``GET /api/tenants`` and ``tenants list --json``."""
+        return {
+            "tenantId": self.record.key, "displayName": self.record.display_name,
+            "state": self.record.state.value,
+            "health": health_json(self.health) if self.health else None,
+            "lastRun": run_json(self.last_run) if self.last_run else None,
+            "outcomes": dict(self.outcomes), "pendingHolds": self.pending_holds,
+        }
+
+
+class UnknownTenantError(LookupError):
+    """A tenant id the registry does not have."""
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant {tenant_id} is not in the registry (tenants list shows every "
+                         f"registered tenant)")
 
 
 @dataclass
 class AppRuntime:
-    """Everything one worker needs, wired once: the adapters, each bound to the tenant, and the
-    ``TenantContext`` the service runs in (built from them with the runtime)."""
+    """Everything one worker needs, wired once: the app-wide stores and queues, and one
+    ``TenantRuntime`` per customer tenant, created on first use."""
 
     settings: AppSettings
     host: QueueHostSettings
-    directory: GraphVoiceGroupDirectory
-    users: GraphUserReader
-    teams_users: GraphUserConfigurations
-    teams: TeamsWritesNoted
-    delta: GraphDirectoryDelta
-    snapshots: TableSnapshotStore
-    claims: TableClaimStore
-    statuses: TableStatusStore
+    registry: TableTenantRegistry
+    health: TableTenantHealthStore
     queue: StorageAssignmentQueue
     poison: StorageAssignmentQueue
-    ledger: TableRunLedger
-    policies: GraphPolicies
-    """Main-number policies: ids resolved once per worker (``getPolicyId``), then cached."""
-    grants: TablePolicyGrantStore
-    in_flight: TableInFlightStore
-    """The changes queued and not yet done: a run enqueues nothing more for their users."""
+    tenant_syncs: StorageTenantSyncQueue
+    tenant_sync_poison: StorageAssignmentQueue
+    credentials: GraphCredentials
     _tables: TableServiceClient
-    _graph_transport: GraphTransport
+    _app_pacer: TeamsRequestPacer
     clock: Callable[[], datetime] = utc_now
     """The app's only clock; the local runner moves it forward to replay days in seconds."""
-
-    context: TenantContext = field(init=False)
-    """The one tenant context the service runs in: these adapters, the settings, the clock."""
-
-    def __post_init__(self) -> None:
-        self.context = TenantContext(
-            tenant=self.settings.tenant,
-            rules=self.settings.rules,
-            ports=TenantPorts(
-                directory=self.directory, users=self.users, teams_users=self.teams_users,
-                teams=self.teams, delta=self.delta, snapshots=self.snapshots,
-                claims=self.claims, statuses=self.statuses, queue=self.queue,
-                ledger=self.ledger, policies=self.policies, grants=self.grants,
-                in_flight=self.in_flight,
-            ),
-            clock=self._now,
-            limits=tenant_limits(self.settings),
-        )
+    _tenants: dict[str, TenantRuntime] = field(default_factory=dict)
+    _retired: list[TenantRuntime] = field(default_factory=list)
+    _records: dict[str, tuple[float, TenantRecord | None]] = field(default_factory=dict)
 
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
-        """Wire the adapters and make sure the tables and queues exist."""
+        """Wire the app-wide adapters and make sure the tables and queues exist."""
         tables = table_service(settings.storage)
-        tenant_id = settings.tenant.key  # every store and the pace are bound to it
-        teams_pacer = TeamsRequestPacer(
-            TablePaceStore(tables, tenant_id), Pace.at(settings.graph.teams_requests_per_second),
-        )
-        graph_transport = graph_http_client(settings.graph, teams_pacer)
-        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         await ensure_tables(tables)
         queue = StorageAssignmentQueue(
             queue_client(settings.storage, ASSIGNMENT_QUEUE),
             concurrency=settings.enqueue_concurrency,
         )
         poison = StorageAssignmentQueue(queue_client(settings.storage, POISON_QUEUE), concurrency=1)
-        await queue.ensure_exists()
-        await poison.ensure_exists()
-        snapshots = TableSnapshotStore(tables, tenant_id)
+        tenant_syncs = StorageTenantSyncQueue(
+            queue_client(settings.storage, TENANT_SYNC_QUEUE),
+            concurrency=settings.enqueue_concurrency,
+        )
+        tenant_sync_poison = StorageAssignmentQueue(
+            queue_client(settings.storage, TENANT_SYNC_POISON_QUEUE), concurrency=1
+        )
+        for each in (queue, poison, tenant_syncs, tenant_sync_poison):
+            await each.ensure_exists()
         return cls(
             settings=settings,
             host=read_queue_settings(),
-            directory=GraphVoiceGroupDirectory(graph),
-            users=GraphUserReader(graph),
-            teams_users=GraphUserConfigurations(graph),
-            teams=TeamsWritesNoted(GraphTeamsNumbers(
-                graph,
-                number_type=settings.tenant.number_type,
-                poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
-                operation_timeout_seconds=settings.graph.operation_timeout_seconds,
-            ), snapshots),
-            delta=GraphDirectoryDelta(graph),
-            snapshots=snapshots,
-            claims=TableClaimStore(tables, tenant_id),
-            statuses=TableStatusStore(tables, tenant_id),
+            registry=TableTenantRegistry(tables),
+            health=TableTenantHealthStore(tables),
             queue=queue,
             poison=poison,
-            ledger=TableRunLedger(tables, tenant_id),
-            policies=GraphPolicies(graph),
-            grants=TablePolicyGrantStore(tables, tenant_id),
-            in_flight=TableInFlightStore(tables, tenant_id),
+            tenant_syncs=tenant_syncs,
+            tenant_sync_poison=tenant_sync_poison,
+            credentials=GraphCredentials(settings.graph),
             _tables=tables,
-            _graph_transport=graph_transport,
+            _app_pacer=TeamsRequestPacer(
+                TablePaceStore(tables, APP_PACE_PARTITION),
+                Pace.at(settings.graph.teams_app_requests_per_second),
+            ),
         )
 
     def _now(self) -> datetime:
         # Read through the runtime, not bound once: the local runner swaps ``clock`` to replay
-        # days, and the context must follow.
+        # days, and every tenant's context must follow.
         return self.clock()
 
+    # -- the registry -----------------------------------------------------------------------
+
+    @property
+    def settings_record(self) -> TenantRecord | None:
+        """The ``TENANT_ID`` tenant as a registry record (active), when the settings name one."""
+        tenant = self.settings.tenant
+        if tenant is None:
+            return None
+        return record_from_settings(
+            tenant, self.settings.rules,
+            teams_requests_per_second=self.settings.graph.teams_requests_per_second,
+            full_read_interval_minutes=self.settings.full_read_interval_minutes,
+            at=_SETTINGS_EPOCH,
+        )
+
+    async def records(self) -> list[TenantRecord]:
+        """Every tenant the app knows: the registry's, and the ``TENANT_ID`` one unless the
+        registry has a record of it (which then wins)."""
+        stored = await self.registry.list_tenants()
+        own = self.settings_record
+        if own is not None and all(record.key != own.key for record in stored):
+            stored = [own, *stored]
+        now = time.monotonic()
+        for record in stored:
+            self._records[record.key] = (now, record)
+        return sorted(stored, key=lambda record: record.key)
+
+    async def record(self, tenant_id: str, *, fresh: bool = True) -> TenantRecord | None:
+        """One tenant's record (None: unknown); ``fresh=False`` may answer from a record read
+        up to ``RECORD_TTL_SECONDS`` ago (the queue function's per-message look)."""
+        cached = self._records.get(tenant_id)
+        if not fresh and cached is not None and time.monotonic() - cached[0] < RECORD_TTL_SECONDS:
+            return cached[1]
+        record = await self.registry.get(tenant_id)
+        own = self.settings_record
+        if record is None and own is not None and own.key == tenant_id:
+            record = own
+        self._records[tenant_id] = (time.monotonic(), record)
+        return record
+
+    async def change(
+        self, tenant_id: str, change: Callable[[TenantRecord], TenantRecord]
+    ) -> TenantRecord:
+        """Change a tenant's record (the ``TENANT_ID`` tenant is written to the registry on its
+        first change, and the registry's record wins from then on)."""
+        own = self.settings_record
+        if own is not None and own.key == tenant_id and await self.registry.get(tenant_id) is None:
+            with contextlib.suppress(TenantExistsError):
+                await self.registry.add(own)
+        try:
+            changed = await self.registry.update(tenant_id, change)
+        except TenantNotFoundError:
+            raise UnknownTenantError(tenant_id) from None
+        self._records[tenant_id] = (time.monotonic(), changed)
+        if changed.state is not TenantState.ACTIVE:
+            await self.forget(tenant_id)
+        return changed
+
+    # -- tenant runtimes ----------------------------------------------------------------------
+
+    def tenant_runtime(self, record: TenantRecord) -> TenantRuntime:
+        """The tenant's adapters and context, built on first use; rebuilt when its record
+        changed (the old one is closed with the app: a run may still be using it)."""
+        current = self._tenants.get(record.key)
+        if current is not None and current.record == record:
+            return current
+        if current is not None:
+            self._retired.append(current)
+        built = self._build_tenant(record)
+        self._tenants[record.key] = built
+        return built
+
+    async def forget(self, tenant_id: str) -> None:
+        """Close a tenant's Graph client and credential (paused or removed)."""
+        current = self._tenants.pop(tenant_id, None)
+        if current is not None:
+            self._retired.append(current)
+        await self.credentials.forget(tenant_id)
+
+    def _build_tenant(self, record: TenantRecord) -> TenantRuntime:
+        settings, tables, key = self.settings, self._tables, record.key
+        teams_pacer = TeamsRequestPacer(
+            TablePaceStore(tables, key), Pace.at(record.teams_requests_per_second),
+            app_pacer=self._app_pacer,
+        )
+        graph_transport = graph_http_client(settings.graph, teams_pacer)
+        graph = build_graph_client(
+            settings.graph, self.credentials.auth_provider(key), graph_transport
+        )
+        snapshots = TableSnapshotStore(tables, key)
+        claims, statuses = TableClaimStore(tables, key), TableStatusStore(tables, key)
+        ledger, policies = TableRunLedger(tables, key), GraphPolicies(graph)
+        grants, in_flight = TablePolicyGrantStore(tables, key), TableInFlightStore(tables, key)
+        teams = TeamsWritesNoted(GraphTeamsNumbers(
+            graph,
+            number_type=record.number_type,
+            poll_interval_seconds=settings.graph.operation_poll_interval_seconds,
+            operation_timeout_seconds=settings.graph.operation_timeout_seconds,
+        ), snapshots)
+        context = TenantContext(
+            tenant=record.settings,
+            rules=record.rules,
+            ports=TenantPorts(
+                directory=GraphVoiceGroupDirectory(graph), users=GraphUserReader(graph),
+                teams_users=GraphUserConfigurations(graph), teams=teams,
+                delta=GraphDirectoryDelta(graph), snapshots=snapshots, claims=claims,
+                statuses=statuses, queue=self.queue, ledger=ledger, policies=policies,
+                grants=grants, in_flight=in_flight,
+            ),
+            clock=self._now,
+            limits=tenant_limits(settings, record),
+        )
+        return TenantRuntime(
+            record=record, context=context, access=CredentialAccess(self.credentials, key),
+            claims=claims, statuses=statuses, ledger=ledger, snapshots=snapshots,
+            policies=policies, grants=grants, in_flight=in_flight,
+            _graph_transport=graph_transport,
+        )
+
+    async def tenant(self, tenant_id: str) -> TenantRuntime:
+        """The runtime of a registered tenant (whatever its state: reading its stores, holds
+        and report is always allowed).
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+        """
+        record = await self.record(tenant_id)
+        if record is None:
+            raise UnknownTenantError(tenant_id)
+        return self.tenant_runtime(record)
+
+    # -- the one-tenant app (``TENANT_ID``): what it did before there was a registry -----------
+
+    @property
+    def default(self) -> TenantRuntime:
+        """The ``TENANT_ID`` tenant's runtime.
+
+        Raises:
+            ConfigError: the settings name no tenant (use the per-tenant calls).
+        """
+        own = self.settings_record
+        if own is None:
+            raise ConfigError(
+                "TENANT_ID is not set: this app serves the tenants of its registry; name the "
+                "tenant (tenants list shows them)"
+            )
+        cached = self._tenants.get(own.key)
+        return cached if cached is not None else self.tenant_runtime(own)
+
+    @property
+    def context(self) -> TenantContext:
+        """The ``TENANT_ID`` tenant's context."""
+        return self.default.context
+
+    @property
+    def claims(self) -> TableClaimStore:
+        """The ``TENANT_ID`` tenant's claims."""
+        return self.default.claims
+
+    @property
+    def statuses(self) -> TableStatusStore:
+        """The ``TENANT_ID`` tenant's statuses."""
+        return self.default.statuses
+
+    @property
+    def ledger(self) -> TableRunLedger:
+        """The ``TENANT_ID`` tenant's runs and holds."""
+        return self.default.ledger
+
+    @property
+    def snapshots(self) -> TableSnapshotStore:
+        """The ``TENANT_ID`` tenant's directory snapshot."""
+        return self.default.snapshots
+
+    @property
+    def policies(self) -> GraphPolicies:
+        """The ``TENANT_ID`` tenant's policy adapter."""
+        return self.default.policies
+
+    @property
+    def grants(self) -> TablePolicyGrantStore:
+        """The ``TENANT_ID`` tenant's policy grants."""
+        return self.default.grants
+
+    async def serves_one_tenant(self) -> bool:
+        """Whether the app serves exactly the ``TENANT_ID`` tenant (no other in the registry):
+        ``POST /api/sync`` then runs it at once and answers its summary, as it always did."""
+        own = self.settings_record
+        if own is None:
+            return False
+        return all(record.key == own.key for record in await self.records())
+
     async def sync(self, *, dry_run: bool = False) -> SyncSummary:
-        """Enumerate the voice group and enqueue one message per member."""
+        """The ``TENANT_ID`` tenant's run, now (``POST /api/sync`` of a one-tenant app)."""
         return await run_sync(self.context, new_run_id(self.clock()), dry_run=dry_run)
 
-    async def approve_holds(self, approved_by: str, run_id: str | None = None) -> list[Hold]:
+    async def approve_holds(
+        self, approved_by: str, run_id: str | None = None, *, tenant_id: str | None = None
+    ) -> list[Hold]:
         """Approve held unassignments (all pending, or one run's) and enqueue them."""
-        return await approve_holds(self.context, approved_by, run_id)
+        tenant = self.default if tenant_id is None else await self.tenant(tenant_id)
+        return await approve_holds(tenant.context, approved_by, run_id)
+
+    async def report(self) -> list[UserStatus]:
+        """The ``TENANT_ID`` tenant's users' latest outcomes, in read order."""
+        return await self.default.report()
+
+    # -- many tenants -------------------------------------------------------------------------
+
+    async def fan_out(self, requested_by: str = "timer") -> FanOut:
+        """Enqueue a tenant-sync for every active tenant that is due (the timer)."""
+        return await fan_out(
+            await self.records(), self.health, self.tenant_syncs,
+            now=self.clock(), requested_by=requested_by,
+        )
+
+    async def sync_tenant(self, tenant_id: str, *, dry_run: bool = False) -> TenantRun:
+        """One tenant's run now, with its consent check and health.
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+            TenantNotActiveError: a real run of a tenant that is not active.
+        """
+        record = await self.record(tenant_id)
+        if record is None:
+            raise UnknownTenantError(tenant_id)
+        if not dry_run and record.state is not TenantState.ACTIVE:
+            raise TenantNotActiveError(record)
+        tenant = self.tenant_runtime(record)
+        return await run_tenant(
+            tenant.context, tenant.access, self.health, new_run_id(self.clock()), dry_run=dry_run,
+        )
+
+    async def run_tenant_sync(self, body: bytes) -> TenantRun | None:
+        """The ``tenant-syncs`` queue function: run the tenant the message names, if it is still
+        active; None when there was nothing to run (the message is then done)."""
+        try:
+            message = TenantSyncMessage.from_body(body)
+        except MessageError as error:
+            await _set_aside(self.tenant_sync_poison, TENANT_SYNC_POISON_QUEUE, body, error)
+            return None
+        record = await self.record(message.tenant_key)
+        if record is None or record.state is not TenantState.ACTIVE:
+            state = "not registered" if record is None else record.state.value
+            log.info("tenant-sync for %s dropped: the tenant is %s", message.tenant_key, state)
+            return None
+        tenant = self.tenant_runtime(record)
+        return await run_tenant(
+            tenant.context, tenant.access, self.health, new_run_id(self.clock()),
+        )
 
     async def assign(self, body: bytes, dequeue_count: int) -> UserResult | None:
-        """Process one queue message; None when the message was unreadable and set aside."""
+        """Process one queue message; None when the message was unreadable and set aside, or
+        its tenant is not active (the next run after it is active again plans it anew)."""
         try:
             message = AssignmentMessage.from_body(body)
+        except MessageError as error:
+            # Retrying cannot fix a message; keep it for a person instead of failing it five
+            # times.
+            await _set_aside(self.poison, POISON_QUEUE, body, error)
+            return None
+        record = await self.record(message.tenant_id, fresh=False)
+        if record is None or not _carries_out(record, message):
+            state = "not registered" if record is None else record.state.value
+            log.info("%s for %s in tenant %s dropped: the tenant is %s", message.action,
+                     message.user_principal_name, message.tenant_id, state)
+            return None
+        tenant = self.tenant_runtime(record)
+        try:
             return await process_assignment(
-                self.context, message,
+                tenant.context, message,
                 final_attempt=dequeue_count >= self.host.max_dequeue_count,
                 redelivered=dequeue_count > 1,
             )
         except MessageError as error:
-            # Retrying cannot fix a message; keep it for a person instead of failing it five
-            # times.
-            await self._set_aside(body, error)
+            await _set_aside(self.poison, POISON_QUEUE, body, error)
             return None
 
-    async def _set_aside(self, body: bytes, error: MessageError) -> None:
-        text = body.decode("utf-8", errors="replace")
-        if await self.poison.send_raw(text):
-            log.error("queue message set aside in %s: %s", POISON_QUEUE, error)
-            return
-        # Too large for any queue: what a person needs to find its sender is its size and start.
-        log.error(
-            "queue message of %d bytes dropped: too large for %s (%s); it began %r",
-            len(body), POISON_QUEUE, error, body[:200],
+    # -- onboarding and offboarding -----------------------------------------------------------
+
+    async def add_tenant(self, fields: Mapping[str, object], *, by: str) -> AddedTenant:
+        """Register a tenant (state ``onboarding``) and say how its admin consents.
+
+        Raises:
+            RegistryError: a field is missing or wrong (named with its value).
+            TenantExistsError: the tenant is registered already.
+        """
+        record = parse_tenant_record({
+            **fields, "state": TenantState.ONBOARDING.value,
+            "createdBy": by, "createdAt": self.clock().isoformat(),
+            "changedBy": by, "changedAt": self.clock().isoformat(),
+        }, "tenant")
+        own = self.settings_record
+        if own is not None and own.key == record.key:
+            raise TenantExistsError(f"tenant {record.key} is the app's TENANT_ID tenant")
+        await self.registry.add(record)
+        self._records.pop(record.key, None)
+        log.warning("tenant %s (%s) added by %s", record.key, record.display_name, by)
+        return AddedTenant(record, self.consent_url(record.key))
+
+    def consent_url(self, tenant_id: str) -> str | None:
+        """The admin-consent URL of the app registration for this tenant (None without
+        ``GRAPH_CLIENT_ID``: then there is no multi-tenant app registration to consent to)."""
+        client_id = self.settings.graph.client_id
+        if not client_id:
+            return None
+        return admin_consent_url(
+            tenant_id=tenant_id, app_client_id=client_id,
+            redirect_uri=self.settings.consent_redirect_uri, state=secrets.token_urlsafe(12),
         )
+
+    async def check_tenant(self, tenant_id: str) -> TenantCheck:
+        """``tenants check``: token, roles, voice group, Teams numbers, main numbers, dry run."""
+        tenant = await self.tenant(tenant_id)
+        return await check_tenant(tenant.context, tenant.access, new_run_id(self.clock()))
+
+    async def import_numbers(self, tenant_id: str, text: str, source: str, *, by: str
+                             ) -> TenantRecord:
+        """Make the numbers the operator supplied (a CSV of numbers or ranges) the tenant's
+        ranges.
+
+        Raises:
+            NumberImportError: every bad line, each with its line number.
+            UnknownTenantError: no such tenant.
+        """
+        record = await self.record(tenant_id)
+        if record is None:
+            raise UnknownTenantError(tenant_id)
+        ranges = parse_number_import(text, source, default_region=record.rules.default_region)
+        now = self.clock()
+
+        def with_ranges(current: TenantRecord) -> TenantRecord:
+            rules = current.rules.model_copy(update={"number_ranges": list(ranges)})
+            return with_changes(current, by=by, at=now, rules=rules)
+
+        changed = await self.change(tenant_id, with_ranges)
+        log.warning("tenant %s: %d number ranges imported by %s from %s", tenant_id,
+                    len(ranges), by, source)
+        return changed
+
+    async def change_state(
+        self, tenant_id: str, action: TenantAction, *, by: str, release_numbers: bool = False
+    ) -> StateChange:
+        """Activate, pause, resume or remove a tenant. Removal unassigns nothing; with
+        ``release_numbers`` every number the app assigned there is held for approval.
+
+        Raises:
+            TransitionRefused: the action does not apply to the tenant's state.
+            UnknownTenantError: no such tenant.
+            ValueError: ``release_numbers`` with another action than remove.
+        """
+        if release_numbers and action is not TenantAction.REMOVE:
+            raise ValueError("releaseNumbers: only removal releases numbers")
+        now = self.clock()
+        changed = await self.change(
+            tenant_id, lambda current: apply_action(current, action, by=by, at=now)
+        )
+        log.warning("tenant %s %s by %s: now %s", tenant_id, action.value, by,
+                    changed.state.value)
+        held: list[Hold] = []
+        if release_numbers:
+            held = await hold_numbers_for_release(self.tenant_runtime(changed).context, by)
+        return StateChange(changed, held)
+
+    async def overview(self) -> list[TenantOverview]:
+        """``tenants list``: every tenant with its state, health, last run, outcome counts and
+        pending holds."""
+        health = await self.health.list_health()
+        lines = []
+        for record in await self.records():
+            tenant = self.tenant_runtime(record)
+            runs = await tenant.ledger.runs()
+            statuses = await tenant.statuses.list_statuses()
+            lines.append(TenantOverview(
+                record=record, health=health.get(record.key),
+                last_run=runs[-1] if runs else None,
+                outcomes=dict(sorted(Counter(s.outcome.value for s in statuses).items())),
+                pending_holds=len(await tenant.ledger.holds("pending")),
+            ))
+        return lines
 
     async def close(self) -> None:
         """Close every client's connections (the Functions host never needs this; runners do)."""
-        await close_graph_transport(self._graph_transport)
+        for tenant in [*self._tenants.values(), *self._retired]:
+            await tenant.close()
+        self._tenants.clear()
+        self._retired.clear()
+        await self.credentials.close()
         await self._tables.close()
-        await self.queue.close()
-        await self.poison.close()
+        for each in (self.queue, self.poison, self.tenant_syncs, self.tenant_sync_poison):
+            await each.close()
 
-    async def report(self) -> list[UserStatus]:
-        """Every user's latest outcome, in read order."""
-        statuses = await self.statuses.list_statuses()
-        return sorted(statuses, key=lambda s: (s.read_position, s.user_principal_name))
+
+@dataclass(frozen=True, slots=True)
+class AddedTenant:
+    """A tenant just registered, and the URL its admin opens to consent."""
+
+    record: TenantRecord
+    consent_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A tenant after an action, and the holds a removal with ``--release-numbers`` filed."""
+
+    record: TenantRecord
+    held: list[Hold]
+
+
+class TenantNotActiveError(Exception):
+    """A real run asked of a tenant that is onboarding, paused or removed."""
+
+    def __init__(self, record: TenantRecord) -> None:
+        super().__init__(
+            f"tenant {record.key} is {record.state.value}: only an active tenant is synced "
+            f"(a dry run works in every state; tenants activate or resume makes it active)"
+        )
+        self.record = record
+
+
+#: The creation time the ``TENANT_ID`` tenant's record shows (it has no registry row).
+_SETTINGS_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _carries_out(record: TenantRecord, message: AssignmentMessage) -> bool:
+    """Whether a queued change of this tenant is carried out: every change of an active
+    tenant; of a removed one only the approved releases (``tenants remove --release-numbers``);
+    nothing of a paused or onboarding one."""
+    if record.state is TenantState.ACTIVE:
+        return True
+    return (record.state is TenantState.REMOVED and message.action == "unassign"
+            and message.reason == Reason.APPROVED.value)
+
+
+async def _set_aside(
+    poison: StorageAssignmentQueue, name: str, body: bytes, error: MessageError
+) -> None:
+    text = body.decode("utf-8", errors="replace")
+    if await poison.send_raw(text):
+        log.error("queue message set aside in %s: %s", name, error)
+        return
+    # Too large for any queue: what a person needs to find its sender is its size and start.
+    log.error(
+        "queue message of %d bytes dropped: too large for %s (%s); it began %r",
+        len(body), name, error, body[:200],
+    )
 
 
 def hold_json(hold: Hold) -> dict[str, object]:
@@ -271,3 +766,9 @@ class RuntimeHolder:
             await self._runtime.close()
         self._runtime = None
         self._building = asyncio.Lock()  # the next use may run on another event loop
+
+
+def record_json(record: TenantRecord) -> dict[str, object]:
+    """A registry record as JSON (camelCase, as the registry stores it)."""
+    data: dict[str, object] = record.model_dump(mode="json", by_alias=True)
+    return data

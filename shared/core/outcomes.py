@@ -69,6 +69,7 @@ class Reason(StrEnum):
     ASSIGNMENT_FAILED = "assignment_failed"
     MAIN_NUMBER_REMOVED = "main_number_removed"  # no longer carries a main number: policies back
     POLICY_NOT_FOUND = "policy_not_found"  # a configured main-number policy does not exist
+    GROUP_NOT_FOUND = "group_not_found"  # the tenant's voice group does not exist (any more)
 
 
 #: Teams is not ready for the user yet (shared.core.teams_readiness): looked at again later.

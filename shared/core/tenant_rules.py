@@ -59,6 +59,11 @@ class NumberRange(BaseModel):
     def __str__(self) -> str:
         return f"{self.first}…{self.last}"
 
+    @property
+    def size(self) -> int:
+        """How many numbers the range holds."""
+        return int(self.last[1:]) - int(self.first[1:]) + 1
+
 
 class MainNumberPolicy(BaseModel):
     """One Teams policy a main number's users get: Graph's ``policyType`` and the policy's name.

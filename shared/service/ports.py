@@ -4,8 +4,9 @@ The adapters in ``shared.adapters`` implement them against msgraph-sdk and Azure
 in-memory fakes in ``tests/fakes.py`` implement them for fast unit tests, and one set of contract
 tests runs against both so the fakes cannot drift.
 
-An app serves one tenant: every store is bound to it when it is built (its id is the partition key
-of every row), so no method here takes a tenant id. ``shared.service.context`` bundles the ports.
+Every per-tenant store is bound to its tenant when it is built (the tenant id is the partition
+key of every row), so no method of those takes a tenant id: a tenant's context can only ever
+touch its own rows. ``shared.service.context`` bundles one tenant's ports.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.tenant_sync_messages import TenantSyncMessage
 
 
 class VoiceGroupDirectory(Protocol):
@@ -350,4 +352,27 @@ class PaceStore(Protocol):
 
         ``now`` is the wall clock in seconds since the Unix epoch, shared by the instances.
         """
+        ...
+
+
+class TenantAccess(Protocol):
+    """The app's access to one customer tenant, as its Graph token shows it."""
+
+    async def granted_roles(self) -> frozenset[str] | None:
+        """The application permissions the tenant's admin consented to (the token's ``roles``);
+        None when the token carries no such claim.
+
+        Raises:
+            PermanentError: ``GRAPH_FORBIDDEN`` when Entra ID refuses the app a token there
+                (no consent, the app unknown in the tenant, a broken federated credential).
+            TemporaryError: Entra ID could not be reached.
+        """
+        ...
+
+
+class TenantSyncQueue(Protocol):
+    """The ``tenant-syncs`` queue: one message per tenant run to start."""
+
+    async def send_syncs(self, messages: Sequence[TenantSyncMessage]) -> None:
+        """Enqueue every message (each exactly once)."""
         ...

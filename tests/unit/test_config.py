@@ -67,21 +67,37 @@ def test_unrelated_environment_variables_are_ignored(environ: dict[str, str]) ->
 
 def test_every_missing_setting_is_listed_in_one_error(environ: dict[str, str]) -> None:
     del environ["TENANT_ID"]
-    del environ["VOICE_GROUP_ID"]
+    del environ["AzureWebJobsStorage"]
 
     message = config_error(environ)
 
-    assert "TENANT_ID: missing" in message
-    assert "VOICE_GROUP_ID: missing" in message
+    assert "TENANT_ID: missing" in message  # VOICE_GROUP_ID alone names a tenant half-way
+    assert "AzureWebJobsStorage" in message
     assert "tenant_id" not in message  # operators type app setting names, not field names
 
 
-def test_an_empty_environment_lists_tenant_group_and_storage(environ: dict[str, str]) -> None:
+def test_without_tenant_id_and_voice_group_the_registry_says_which_tenants(
+    environ: dict[str, str],
+) -> None:
+    del environ["TENANT_ID"]
+    del environ["VOICE_GROUP_ID"]
+
+    assert AppSettings.from_environ(environ).tenant is None
+
+
+def test_an_empty_environment_lists_storage(environ: dict[str, str]) -> None:
     message = config_error({})
 
-    assert "TENANT_ID" in message
-    assert "VOICE_GROUP_ID" in message
     assert "AzureWebJobsStorage" in message
+    assert "TENANT_ID" not in message  # an app may serve its registry's tenants only
+
+
+def test_the_consent_redirect_must_be_https(environ: dict[str, str]) -> None:
+    environ["CONSENT_REDIRECT_URI"] = "http://example.test/consented"
+
+    message = config_error(environ)
+
+    assert "CONSENT_REDIRECT_URI='http://example.test/consented'" in message
 
 
 @pytest.mark.parametrize("blank", ["", "   "])

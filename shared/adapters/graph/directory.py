@@ -74,6 +74,11 @@ class GraphVoiceGroupDirectory:
         )
         members: list[Member] = []
         page = await builder.get(_raw_page_request(query))
+        if page.status_code == 404:
+            # The first page only: a group that vanishes mid-read fails the read as any 404.
+            raise PermanentError(Reason.GROUP_NOT_FOUND, (
+                f"The voice group {group_id} does not exist in this tenant (Graph answered 404); "
+                f"correct the tenant's voice group id or recreate the group."))
         while True:
             raise_for_status_needing(page, MEMBERS_PERMISSION)
             body = json_object(page, MEMBERS_ROUTE)

@@ -11,9 +11,12 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.queue.aio import QueueClient
 
 from shared.core.messages import AssignmentMessage
+from shared.core.tenant_sync_messages import TenantSyncMessage
 
 ASSIGNMENT_QUEUE = "number-assignments"
 POISON_QUEUE = f"{ASSIGNMENT_QUEUE}-poison"
+TENANT_SYNC_QUEUE = "tenant-syncs"
+TENANT_SYNC_POISON_QUEUE = f"{TENANT_SYNC_QUEUE}-poison"
 #: Queue Storage takes messages of up to 64 KiB, counted after the Base64 encoding the Functions
 #: trigger expects.
 MAX_ENCODED_MESSAGE_BYTES = 64 * 1024
@@ -59,6 +62,33 @@ class StorageAssignmentQueue:
         limit = asyncio.Semaphore(self._concurrency)
 
         async def send_one(message: AssignmentMessage) -> None:
+            async with limit:
+                await self._client.send_message(message.to_json())
+
+        await asyncio.gather(*(send_one(message) for message in messages))
+
+
+class StorageTenantSyncQueue:
+    """Implements ``TenantSyncQueue`` on the ``tenant-syncs`` queue."""
+
+    def __init__(self, client: QueueClient, *, concurrency: int) -> None:
+        self._client = client
+        self._concurrency = concurrency
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self._client.close()
+
+    async def ensure_exists(self) -> None:
+        """Create the queue when it does not exist yet (idempotent)."""
+        with contextlib.suppress(ResourceExistsError):
+            await self._client.create_queue()
+
+    async def send_syncs(self, messages: Sequence[TenantSyncMessage]) -> None:
+        """Enqueue every message, a few at a time (hundreds of tenants per tick)."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def send_one(message: TenantSyncMessage) -> None:
             async with limit:
                 await self._client.send_message(message.to_json())
 
