@@ -22,6 +22,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.delta import GraphDirectoryDelta
 from shared.adapters.graph.directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph.numbers import GraphTeamsNumbers
@@ -100,6 +101,7 @@ class AppRuntime:
     """The changes queued and not yet done: a run enqueues nothing more for their users."""
     _tables: TableServiceClient
     _graph_transport: GraphTransport
+    _graph_credentials: GraphCredentials
     clock: Callable[[], datetime] = utc_now
     """The app's only clock; the local runner moves it forward to replay days in seconds."""
 
@@ -130,7 +132,10 @@ class AppRuntime:
             TablePaceStore(tables, tenant_id), Pace.at(settings.graph.teams_requests_per_second),
         )
         graph_transport = graph_http_client(settings.graph, teams_pacer)
-        graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
+        graph_credentials = GraphCredentials(settings.graph)
+        graph = build_graph_client(
+            settings.graph, graph_credentials.auth_provider(tenant_id), graph_transport
+        )
         await ensure_tables(tables)
         queue = StorageAssignmentQueue(
             queue_client(settings.storage, ASSIGNMENT_QUEUE),
@@ -164,6 +169,7 @@ class AppRuntime:
             in_flight=TableInFlightStore(tables, tenant_id),
             _tables=tables,
             _graph_transport=graph_transport,
+            _graph_credentials=graph_credentials,
         )
 
     def _now(self) -> datetime:
@@ -208,6 +214,7 @@ class AppRuntime:
     async def close(self) -> None:
         """Close every client's connections (the Functions host never needs this; runners do)."""
         await close_graph_transport(self._graph_transport)
+        await self._graph_credentials.close()
         await self._tables.close()
         await self.queue.close()
         await self.poison.close()
