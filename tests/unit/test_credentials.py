@@ -146,7 +146,10 @@ class FakeCloud:
             challenge = (f'Bearer authorization="https://login.microsoftonline.com/'
                          f'{OPERATOR_TENANT}", resource="https://vault.azure.net"')
             return 401, {"WWW-Authenticate": challenge}, b""
-        assert self.secret is not None
+        if self.secret is None:
+            return 404, {"Content-Type": "application/json"}, json.dumps(
+                {"error": {"code": "SecretNotFound", "message": "A secret with (name/id) "
+                           "graph-app was not found in this key vault."}}).encode()
         value, content_type = self.secret
         name = seen.path.strip("/").split("/")[1]
         return _json({"value": value, "contentType": content_type,
@@ -503,6 +506,24 @@ async def test_a_secret_that_is_no_certificate_names_the_settings(cloud: FakeClo
 
     assert f"GRAPH_CERTIFICATE_KEY_VAULT_URL={VAULT_URL!r}" in str(caught.value)
     assert f"GRAPH_CERTIFICATE_NAME={CERTIFICATE_NAME!r}" in str(caught.value)
+
+
+async def test_a_certificate_missing_from_key_vault_names_the_settings(cloud: FakeCloud) -> None:
+    credentials = GraphCredentials(KEY_VAULT_CERTIFICATE, transports=InProcessTransports(cloud))
+    try:
+        with pytest.raises(GraphCredentialError) as caught:
+            await bearer_token(credentials, CONTOSO)
+        # Nothing is kept from a failed read: the next token request reads Key Vault again.
+        with pytest.raises(GraphCredentialError):
+            await bearer_token(credentials, CONTOSO)
+    finally:
+        await credentials.close()
+
+    assert "cannot be read from Key Vault" in str(caught.value)
+    assert f"GRAPH_CERTIFICATE_NAME={CERTIFICATE_NAME!r}" in str(caught.value)
+    assert "SecretNotFound" in str(caught.value)
+    assert len([seen for seen in cloud.to(VAULT_URL) if "Authorization" in seen.headers]) == 2
+    assert cloud.to("https://login.microsoftonline.com") == []
 
 
 async def test_a_local_certificate_file_works_too(
