@@ -26,6 +26,7 @@ DEFAULT_CONSENT_REDIRECT_URI = "https://login.microsoftonline.com/common/oauth2/
 
 # NCRONTAB as the Functions host reads it: six fields, seconds first.
 _NCRONTAB = re.compile(r"^\s*(\S+\s+){5}\S+\s*$")
+_KEY_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 
 
 class ConfigError(Exception):
@@ -43,7 +44,11 @@ class NumberType(StrEnum):
 class GraphAuth(StrEnum):
     """Where the Graph access token comes from."""
 
+    FEDERATED_IDENTITY = "federatedIdentity"
+    """The operator's multi-tenant app registration, trusting the Function App's user-assigned
+    identity (a federated identity credential): a token per customer tenant, no secret."""
     MANAGED_IDENTITY = "managedIdentity"
+    """The Function App's own identity: it must live in the one customer tenant served."""
     CERTIFICATE = "certificate"
     STATIC_TOKEN = "staticToken"  # noqa: S105 - a mode name; the token is for the simulator only
 
@@ -74,8 +79,18 @@ class GraphSettings(BaseModel):
     base_url: str = GRAPH_PRODUCTION_BASE_URL
     auth: GraphAuth = GraphAuth.MANAGED_IDENTITY
     client_id: str | None = None
+    """The app registration's client id (``managedIdentity``: the user-assigned identity's)."""
+    managed_identity_client_id: str | None = None
+    """The Function App's user-assigned identity: the federated credential's subject, and who
+    reads the certificate from Key Vault."""
+    certificate_key_vault_url: str | None = None
+    certificate_name: str | None = None
+    """A Key Vault certificate: its private key is the secret of the same name (PKCS#12)."""
     certificate_path: str | None = None
+    """A local certificate file instead of Key Vault (Flex Consumption loads no certificates)."""
     static_token: str | None = None
+    identity_url: str | None = None
+    """A local stand-in for Entra ID and the managed identity endpoint (loopback only)."""
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     operation_poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     operation_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
@@ -93,24 +108,103 @@ class GraphSettings(BaseModel):
             raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
         return value.rstrip("/")
 
+    @field_validator("identity_url")
+    @classmethod
+    def _identity_url_is_loopback(cls, value: str) -> str:
+        # Tokens issued by a stand-in are worthless anywhere else, and the managed identity's
+        # assertion must never leave the machine: loopback only.
+        parts = urlsplit(value)
+        if parts.scheme not in {"https", "http"} or not _is_loopback(value):
+            raise ValueError(
+                f"must be a loopback http URL (a local stand-in for Entra ID), got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("certificate_key_vault_url")
+    @classmethod
+    def _key_vault_url_is_https(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError(f"must be the vault's https URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("certificate_name")
+    @classmethod
+    def _is_a_key_vault_name(cls, value: str) -> str:
+        if not _KEY_VAULT_NAME.match(value):
+            raise ValueError(
+                f"must be a Key Vault certificate name (1-127 letters, digits, dashes), "
+                f"got {value!r}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _auth_has_what_it_needs(self) -> Self:
-        if self.auth is GraphAuth.CERTIFICATE and not (self.client_id and self.certificate_path):
-            raise ValueError(
-                "GRAPH_AUTH=certificate needs GRAPH_CLIENT_ID and GRAPH_CERTIFICATE_PATH"
-            )
-        if self.auth is GraphAuth.STATIC_TOKEN:
-            if not self.static_token:
-                raise ValueError("GRAPH_AUTH=staticToken needs GRAPH_STATIC_TOKEN")
-            if not _is_loopback(self.base_url):
-                # A static token is for the local simulator; never send one to a real service.
-                raise ValueError(
-                    f"GRAPH_AUTH=staticToken is only allowed with a loopback GRAPH_BASE_URL, "
-                    f"got {self.base_url!r}"
-                )
-        if self.auth is not GraphAuth.STATIC_TOKEN and urlsplit(self.base_url).scheme != "https":
-            raise ValueError(f"GRAPH_BASE_URL must use https, got {self.base_url!r}")
+        problems = [*self._missing_for_auth(), *self._unsafe_urls()]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def _missing_for_auth(self) -> list[str]:
+        problems: list[str] = []
+        if self.auth is GraphAuth.FEDERATED_IDENTITY:
+            problems += [
+                f"GRAPH_AUTH=federatedIdentity needs {name} ({what})"
+                for name, what, value in [
+                    ("GRAPH_CLIENT_ID", "the app registration's client id", self.client_id),
+                    ("MANAGED_IDENTITY_CLIENT_ID", "the user-assigned identity's client id",
+                     self.managed_identity_client_id),
+                ]
+                if not value
+            ]
+        if self.auth is GraphAuth.CERTIFICATE:
+            if not self.client_id:
+                problems.append("GRAPH_AUTH=certificate needs GRAPH_CLIENT_ID "
+                                "(the app registration's client id)")
+            problems += self._certificate_source_problems()
+        if self.auth is GraphAuth.STATIC_TOKEN and not self.static_token:
+            problems.append("GRAPH_AUTH=staticToken needs GRAPH_STATIC_TOKEN")
+        return problems
+
+    def _certificate_source_problems(self) -> list[str]:
+        in_key_vault = (self.certificate_key_vault_url, self.certificate_name)
+        if any(in_key_vault) and not all(in_key_vault):
+            given, missing = (
+                ("GRAPH_CERTIFICATE_KEY_VAULT_URL", "GRAPH_CERTIFICATE_NAME")
+                if self.certificate_key_vault_url
+                else ("GRAPH_CERTIFICATE_NAME", "GRAPH_CERTIFICATE_KEY_VAULT_URL")
+            )
+            return [f"{given} needs {missing} as well"]
+        if all(in_key_vault) and self.certificate_path:
+            return [
+                f"the certificate comes either from Key Vault or from GRAPH_CERTIFICATE_PATH, "
+                f"not both (got {self.certificate_path!r} as well)"
+            ]
+        if not all(in_key_vault) and not self.certificate_path:
+            return [
+                "GRAPH_AUTH=certificate needs the certificate: GRAPH_CERTIFICATE_KEY_VAULT_URL "
+                "and GRAPH_CERTIFICATE_NAME (in Azure), or GRAPH_CERTIFICATE_PATH (a local file)"
+            ]
+        return []
+
+    def _unsafe_urls(self) -> list[str]:
+        problems: list[str] = []
+        loopback_graph = _is_loopback(self.base_url)
+        if self.auth is GraphAuth.STATIC_TOKEN and not loopback_graph:
+            # A static token is for the local simulator; never send one to a real service.
+            problems.append(
+                f"GRAPH_AUTH=staticToken is only allowed with a loopback GRAPH_BASE_URL, "
+                f"got {self.base_url!r}"
+            )
+        elif not loopback_graph and urlsplit(self.base_url).scheme != "https":
+            problems.append(f"GRAPH_BASE_URL must use https, got {self.base_url!r}")
+        if self.identity_url and not loopback_graph:
+            # Tokens from the stand-in are only good for the simulator.
+            problems.append(
+                f"GRAPH_IDENTITY_URL={self.identity_url!r} is only allowed with a loopback "
+                f"GRAPH_BASE_URL, got {self.base_url!r}"
+            )
+        return problems
 
 
 class StorageSettings(BaseModel):
@@ -227,8 +321,12 @@ _GRAPH_KEYS = {
     "GRAPH_BASE_URL": "base_url",
     "GRAPH_AUTH": "auth",
     "GRAPH_CLIENT_ID": "client_id",
+    "MANAGED_IDENTITY_CLIENT_ID": "managed_identity_client_id",
+    "GRAPH_CERTIFICATE_KEY_VAULT_URL": "certificate_key_vault_url",
+    "GRAPH_CERTIFICATE_NAME": "certificate_name",
     "GRAPH_CERTIFICATE_PATH": "certificate_path",
     "GRAPH_STATIC_TOKEN": "static_token",
+    "GRAPH_IDENTITY_URL": "identity_url",
     "GRAPH_MAX_RETRIES": "max_retries",
     "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "operation_poll_interval_seconds",
     "GRAPH_OPERATION_TIMEOUT_SECONDS": "operation_timeout_seconds",

@@ -23,6 +23,7 @@ from msgraph_core import GraphClientFactory
 
 from graph_simulator import DEFAULT_TOKEN, Directory, Scenario, SimulatorServer, parse_scenario
 from shared.adapters.graph.client import build_graph_client, close_graph_transport
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.config import GraphAuth, GraphSettings
 
 TENANT = "2f0c7a8e-0000-4000-8000-00000000c0c0"
@@ -238,7 +239,7 @@ async def graph_for(server: SimulatorServer) -> AsyncIterator[Graph]:
         options={RetryHandlerOption.get_key():
                  RetryHandlerOption(max_retries=settings.max_retries)},
     )
-    client = build_graph_client(settings, TENANT, http)
+    client = build_graph_client(settings, GraphCredentials(settings).auth_provider(TENANT), http)
     try:
         yield Graph(client=client, server=server, recorder=recorder)
     finally:

@@ -13,6 +13,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.config import GraphAuth, GraphSettings
 
 
@@ -28,6 +29,8 @@ async def fresh_graph_client(
                              static_token=token, max_retries=0)
     transport = graph_http_client(settings)
     try:
-        yield build_graph_client(settings, "tenant", transport)
+        yield build_graph_client(
+            settings, GraphCredentials(settings).auth_provider("tenant"), transport
+        )
     finally:
         await close_graph_transport(transport)

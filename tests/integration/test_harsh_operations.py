@@ -24,6 +24,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.numbers import GraphTeamsNumbers
 from shared.config import GraphAuth, GraphSettings, NumberType
 from shared.core.errors import TemporaryError
@@ -72,7 +73,8 @@ async def test_the_adapter_reads_a_skipped_operation_back_before_it_decides(
                              static_token=SIMULATOR_TOKEN)
     transport = graph_http_client(settings)
     try:
-        teams = GraphTeamsNumbers(build_graph_client(settings, "admin", transport),
+        auth = GraphCredentials(settings).auth_provider("admin")
+        teams = GraphTeamsNumbers(build_graph_client(settings, auth, transport),
                                   number_type=NumberType.DIRECT_ROUTING,
                                   poll_interval_seconds=0.01, operation_timeout_seconds=10)
         local_app.simulator.set_behaviour(skipped_operations="alreadyDone")

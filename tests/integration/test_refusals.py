@@ -18,6 +18,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.numbers import GraphTeamsNumbers
 from shared.config import GraphAuth, GraphSettings, NumberType
 from shared.core.outcomes import Outcome, Reason
@@ -85,7 +86,8 @@ async def test_a_number_put_on_someone_else_after_the_last_full_read_is_assigned
                              static_token=SIMULATOR_TOKEN)
     transport = graph_http_client(settings)
     try:
-        admin = GraphTeamsNumbers(build_graph_client(settings, "admin", transport),
+        auth = GraphCredentials(settings).auth_provider("admin")
+        admin = GraphTeamsNumbers(build_graph_client(settings, auth, transport),
                                   number_type=NumberType.DIRECT_ROUTING,
                                   poll_interval_seconds=0.01, operation_timeout_seconds=10)
         await admin.assign_number("+31855363099", user_id("carl"))

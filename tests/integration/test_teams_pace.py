@@ -22,6 +22,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.pacing import TeamsRequestPacer
 from shared.adapters.graph.user_configurations import GraphUserConfigurations
 from shared.adapters.storage.queue import POISON_QUEUE
@@ -93,7 +94,9 @@ async def test_a_retried_teams_request_waits_for_a_slot_again(local_app: LocalAp
     settings = GraphSettings(base_url=local_app.simulator.base_url, auth=GraphAuth.STATIC_TOKEN,
                              static_token=SIMULATOR_TOKEN, max_retries=2)
     transport = graph_http_client(settings, pacer)
-    users = GraphUserConfigurations(build_graph_client(settings, "tenant", transport))
+    users = GraphUserConfigurations(build_graph_client(
+        settings, GraphCredentials(settings).auth_provider("tenant"), transport
+    ))
     local_app.simulator.inject_fault("getUserConfiguration", 429, count=1,
                                      retry_after_seconds=0)
     try:

@@ -23,6 +23,7 @@ from shared.adapters.graph.client import (
     close_graph_transport,
     graph_http_client,
 )
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.directory import GraphUserReader
 from shared.config import GraphAuth, GraphSettings
 from shared.core.errors import TemporaryError
@@ -64,7 +65,9 @@ async def graph_client_on(port: int, max_retries: int = 3) -> AsyncIterator[Grap
                              max_retries=max_retries)
     transport = graph_http_client(settings)
     try:
-        yield GraphUserReader(build_graph_client(settings, "tenant", transport))
+        yield GraphUserReader(build_graph_client(
+            settings, GraphCredentials(settings).auth_provider("tenant"), transport
+        ))
     finally:
         await close_graph_transport(transport)
 

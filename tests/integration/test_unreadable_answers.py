@@ -23,6 +23,7 @@ from msgraph_core import GraphClientFactory
 from graph_simulator import SimulatorServer, parse_scenario
 from local_runner.session import SIMULATOR_TOKEN
 from shared.adapters.graph.client import build_graph_client, close_graph_transport
+from shared.adapters.graph.credentials import GraphCredentials
 from shared.adapters.graph.delta import GraphDirectoryDelta
 from shared.adapters.graph.directory import GraphUserReader, GraphVoiceGroupDirectory
 from shared.adapters.graph.numbers import GraphTeamsNumbers
@@ -112,7 +113,9 @@ async def graph(simulator: SimulatorServer) -> AsyncIterator[Graph]:
         options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)},
     )
     try:
-        yield Graph(build_graph_client(settings, "tenant", http), transport, simulator.base_url)
+        yield Graph(build_graph_client(
+            settings, GraphCredentials(settings).auth_provider("tenant"), http
+        ), transport, simulator.base_url)
     finally:
         await close_graph_transport(http)
 

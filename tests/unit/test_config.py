@@ -21,6 +21,8 @@ CONNECTION_STRING = (
 )
 STATIC_TOKEN = "simulator-token-do-not-leak-7f3e"
 LOOPBACK_GRAPH = "http://127.0.0.1:1234/v1.0"
+VAULT_URL = "https://numbersync-kv.vault.azure.net"
+IDENTITY_ID = "1d0e0000-0000-4000-8000-0000000001d0"
 
 
 @pytest.fixture
@@ -252,18 +254,156 @@ def test_storage_problems_do_not_echo_the_connection_string(environ: dict[str, s
 
 
 @pytest.mark.parametrize(
-    "extra",
-    [{}, {"GRAPH_CLIENT_ID": "app-id"}, {"GRAPH_CERTIFICATE_PATH": "/certs/app.pem"}],
+    ("extra", "named"),
+    [
+        ({}, ["GRAPH_CLIENT_ID", "GRAPH_CERTIFICATE_KEY_VAULT_URL", "GRAPH_CERTIFICATE_NAME",
+              "GRAPH_CERTIFICATE_PATH"]),
+        ({"GRAPH_CLIENT_ID": "app-id"},
+         ["GRAPH_CERTIFICATE_KEY_VAULT_URL", "GRAPH_CERTIFICATE_NAME", "GRAPH_CERTIFICATE_PATH"]),
+        ({"GRAPH_CERTIFICATE_PATH": "/certs/app.pem"}, ["GRAPH_CLIENT_ID"]),
+        ({"GRAPH_CERTIFICATE_KEY_VAULT_URL": VAULT_URL, "GRAPH_CERTIFICATE_NAME": "graph-app"},
+         ["GRAPH_CLIENT_ID"]),
+    ],
 )
-def test_certificate_mode_needs_client_id_and_certificate_path(
-    environ: dict[str, str], extra: dict[str, str]
+def test_certificate_mode_needs_client_id_and_a_certificate(
+    environ: dict[str, str], extra: dict[str, str], named: list[str]
 ) -> None:
     environ.update({"GRAPH_AUTH": "certificate", **extra})
 
     message = config_error(environ)
 
-    assert "GRAPH_CLIENT_ID" in message
-    assert "GRAPH_CERTIFICATE_PATH" in message
+    assert all(name in message for name in named), message
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [
+        ({"GRAPH_CERTIFICATE_KEY_VAULT_URL": "https://numbersync-kv.vault.azure.net"},
+         "GRAPH_CERTIFICATE_NAME"),
+        ({"GRAPH_CERTIFICATE_NAME": "graph-app"}, "GRAPH_CERTIFICATE_KEY_VAULT_URL"),
+    ],
+)
+def test_a_key_vault_certificate_needs_both_the_vault_and_the_name(
+    environ: dict[str, str], given: dict[str, str], missing: str
+) -> None:
+    environ.update({"GRAPH_AUTH": "certificate", "GRAPH_CLIENT_ID": "app-id", **given})
+
+    message = config_error(environ)
+
+    assert f"{next(iter(given))} needs {missing} as well" in message
+
+
+def test_a_certificate_from_key_vault_works(environ: dict[str, str]) -> None:
+    environ.update({
+        "GRAPH_AUTH": "certificate", "GRAPH_CLIENT_ID": "app-id",
+        "MANAGED_IDENTITY_CLIENT_ID": IDENTITY_ID,
+        "GRAPH_CERTIFICATE_KEY_VAULT_URL": VAULT_URL + "/", "GRAPH_CERTIFICATE_NAME": "graph-app",
+    })
+
+    graph = AppSettings.from_environ(environ).graph
+
+    assert graph.certificate_key_vault_url == VAULT_URL
+    assert graph.certificate_name == "graph-app"
+    assert graph.managed_identity_client_id == IDENTITY_ID
+    assert graph.certificate_path is None
+
+
+def test_a_certificate_comes_from_key_vault_or_a_file_not_both(environ: dict[str, str]) -> None:
+    environ.update({
+        "GRAPH_AUTH": "certificate", "GRAPH_CLIENT_ID": "app-id",
+        "GRAPH_CERTIFICATE_KEY_VAULT_URL": VAULT_URL, "GRAPH_CERTIFICATE_NAME": "graph-app",
+        "GRAPH_CERTIFICATE_PATH": "/certs/app.pem",
+    })
+
+    message = config_error(environ)
+
+    assert "not both" in message
+    assert "'/certs/app.pem'" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://numbersync-kv.vault.azure.net", "numbersync-kv.vault.azure.net", "https://"]
+)
+def test_the_key_vault_url_must_be_https(environ: dict[str, str], url: str) -> None:
+    environ["GRAPH_CERTIFICATE_KEY_VAULT_URL"] = url
+
+    message = config_error(environ)
+
+    assert f"GRAPH_CERTIFICATE_KEY_VAULT_URL={url!r}" in message
+    assert "https" in message
+
+
+@pytest.mark.parametrize("name", ["graph_app", "graph app", "x" * 128])
+def test_the_certificate_name_must_be_a_key_vault_name(environ: dict[str, str], name: str) -> None:
+    environ["GRAPH_CERTIFICATE_NAME"] = name
+
+    message = config_error(environ)
+
+    assert f"GRAPH_CERTIFICATE_NAME={name!r}" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "missing"),
+    [
+        ({"MANAGED_IDENTITY_CLIENT_ID": IDENTITY_ID}, ["GRAPH_CLIENT_ID"]),
+        ({"GRAPH_CLIENT_ID": "app-id"}, ["MANAGED_IDENTITY_CLIENT_ID"]),
+        ({}, ["GRAPH_CLIENT_ID", "MANAGED_IDENTITY_CLIENT_ID"]),
+    ],
+)
+def test_federated_identity_needs_the_app_and_the_identity(
+    environ: dict[str, str], extra: dict[str, str], missing: list[str]
+) -> None:
+    environ.update({"GRAPH_AUTH": "federatedIdentity", **extra})
+
+    message = config_error(environ)
+
+    assert all(f"GRAPH_AUTH=federatedIdentity needs {name}" in message for name in missing)
+
+
+def test_federated_identity_with_the_app_and_the_identity_works(environ: dict[str, str]) -> None:
+    environ.update({"GRAPH_AUTH": "federatedIdentity", "GRAPH_CLIENT_ID": "app-id",
+                    "MANAGED_IDENTITY_CLIENT_ID": IDENTITY_ID})
+
+    graph = AppSettings.from_environ(environ).graph
+
+    assert graph.auth is GraphAuth.FEDERATED_IDENTITY
+    assert graph.client_id == "app-id"
+    assert graph.managed_identity_client_id == IDENTITY_ID
+    assert graph.identity_url is None
+
+
+def test_the_identity_stand_in_runs_the_real_credentials_against_the_simulator(
+    environ: dict[str, str],
+) -> None:
+    environ.update({"GRAPH_AUTH": "federatedIdentity", "GRAPH_CLIENT_ID": "app-id",
+                    "MANAGED_IDENTITY_CLIENT_ID": IDENTITY_ID, "GRAPH_BASE_URL": LOOPBACK_GRAPH,
+                    "GRAPH_IDENTITY_URL": "http://127.0.0.1:1234/"})
+
+    graph = AppSettings.from_environ(environ).graph
+
+    assert graph.identity_url == "http://127.0.0.1:1234"
+    assert graph.base_url == LOOPBACK_GRAPH  # plain http, but loopback
+
+
+@pytest.mark.parametrize(
+    "url", ["https://login.microsoftonline.com", "http://10.0.0.4:1234", "ftp://127.0.0.1"]
+)
+def test_the_identity_stand_in_must_be_on_loopback(environ: dict[str, str], url: str) -> None:
+    environ.update({"GRAPH_BASE_URL": LOOPBACK_GRAPH, "GRAPH_IDENTITY_URL": url})
+
+    message = config_error(environ)
+
+    assert f"GRAPH_IDENTITY_URL={url!r}" in message
+    assert "loopback" in message
+
+
+def test_the_identity_stand_in_is_refused_with_the_real_graph(environ: dict[str, str]) -> None:
+    environ["GRAPH_IDENTITY_URL"] = "http://127.0.0.1:1234"
+
+    message = config_error(environ)
+
+    assert "GRAPH_IDENTITY_URL='http://127.0.0.1:1234'" in message
+    assert "'https://graph.microsoft.com/v1.0'" in message
 
 
 def test_certificate_mode_with_client_id_and_path_works(environ: dict[str, str]) -> None:
