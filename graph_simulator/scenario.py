@@ -1,4 +1,5 @@
-"""The scenario file: the directory, the Teams number inventory and the simulator's behaviour.
+"""The scenario file: the directory, the Teams number inventory and the simulator's behaviour,
+for one customer tenant or several (`tenants`, see `Scenario`).
 
 A scenario is JSON (version 1) validated with pydantic. Anything wrong with it is reported as a
 `ScenarioError` whose message names the field path and the offending value, because the people
