@@ -2,11 +2,22 @@
 
 It is as strict as Graph is documented to be (advanced-query headers, page-size limits, enum
 spelling, number ownership), so that a test passing against it says something about Graph.
-`FaultProxy` (``fault_proxy``) sits in front of it and makes Graph have a bad day.
+It serves one or many customer tenants, each a world of its own, and stands in for Entra ID's
+token endpoint and the managed identity endpoint (``identity``) so the app's real credential
+code runs against it. `FaultProxy` (``fault_proxy``) sits in front of it and makes Graph have a
+bad day.
 """
 
 from graph_simulator.fault_proxy import FaultKind, FaultPlan, FaultProxy, HeldAnswer
 from graph_simulator.http_server import SimulatorServer, create_app, start_runner
+from graph_simulator.identity import (
+    GRAPH_SCOPE,
+    HOME_TENANT_ID,
+    MANAGED_IDENTITY_CLIENT_ID,
+    MANAGED_IDENTITY_PRINCIPAL_ID,
+    SIMULATOR_APP_ID,
+    TOKEN_EXCHANGE_AUDIENCE,
+)
 from graph_simulator.protocol import GraphRequest, Reply
 from graph_simulator.routes.numbers import number_assignment_json
 from graph_simulator.routes.user_configurations import user_configuration_json
@@ -25,6 +36,7 @@ from graph_simulator.scenario import (
     ScenarioError,
     TeamsProfile,
     Tenant,
+    TenantEntry,
     User,
     load_directory,
     load_scenario,
@@ -32,7 +44,7 @@ from graph_simulator.scenario import (
     parse_directory,
     parse_scenario,
 )
-from graph_simulator.server import DEFAULT_TOKEN, Simulator
+from graph_simulator.server import DEFAULT_TOKEN, EVERY_TENANT, Simulator
 from graph_simulator.world import (
     NotFoundError,
     RejectedError,
@@ -44,8 +56,15 @@ from graph_simulator.world import (
 
 __all__ = [
     "DEFAULT_TOKEN",
+    "EVERY_TENANT",
+    "GRAPH_SCOPE",
+    "HOME_TENANT_ID",
+    "MANAGED_IDENTITY_CLIENT_ID",
+    "MANAGED_IDENTITY_PRINCIPAL_ID",
     "ROUTE_NAMES",
+    "SIMULATOR_APP_ID",
     "TEAMS_ADMIN_ROUTES",
+    "TOKEN_EXCHANGE_AUDIENCE",
     "Behaviour",
     "Directory",
     "Fault",
@@ -70,6 +89,7 @@ __all__ = [
     "TeamsProfile",
     "TeamsUserRecord",
     "Tenant",
+    "TenantEntry",
     "User",
     "UserConfiguration",
     "World",

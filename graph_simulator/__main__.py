@@ -3,7 +3,10 @@
 `python -m graph_simulator --scenario FILE [--port N] [--token T] [--state-file F]`
 
 Prints one line, `graph simulator listening on http://127.0.0.1:<port>/v1.0`, then serves until
-SIGTERM or SIGINT. A broken scenario or state file gives a one-line error and exit code 2.
+SIGTERM or SIGINT. The same port serves the Entra token endpoint and IMDS stand-ins
+(`graph_simulator.identity`) for every tenant of the scenario; `--token` is the fixed token that
+means the scenario's first tenant. A broken scenario or state file gives a one-line error and
+exit code 2.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
                                      description="Serve a simulated Microsoft Graph v1.0.")
     parser.add_argument("--scenario", required=True, type=Path, help="scenario JSON file")
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0 = any)")
-    parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token clients must send")
+    parser.add_argument("--token", default=DEFAULT_TOKEN,
+                        help="fixed bearer token meaning the first tenant (tokens from the "
+                        "token endpoint stand-in are taken too)")
     parser.add_argument("--state-file", type=Path, default=None,
                         help="keep Teams number state in this file across runs")
     return parser

@@ -6,9 +6,17 @@
 (`Fault`), `POST /_simulator/faults/latency` (`LatencyFault`), `POST /_simulator/faults/operation`
 (`OperationFailure`), `POST /_simulator/delta/expire` (every delta token answers as expired
 from then on: 410, or `deltaGoneStatus`), `POST /_simulator/permissions`
-(`{"grantedPermissions": [...] | null}`: the tenant's grants from now on) and
+(`{"grantedPermissions": [...] | null}`: the tenant's grants from now on),
 `POST /_simulator/behaviour` (a partial `Behaviour` in camelCase: the fields given change, the
-rest stay). A body that does not validate answers 400 `InvalidRequest`.
+rest stay), `POST /_simulator/consent` (`{"consented": bool}`: the tenant's admin consent to the
+app), `GET /_simulator/tenants` (the tenants served) and `GET /_simulator/identity/requests`
+(requests to the token endpoint and IMDS stand-ins). A body that does not validate answers 400
+`InvalidRequest`.
+
+Every route about one tenant takes `?tenant=<id>` (absent: the first tenant, as when the
+simulator served one); an unknown tenant answers 400. `POST /_simulator/scenario` without it
+replaces every tenant (the scenario's tenants are served from then on), with it only that one.
+The request routes also take `?tenant=*`: every tenant's requests.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from graph_simulator.scenario import (
     LatencyFault,
     OperationFailure,
     ScenarioError,
+    TenantConsent,
     describe_validation_error,
     parse_directory,
     parse_scenario,
@@ -38,7 +47,7 @@ _CONTROL_ROUTES: Final = {
     "requests": "GET", "requests/clear": "POST", "state": "GET", "scenario": "POST",
     "directory": "POST", "faults": "POST", "faults/latency": "POST",
     "faults/operation": "POST", "delta/expire": "POST", "permissions": "POST",
-    "behaviour": "POST",
+    "behaviour": "POST", "consent": "POST", "tenants": "GET", "identity/requests": "GET",
 }
 
 
@@ -50,19 +59,25 @@ async def answer_control(request: web.Request, simulator: Simulator, path: str) 
     if request.method != _CONTROL_ROUTES[name]:
         return _control_error(405, "MethodNotAllowed", f"{request.method} {path}")
     body = await request.read()
+    tenant = request.query.get("tenant")
     try:
         if name == "requests":
-            return web.json_response(
-                {"counts": simulator.request_counts(), "log": simulator.request_log()})
+            return web.json_response({"counts": simulator.request_counts(tenant),
+                                      "log": simulator.request_log(tenant)})
+        if name == "identity/requests":
+            return web.json_response({"log": simulator.identity_requests(tenant)})
+        if name == "tenants":
+            return web.json_response({"tenants": simulator.tenants()})
         if name == "state":
             return web.json_response({
-                "numberAssignments": simulator.number_assignment_resources(),
-                "userConfigurations": simulator.user_configuration_resources(),
+                "numberAssignments": simulator.number_assignment_resources(tenant),
+                "userConfigurations": simulator.user_configuration_resources(tenant),
             })
         if name == "behaviour":  # answers the behaviour now in force
-            changed = simulator.update_behaviour(_parse_control_body(Behaviour, body, "behaviour"))
+            changed = simulator.update_behaviour(
+                _parse_control_body(Behaviour, body, "behaviour"), tenant)
             return web.json_response(changed.model_dump(by_alias=True, mode="json"))
-        _control_action(simulator, name, body)
+        _control_action(simulator, name, body, tenant)
     except ScenarioError as error:
         return _control_error(400, "InvalidRequest", str(error))
     return web.json_response({"ok": True})
@@ -72,29 +87,33 @@ def _control_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def _control_action(simulator: Simulator, name: str, body: bytes) -> None:
+def _control_action(simulator: Simulator, name: str, body: bytes, tenant: str | None) -> None:
     if name == "requests/clear":
-        simulator.clear_requests()
+        simulator.clear_requests(tenant)
     elif name == "scenario":
-        simulator.load_scenario(parse_scenario(body, "scenario"))
+        simulator.load_scenario(parse_scenario(body, "scenario"), tenant)
     elif name == "directory":
-        simulator.replace_directory(parse_directory(body, "directory"))
+        simulator.replace_directory(parse_directory(body, "directory"), tenant)
     elif name == "faults":
-        simulator.inject_fault(_parse_control_body(Fault, body, "fault"))
+        simulator.inject_fault(_parse_control_body(Fault, body, "fault"), tenant)
     elif name == "faults/latency":
-        simulator.inject_latency(_parse_control_body(LatencyFault, body, "latency"))
+        simulator.inject_latency(_parse_control_body(LatencyFault, body, "latency"), tenant)
     elif name == "faults/operation":
         simulator.inject_operation_failure(
-            _parse_control_body(OperationFailure, body, "operationFailure"))
+            _parse_control_body(OperationFailure, body, "operationFailure"), tenant)
     elif name == "permissions":
         simulator.grant_permissions(
-            _parse_control_body(GrantedPermissions, body, "permissions").granted_permissions)
+            _parse_control_body(GrantedPermissions, body, "permissions").granted_permissions,
+            tenant)
+    elif name == "consent":
+        simulator.set_consent(_parse_control_body(TenantConsent, body, "consent").consented,
+                              tenant)
     else:
-        simulator.expire_delta_tokens()
+        simulator.expire_delta_tokens(tenant)
 
 
 _ControlModel = TypeVar("_ControlModel", Fault, LatencyFault, OperationFailure, Behaviour,
-                        GrantedPermissions)
+                        GrantedPermissions, TenantConsent)
 
 
 def _parse_control_body(model: type[_ControlModel], body: bytes, source: str) -> _ControlModel:

@@ -2,15 +2,20 @@
 
 `create_app` serves a `Simulator`: Graph requests go to `Simulator.handle` exactly as sent (raw
 path and query; aiohttp's router is not used, see `graph_simulator.routing`), paths under
-`/_simulator/` to the control routes (`graph_simulator.control`). `start_runner` serves it on a
-port of the running loop; `SimulatorServer` runs it in a background thread with its own event
-loop, for tests and tools that want a Graph URL and nothing else to manage.
+`/_simulator/` to the control routes (`graph_simulator.control`), and two more to the identity
+stand-ins (`graph_simulator.identity`): `POST /{tenant}/oauth2/v2.0/token` (Entra's token
+endpoint; a client reaches it by sending `https://login.microsoftonline.com` here) and
+`GET /metadata/identity/oauth2/token` (IMDS; `http://169.254.169.254` sent here).
+`start_runner` serves it on a port of the running loop; `SimulatorServer` runs it in a
+background thread with its own event loop, for tests and tools that want a Graph URL and
+nothing else to manage.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import struct
 import time
@@ -18,11 +23,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from graph_simulator.control import CONTROL_PREFIX, answer_control
+from graph_simulator.identity import GRAPH_TOKEN_SECONDS
 from graph_simulator.protocol import GraphRequest, Reply
 from graph_simulator.scenario import (
     Behaviour,
@@ -41,6 +48,10 @@ from graph_simulator.server import DEFAULT_TOKEN, Simulator
 from graph_simulator.serving_thread import ServingThread
 
 SIMULATOR_KEY: Final = web.AppKey("simulator", Simulator)
+#: Entra's token endpoint of one tenant (by id or domain), as azure-identity builds its URL.
+_TOKEN_PATH_RE: Final = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
+#: IMDS's token path.
+IMDS_TOKEN_PATH: Final = "/metadata/identity/oauth2/token"  # noqa: S105 -- a path
 
 
 def _web_response(reply: Reply) -> web.Response:
@@ -57,6 +68,15 @@ async def _handle(request: web.Request) -> web.Response:
     raw_path, _, raw_query = request.raw_path.partition("?")
     if raw_path.startswith(CONTROL_PREFIX):
         return await answer_control(request, simulator, raw_path)
+    if raw_path == IMDS_TOKEN_PATH:
+        return _web_response(simulator.answer_imds_request(
+            request.method, dict(parse_qsl(raw_query)), request.headers))
+    token_path = _TOKEN_PATH_RE.fullmatch(raw_path)
+    if token_path:
+        # Entra reads the form whatever the Content-Type says; so does the stand-in.
+        form = dict(parse_qsl((await request.read()).decode("utf-8", "replace")))
+        return _web_response(simulator.answer_token_request(
+            token_path["tenant"], request.method, form, request.headers))
     graph_request = GraphRequest(
         method=request.method,
         raw_path=raw_path,
@@ -122,6 +142,9 @@ class SimulatorServer:
 
         with SimulatorServer(Path("scenarios/example-small.json")) as sim:
             client.request_adapter.base_url = sim.base_url
+
+    Methods about one tenant take `tenant` (its id; None: the scenario's first tenant, the one
+    the fixed token means); an unknown tenant raises ScenarioError.
     """
 
     def __init__(
@@ -132,13 +155,16 @@ class SimulatorServer:
         port: int = 0,
         state_file: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """Validate the scenario (and state file) now; serving starts with `start()`/`with`.
 
-        `clock` (monotonic seconds) drives the rate limit and delta token expiry.
+        `clock` (monotonic seconds) drives the rate limit and delta token expiry, `wall_clock`
+        (Unix seconds) the lifetimes of the tokens the simulator issues.
         """
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        self.simulator = Simulator(loaded, token=token, state_file=state_file, clock=clock)
+        self.simulator = Simulator(loaded, token=token, state_file=state_file, clock=clock,
+                                   wall_clock=wall_clock)
         self._serving = ServingThread(
             "graph-simulator", lambda: start_runner(self.simulator, port), _cleanup,
         )
@@ -170,41 +196,69 @@ class SimulatorServer:
 
     @property
     def url(self) -> str:
-        """`http://127.0.0.1:<port>`: where the `/_simulator/` control routes live."""
+        """`http://127.0.0.1:<port>`: where the `/_simulator/` control routes live, and the
+        identity stand-ins (Entra's authority host and IMDS both map here)."""
         return self.simulator.base_url.removesuffix("/v1.0")
 
-    def request_counts(self) -> dict[str, int]:
-        """Graph requests answered so far, per route name (plus `unauthorized`, `unknown`)."""
-        return self.simulator.request_counts()
+    def tenant_ids(self) -> list[str]:
+        """The ids of the tenants served, first one first."""
+        return self.simulator.tenant_ids()
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """One entry per Graph request: method, route, path, query, status, headers seen."""
-        return self.simulator.request_log()
+    def issue_token(self, tenant: str | None = None, *, roles: Sequence[str] | None = None,
+                    lifetime_seconds: int = GRAPH_TOKEN_SECONDS) -> str:
+        """A valid Graph token (JWT) for the tenant, as the token endpoint stand-in issues it
+        now: its `roles` the tenant's granted permissions unless `roles` says otherwise."""
+        return self.simulator.issue_token(tenant, roles=None if roles is None else tuple(roles),
+                                          lifetime_seconds=lifetime_seconds)
 
-    def clear_requests(self) -> None:
-        """Forget request counts and log."""
-        self.simulator.clear_requests()
+    def set_consent(self, consented: bool, tenant: str | None = None) -> None:
+        """Grant or revoke the tenant admin's consent to the app (the token endpoint refuses a
+        tenant without it: AADSTS7000229); tokens issued before stay valid."""
+        self.simulator.set_consent(consented, tenant)
 
-    def number_assignments(self) -> dict[str, str | None]:
+    def request_counts(self, tenant: str | None = None) -> dict[str, int]:
+        """Graph requests answered so far for the tenant, per route name (plus `unauthorized`,
+        `unknown`); `EVERY_TENANT`: all. None also counts the requests refused before a tenant
+        was known (so a one-tenant simulator counts everything)."""
+        return self.simulator.request_counts(tenant)
+
+    def request_log(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """One entry per Graph request: method, route, path, query, status, headers seen and
+        the tenant it was served for (selected as `request_counts` does)."""
+        return self.simulator.request_log(tenant)
+
+    def identity_requests(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """One entry per token endpoint or IMDS request: endpoint, tenant, status, error."""
+        return self.simulator.identity_requests(tenant)
+
+    def clear_requests(self, tenant: str | None = None) -> None:
+        """Forget request counts and logs of the tenant (None: the first tenant's and those of
+        no tenant; `EVERY_TENANT`: all)."""
+        self.simulator.clear_requests(tenant)
+
+    def number_assignments(self, tenant: str | None = None) -> dict[str, str | None]:
         """Number → `assignmentTargetId` as Graph lists it (pending assignments included)."""
-        return self.simulator.number_assignments()
+        return self.simulator.number_assignments(tenant)
 
-    def state(self) -> list[dict[str, Any]]:
-        """Every number as a Graph numberAssignment resource."""
-        return self.simulator.number_assignment_resources()
+    def state(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every number of the tenant as a Graph numberAssignment resource."""
+        return self.simulator.number_assignment_resources(tenant)
 
-    def load_scenario(self, scenario: Scenario | str | Path) -> None:
-        """Replace the whole world and clear faults."""
+    def load_scenario(self, scenario: Scenario | str | Path, tenant: str | None = None) -> None:
+        """Replace whole worlds and clear their faults: every tenant (the scenario's tenants
+        are served from now on), or only `tenant`'s (by a one-tenant scenario of that id)."""
         loaded = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        self.simulator.load_scenario(loaded)
+        self.simulator.load_scenario(loaded, tenant)
 
-    def replace_directory(self, directory: Directory | Scenario | str | Path) -> None:
-        """Replace users and groups only (Teams numbers stay): replays directory changes."""
+    def replace_directory(self, directory: Directory | Scenario | str | Path,
+                          tenant: str | None = None) -> None:
+        """Replace the tenant's users and groups only (Teams numbers stay): replays directory
+        changes. A scenario gives its first tenant's directory."""
         if isinstance(directory, str | Path):
             directory = load_directory(directory)
         if isinstance(directory, Scenario):
             directory = directory.directory
-        self.simulator.replace_directory(directory)
+        self.simulator.replace_directory(directory, tenant)
 
     def inject_fault(
         self,
@@ -216,30 +270,34 @@ class SimulatorServer:
         retry_after_seconds: int | None = None,
         code: str | None = None,
         message: str | None = None,
+        tenant: str | None = None,
     ) -> None:
-        """Make `count` requests to `route`, after the next `after`, answer `status` with a
-        Graph error body."""
+        """Make `count` of the tenant's requests to `route`, after the next `after`, answer
+        `status` with a Graph error body."""
         self.simulator.inject_fault(Fault(route=route, status=status, count=count, after=after,
                                           retry_after_seconds=retry_after_seconds,
-                                          code=code, message=message))
+                                          code=code, message=message), tenant)
 
-    def inject_latency(self, route: str, latency_ms: int, *, count: int = 1) -> None:
-        """Delay the answers to the next `count` requests to `route` by `latency_ms`.
+    def inject_latency(self, route: str, latency_ms: int, *, count: int = 1,
+                       tenant: str | None = None) -> None:
+        """Delay the answers to the tenant's next `count` requests to `route` by `latency_ms`.
 
         The requests are carried out at once; only their answers wait.
         """
         self.simulator.inject_latency(LatencyFault(route=route, latency_ms=latency_ms,
-                                                   count=count))
+                                                   count=count), tenant)
 
     def inject_operation_failure(self, route: Literal["assignNumber", "unassignNumber"],
-                                 status_detail: str, *, count: int = 1) -> None:
-        """Make the next `count` operations accepted by `route` end `failed` with this detail."""
+                                 status_detail: str, *, count: int = 1,
+                                 tenant: str | None = None) -> None:
+        """Make the tenant's next `count` operations accepted by `route` end `failed` with this
+        detail."""
         self.simulator.inject_operation_failure(OperationFailure(
-            route=route, status_detail=status_detail, count=count))
+            route=route, status_detail=status_detail, count=count), tenant)
 
-    def set_behaviour(self, **changes: Any) -> Behaviour:
-        """Change some `Behaviour` fields (by their Python or JSON names); the others stay.
-        Returns the behaviour now.
+    def set_behaviour(self, tenant: str | None = None, **changes: Any) -> Behaviour:
+        """Change some of the tenant's `Behaviour` fields (by their Python or JSON names); the
+        others stay. Returns the behaviour now.
 
         Raises ScenarioError when a field is unknown or its value invalid.
         """
@@ -247,22 +305,24 @@ class SimulatorServer:
             parsed = Behaviour.model_validate(changes)
         except ValidationError as error:
             raise ScenarioError(describe_validation_error(error, "behaviour")) from None
-        return self.simulator.update_behaviour(parsed)
+        return self.simulator.update_behaviour(parsed, tenant)
 
-    def expire_delta_tokens(self) -> None:
-        """Make every delta and skip token issued so far answer as expired (410 Gone, or the
-        `deltaGoneStatus` behaviour)."""
-        self.simulator.expire_delta_tokens()
+    def expire_delta_tokens(self, tenant: str | None = None) -> None:
+        """Make every delta and skip token of the tenant issued so far answer as expired (410
+        Gone, or the `deltaGoneStatus` behaviour)."""
+        self.simulator.expire_delta_tokens(tenant)
 
-    def grant_permissions(self, permissions: Sequence[str] | None) -> None:
+    def grant_permissions(self, permissions: Sequence[str] | None,
+                          tenant: str | None = None) -> None:
         """The tenant's granted application permissions from now on (None: every one)."""
         checked = GrantedPermissions(granted_permissions=None if permissions is None
                                      else tuple(permissions))
-        self.simulator.grant_permissions(checked.granted_permissions)
+        self.simulator.grant_permissions(checked.granted_permissions, tenant)
 
-    def user_configurations(self) -> list[dict[str, Any]]:
-        """Every user present in Teams as a teamsUserConfiguration (not counted as a read)."""
-        return self.simulator.user_configuration_resources()
+    def user_configurations(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every user of the tenant present in Teams as a teamsUserConfiguration (not counted
+        as a read)."""
+        return self.simulator.user_configuration_resources(tenant)
 
 
 async def _cleanup(runner: web.AppRunner) -> None:

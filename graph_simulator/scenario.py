@@ -1,4 +1,5 @@
-"""The scenario file: the directory, the Teams number inventory and the simulator's behaviour.
+"""The scenario file: the directory, the Teams number inventory and the simulator's behaviour,
+for one customer tenant or several (`tenants`, see `Scenario`).
 
 A scenario is JSON (version 1) validated with pydantic. Anything wrong with it is reported as a
 `ScenarioError` whose message names the field path and the offending value, because the people
@@ -11,14 +12,17 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -339,10 +343,19 @@ class TimelineStep(_Model):
     directory: Directory | None = None
 
 
-class Scenario(_Model):
-    """A whole simulated tenant: directory, Teams numbers and behaviour."""
+#: The fields of one tenant's entry: in the one-tenant format they are the scenario's own.
+_TENANT_ENTRY_FIELDS: Final = ("tenant", "users", "groups", "number_assignments", "policies",
+                               "behaviour", "app_state", "display_name", "consented")
 
-    version: Literal[1]
+
+class TenantEntry(_Model):
+    """One customer tenant of a scenario: its directory, Teams numbers, behaviour and consent.
+
+    A scenario serves one tenant (the entry's fields at the top level) or several (`tenants`,
+    a list of entries); each tenant is a world of its own, so user ids and numbers may repeat
+    between tenants.
+    """
+
     tenant: Tenant
     users: tuple[User, ...] = ()
     groups: tuple[Group, ...] = ()
@@ -352,11 +365,14 @@ class Scenario(_Model):
     app_state: dict[str, Any] = Field(default_factory=dict)
     """The app's own stored state before the first sync (e.g. the numbers it claimed in earlier
     runs): read by the local runner and the plan preview, ignored by the simulator."""
-    timeline: tuple[TimelineStep, ...] = ()
-    """Directory states that follow the initial one, each followed by a sync (local runner)."""
+    display_name: str | None = None
+    """The customer's name, for people reading reports; the simulator never reads it."""
+    consented: bool = True
+    """Whether the customer's admin consented to the app (it has a service principal in the
+    tenant); without it the token endpoint refuses the tenant (AADSTS7000229)."""
 
     @model_validator(mode="after")
-    def _references(self) -> Scenario:
+    def _references(self) -> Self:
         _check_directory(self.users, self.groups)
         _check_policies(self.policies)
         if not any(group.id == self.tenant.voice_group_id for group in self.groups):
@@ -381,8 +397,109 @@ class Scenario(_Model):
 
     @property
     def directory(self) -> Directory:
-        """The users and groups of this scenario."""
+        """The users and groups of this tenant."""
         return Directory(users=self.users, groups=self.groups)
+
+
+class Scenario(TenantEntry):
+    """A whole simulation: one or more customer tenants, each with its directory, Teams numbers
+    and behaviour, and the timeline the local runner plays.
+
+    Its own `TenantEntry` fields are the first tenant's, so code that knows one tenant reads a
+    scenario as before; `other_tenants` holds the rest. In JSON a scenario is either one tenant
+    (`tenant`, `users`, ... at the top level) or `tenants: [...]` (every tenant, first one
+    first; `appState` and `timeline` may stay at the top level and then belong to the first).
+    `tenant_scenarios()` splits it into one-tenant scenarios.
+    """
+
+    version: Literal[1]
+    timeline: tuple[TimelineStep, ...] = ()
+    """Directory states of the first tenant that follow the initial one, each followed by a sync
+    (local runner)."""
+    other_tenants: tuple[TenantEntry, ...] = ()
+    """The tenants after the first, in `tenants` order (JSON: only through `tenants`)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tenants_form(cls, data: Any) -> Any:
+        """Turn `tenants: [...]` into the first tenant's fields plus `other_tenants`."""
+        if not isinstance(data, Mapping):
+            return data
+        if "otherTenants" in data or "other_tenants" in data:
+            raise ValueError("otherTenants: not a scenario field; list every tenant in tenants")
+        if "tenants" not in data:
+            return data
+        spelled = {name for field in _TENANT_ENTRY_FIELDS if field != "app_state"
+                   for name in (field, to_camel(field))}
+        misplaced = sorted(key for key in data if key in spelled)
+        if misplaced:
+            raise ValueError(f"{misplaced[0]}: with tenants, each tenant's fields go in its "
+                             "entry, not at the top level")
+        entries = _tenant_entries(data["tenants"])
+        rest = {key: value for key, value in data.items() if key != "tenants"}
+        top_app_state = rest.pop("appState", rest.pop("app_state", None))
+        first = entries[0]
+        if top_app_state is not None and "app_state" in first.model_fields_set:
+            raise ValueError("appState: the first tenant's appState is given both at the top "
+                             "level and in tenants[0]")
+        own = {name: getattr(first, name) for name in _TENANT_ENTRY_FIELDS}
+        if top_app_state is not None:
+            own["app_state"] = top_app_state
+        return {**rest, **own, "other_tenants": entries[1:]}
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler,
+              info: SerializationInfo) -> dict[str, Any]:
+        """One tenant: the one-tenant format (as it always was); more: the `tenants` format."""
+        data: dict[str, Any] = handler(self)
+        by_alias = bool(info.by_alias)
+        others = data.pop("otherTenants" if by_alias else "other_tenants", None)
+        if not self.other_tenants:
+            return data
+        keys = [to_camel(name) if by_alias else name for name in _TENANT_ENTRY_FIELDS]
+        first = {key: data.pop(key) for key in keys if key in data}
+        data["tenants"] = [first, *(others or [])]
+        return data
+
+    def tenant_entries(self) -> tuple[TenantEntry, ...]:
+        """Every tenant, first one first (the scenario itself stands for the first)."""
+        return (self, *self.other_tenants)
+
+    def tenant_ids(self) -> tuple[str, ...]:
+        """The ids of every tenant, first one first."""
+        return tuple(entry.tenant.id for entry in self.tenant_entries())
+
+    def tenant_scenarios(self) -> tuple[Scenario, ...]:
+        """One one-tenant scenario per tenant, first one first: what the local runner (and
+        anything else that knows one tenant) is given. The timeline stays with the first."""
+        if not self.other_tenants:
+            return (self,)
+        first = self.model_copy(update={"other_tenants": ()})
+        return (first, *(
+            Scenario(version=1, **{name: getattr(entry, name) for name in _TENANT_ENTRY_FIELDS})
+            for entry in self.other_tenants
+        ))
+
+
+def _tenant_entries(raw: Any) -> tuple[TenantEntry, ...]:
+    """Validate `tenants`: a non-empty list of entries with distinct tenant ids; a problem is a
+    ValueError naming `tenants[i]` and the field path in the entry."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
+        shown = json.dumps(raw, default=str)[:120]
+        raise ValueError(f"tenants: expected a non-empty list of tenant entries (got {shown})")
+    entries: list[TenantEntry] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        try:
+            entry = TenantEntry.model_validate(item)
+        except ValidationError as error:
+            raise ValueError(_describe(error, f"tenants[{index}]")) from None
+        if entry.tenant.id in seen:
+            raise ValueError(f"tenants[{index}].tenant.id: duplicate tenant id "
+                             f"{entry.tenant.id!r}")
+        seen.add(entry.tenant.id)
+        entries.append(entry)
+    return tuple(entries)
 
 
 class Fault(_Model):
@@ -433,6 +550,12 @@ class GrantedPermissions(_Model):
         return check_permission_names(value)
 
 
+class TenantConsent(_Model):
+    """`POST /_simulator/consent`: whether the tenant's admin has consented to the app now."""
+
+    consented: bool
+
+
 def _format_location(location: Sequence[int | str]) -> str:
     path = ""
     for part in location:
@@ -443,18 +566,34 @@ def _format_location(location: Sequence[int | str]) -> str:
     return path
 
 
+# How a model-level check's message starts: the field path it is about, then ": ".
+_MODEL_PATH_RE: Final = re.compile(r"^([A-Za-z_][\w.\[\]]*): ")
+
+
 def describe_validation_error(error: ValidationError, source: str) -> str:
     """Render the first pydantic error as one line: `source: field.path: reason (got value)`."""
+    return f"{source}: {_describe(error)}"
+
+
+def _describe(error: ValidationError, prefix: str = "") -> str:
+    """The first error as `field.path: reason (got value)`, its path under `prefix` (a field
+    path such as `tenants[1]`, or empty)."""
     first = error.errors()[0]
     # Model-level checks already name their path in the message; pydantic prefixes it.
     reason = str(first["msg"]).removeprefix("Value error, ")
     location = _format_location(first["loc"])
-    where = f"{location}: " if location else ""
     shown = ""
     if location and first["type"] not in {"missing"}:
         shown = f" (got {json.dumps(first.get('input'), default=str)[:120]})"
+    model_path = _MODEL_PATH_RE.match(reason) if not location else None
+    if prefix and model_path:
+        # A model-level message names its own path ("users[2].id: ..."): put it under prefix.
+        location, reason = f"{prefix}.{model_path[1]}", reason[model_path.end():]
+    elif prefix:
+        location = f"{prefix}.{location}" if location else prefix
+    where = f"{location}: " if location else ""
     extra = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
-    return f"{source}: {where}{reason}{shown}{extra}"
+    return f"{where}{reason}{shown}{extra}"
 
 
 def _decode(data: str | bytes | Mapping[str, Any], source: str) -> Any:

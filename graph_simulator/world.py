@@ -1,4 +1,5 @@
-"""The simulated tenant's state: directory, Teams numbers and long-running operations.
+"""One simulated tenant's state: directory, Teams numbers and long-running operations (the
+simulator keeps one world per tenant).
 
 Pure and synchronous: no HTTP, no asyncio, no clock or randomness of its own (both are injected),
 no locking (the server holds one lock around every call).
@@ -47,9 +48,9 @@ from graph_simulator.scenario import (
     Group,
     NumberType,
     Policy,
-    Scenario,
     TeamsProfile,
     Tenant,
+    TenantEntry,
     User,
 )
 
@@ -186,7 +187,7 @@ class TeamsState:
 TEAMS_STATE_ADAPTER: TypeAdapter[TeamsState] = TypeAdapter(TeamsState)
 
 
-def _records_from_scenario(scenario: Scenario) -> dict[str, NumberRecord]:
+def _records_from_scenario(scenario: TenantEntry) -> dict[str, NumberRecord]:
     records: dict[str, NumberRecord] = {}
     for spec in scenario.number_assignments:
         records[spec.telephone_number] = NumberRecord(
@@ -208,13 +209,14 @@ class World:
 
     def __init__(
         self,
-        scenario: Scenario,
+        scenario: TenantEntry,
         *,
         clock: Callable[[], str],
         new_id: Callable[[], str],
         teams_state: TeamsState | None = None,
     ) -> None:
-        """Build the world from `scenario`; `teams_state` (from a state file) replaces its numbers.
+        """Build the world of one tenant (`scenario`, or a scenario's first tenant);
+        `teams_state` (from a state file) replaces its numbers.
 
         `clock` returns the ISO timestamp stamped on operations; `new_id` returns a fresh unique
         string used to build operation ids.

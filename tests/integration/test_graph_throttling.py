@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from graph_simulator import Scenario
-from graph_simulator.server import SIMULATOR_APP_ID
+from graph_simulator.identity import SIMULATOR_APP_ID
 from shared.core.outcomes import Outcome
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from graph_simulator import ScenarioError, SimulatorServer, parse_directory, parse_scenario
-from tests.simulator.support import EXAMPLE
+from tests.simulator.support import EXAMPLE, TENANT
 
 VOICE_GROUP = "6b0d2c61-0000-4000-8000-0000000000a1"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
@@ -61,7 +61,7 @@ def test_counts_and_log_record_every_graph_request(sim: SimulatorServer, client:
     assert log[0] == {
         "method": "GET", "route": "listTransitiveMemberUsers",
         "path": f"/v1.0{MEMBERS}", "query": "%24count=true", "status": 200,
-        "consistencyLevel": "eventual", "authorization": True,
+        "consistencyLevel": "eventual", "authorization": True, "tenant": TENANT,
     }
     assert log[1]["status"] == 400
     assert log[1]["consistencyLevel"] == ""

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from graph_simulator import ScenarioError, SimulatorServer, parse_scenario
+from graph_simulator.identity import SIMULATOR_APP_ID
 from graph_simulator.permissions import KNOWN_PERMISSIONS, ROUTE_PERMISSIONS
 from graph_simulator.routing import ROUTE_NAMES
-from graph_simulator.server import SIMULATOR_APP_ID
 from tests.simulator.support import (
     ANN,
     AUTH,

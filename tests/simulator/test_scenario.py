@@ -195,3 +195,109 @@ def test_directory_files_may_carry_teams_profiles() -> None:
     data = example()
     directory = parse_directory({"users": data["users"], "groups": data["groups"]})
     assert directory.users[4].teams.licensed is False
+
+
+# -- many tenants (`tenants`) ----------------------------------------------------------------
+
+OTHER_TENANT = "2d4f6a8c-1b3e-4d5f-8a7b-9c0d1e2f3a4b"
+
+
+def tenant_entry(tenant_id: str, **fields: Any) -> dict[str, Any]:
+    """The example's tenant fields as one `tenants` entry, under another id if asked."""
+    data = example()
+    entry = {key: data[key] for key in ("tenant", "users", "groups", "numberAssignments",
+                                        "policies", "behaviour")}
+    entry["tenant"]["id"] = tenant_id
+    return {**entry, **fields}
+
+
+def two_tenants(**top: Any) -> dict[str, Any]:
+    first = example()["tenant"]["id"]
+    return {"version": 1, "tenants": [tenant_entry(first, displayName="Contoso"),
+                                      tenant_entry(OTHER_TENANT, consented=False)], **top}
+
+
+def test_tenants_may_share_user_ids_and_numbers() -> None:
+    scenario = parse_scenario(two_tenants())
+    first, second = scenario.tenant_entries()
+    assert scenario.tenant_ids() == (first.tenant.id, OTHER_TENANT)
+    assert [user.id for user in first.users] == [user.id for user in second.users]
+    assert first.number_assignments == second.number_assignments
+    assert (first.display_name, first.consented) == ("Contoso", True)
+    assert (second.display_name, second.consented) == (None, False)
+    # The scenario's own fields are the first tenant's, as in the one-tenant format.
+    assert scenario.tenant == first.tenant
+    assert scenario.users == first.users
+
+
+def test_one_tenant_format_is_a_scenario_of_one_tenant() -> None:
+    scenario = parse_scenario(example())
+    assert scenario.tenant_entries() == (scenario,)
+    assert scenario.tenant_scenarios() == (scenario,)
+    assert scenario.consented is True
+    dumped = json.loads(scenario.model_dump_json(by_alias=True))
+    assert "tenants" not in dumped
+    assert dumped["tenant"]["id"] == scenario.tenant.id
+
+
+def test_tenant_scenarios_split_a_scenario_into_one_tenant_scenarios() -> None:
+    data = two_tenants(appState={"claims": []}, timeline=[{"description": "later"}])
+    data["tenants"][1]["appState"] = {"claims": [{"telephoneNumber": "+31855363011",
+                                                  "userId": "someone"}]}
+    first, second = parse_scenario(data).tenant_scenarios()
+    assert (first.tenant_ids(), second.tenant_ids()) == ((data["tenants"][0]["tenant"]["id"],),
+                                                         (OTHER_TENANT,))
+    assert [step.description for step in first.timeline] == ["later"]
+    assert second.timeline == ()
+    assert first.app_state == {"claims": []}
+    assert second.app_state["claims"][0]["userId"] == "someone"
+    assert second.consented is False
+    # Each is what the one-tenant format would have given (e.g. for the plan preview).
+    assert parse_scenario(second.model_dump(by_alias=True, mode="json")) == second
+
+
+def test_tenants_format_dumps_and_reads_back() -> None:
+    scenario = parse_scenario(two_tenants())
+    dumped = json.loads(scenario.model_dump_json(by_alias=True))
+    assert [entry["tenant"]["id"] for entry in dumped["tenants"]] == list(scenario.tenant_ids())
+    assert "tenant" not in dumped
+    assert parse_scenario(dumped) == scenario
+
+
+def test_tenant_ids_must_differ() -> None:
+    data = two_tenants()
+    data["tenants"][1]["tenant"]["id"] = data["tenants"][0]["tenant"]["id"]
+    assert "broken.json: tenants[1].tenant.id: duplicate tenant id" in error_for(data)
+
+
+def test_errors_in_an_entry_name_the_tenant_and_field() -> None:
+    data = two_tenants()
+    data["tenants"][1]["users"][1]["userPrincipalName"] = "bob at fabrikam"
+    assert error_for(data).startswith("broken.json: tenants[1].users[1].userPrincipalName:")
+    data = two_tenants()
+    data["tenants"][1]["users"][2]["id"] = data["tenants"][1]["users"][0]["id"]
+    assert "broken.json: tenants[1].users[2].id: duplicate user id" in error_for(data)
+    data = two_tenants()
+    data["tenants"][0]["tenant"]["voiceGroupId"] = "missing"
+    assert "broken.json: tenants[0].tenant.voiceGroupId: no group" in error_for(data)
+    data = two_tenants()
+    data["tenants"][1]["consented"] = "maybe"
+    assert "tenants[1].consented" in error_for(data)
+
+
+@pytest.mark.parametrize(("top", "named"), [
+    ({"users": []}, "users"),
+    ({"tenant": {}}, "tenant"),
+    ({"displayName": "Contoso"}, "displayName"),
+    ({"otherTenants": []}, "otherTenants"),
+])
+def test_tenants_format_refuses_tenant_fields_at_the_top(top: dict[str, Any], named: str) -> None:
+    assert error_for(two_tenants(**top)).startswith(f"broken.json: {named}: ")
+
+
+def test_tenants_must_be_a_non_empty_list_and_app_state_given_once() -> None:
+    assert "tenants: expected a non-empty list" in error_for({"version": 1, "tenants": []})
+    assert "tenants: expected a non-empty list" in error_for({"version": 1, "tenants": {}})
+    data = two_tenants(appState={"claims": []})
+    data["tenants"][0]["appState"] = {"claims": []}
+    assert "appState: the first tenant's appState is given both" in error_for(data)
