@@ -103,6 +103,9 @@ class TeamsProfile(_Model):
     present: bool = True
     licensed: bool = True
     enterprise_voice_enabled: bool = False
+    account_type: Literal["user", "resourceAccount", "guest", "sfbOnPremUser", "unknown"] = "user"
+    """Teams' `accountType`: `resourceAccount` for the account behind a call queue or auto
+    attendant (where a company's main number belongs)."""
     visible_after_polls: Annotated[int, Field(ge=0, le=1_000_000)] = 0
 
     @model_validator(mode="after")

@@ -60,7 +60,7 @@ def user_configuration_json(configuration: UserConfiguration, tenant_id: str,
         # Teams Phone is what the simulator calls "licensed"; Graph lists no feature names.
         "featureTypes": (["Teams", *behaviour.phone_feature_types] if teams.licensed
                          else ["Teams"]),
-        "accountType": "user",
+        "accountType": teams.profile.account_type,
         "createdDateTime": teams.created_date_time,
         "modifiedDateTime": teams.modified_date_time,
     }
