@@ -126,10 +126,16 @@ class AppRuntime:
         """Wire the adapters and make sure the tables and queues exist."""
         tables = table_service(settings.storage)
         tenant_id = settings.tenant.key  # every store and the pace are bound to it
+        # One app-wide pacer per worker, shared by its tenants' pacers (all tenants' instances
+        # share its row).
+        app_pacer = TeamsRequestPacer(
+            TablePaceStore.app_wide(tables), Pace.at(settings.graph.teams_app_requests_per_second),
+        )
         teams_pacer = TeamsRequestPacer(
             TablePaceStore(tables, tenant_id), Pace.at(settings.graph.teams_requests_per_second),
+            app_pacer=app_pacer,
         )
-        graph_transport = graph_http_client(settings.graph, teams_pacer)
+        graph_transport = graph_http_client(settings.graph, teams_pacer, tenant_id=tenant_id)
         graph = build_graph_client(settings.graph, settings.tenant.key, graph_transport)
         await ensure_tables(tables)
         queue = StorageAssignmentQueue(
