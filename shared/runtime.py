@@ -350,7 +350,7 @@ class AppRuntime:
             TablePaceStore(tables, key), Pace.at(record.teams_requests_per_second),
             app_pacer=self._app_pacer,
         )
-        graph_transport = graph_http_client(settings.graph, teams_pacer)
+        graph_transport = graph_http_client(settings.graph, teams_pacer, tenant_id=key)
         graph = build_graph_client(
             settings.graph, self.credentials.auth_provider(key), graph_transport
         )

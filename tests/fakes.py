@@ -471,17 +471,18 @@ class FakePolicyGrantStore:
 
 
 class FakePaceStore:
-    """Next free times in a dict; pass one dict to several stores to play several instances."""
+    """Next free times in a dict, by partition (a tenant id, or ``APP_PACE_PARTITION``); pass
+    one dict to several stores to play several instances."""
 
-    def __init__(self, tenant_id: str, next_free: dict[str, float] | None = None) -> None:
-        self._tenant_id = tenant_id
+    def __init__(self, partition: str, next_free: dict[str, float] | None = None) -> None:
+        self._partition = partition
         self.next_free: dict[str, float] = {} if next_free is None else next_free
         self.reservations: list[SlotBlock] = []
 
     async def reserve(self, pace: Pace, now: float) -> SlotBlock:
         # No await between the read and the write: atomic, as the table's ETag makes it.
-        block = pace.reserve(self.next_free.get(self._tenant_id), now)
-        self.next_free[self._tenant_id] = block.end
+        block = pace.reserve(self.next_free.get(self._partition), now)
+        self.next_free[self._partition] = block.end
         self.reservations.append(block)
         return block
 

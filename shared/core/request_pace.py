@@ -12,7 +12,17 @@ A slot is used at its time or a little after it (at most ``interval`` late: a re
 no earlier free slot). An older slot is dropped rather than used, because sending late slots
 together would bunch them into a burst. Hence any one-second window holds at most
 ``ceil(requests_per_second) + 1`` requests: one second's worth plus the one slot that may run late
-into it (``max_in_any_second``).
+into it (``max_in_any_second``). Later only by a round trip to the shared state: the block's
+slots go to the requests that waited for its reservation, however long it took
+(``LocalSlots.take_however_late``); at a pace whose interval is shorter than the round trip (the
+app-wide one), a few of them go out together when it returns.
+
+Teams also limits an app across all its tenants (the documented catch-all: 300 requests per
+second). That pace is one more ``Pace`` with the same shared state, kept by every instance of every
+tenant; a request then needs a slot of both. When the app's slot comes more than an interval after
+the tenant's, the tenant's slot has lapsed and the request goes at the app's: the tenant's next
+slot must then come one interval after that (``Pace.held_back``), or a tenant whose requests had
+queued for the app's slots would send them close together once the app pace frees up.
 
 Pure: times are seconds on a clock all instances share (the wall clock); nothing here reads a
 clock, sleeps or stores anything.
@@ -78,6 +88,15 @@ class Pace:
         """The most requests any one-second window can hold (see the module's docstring)."""
         return math.ceil(self.requests_per_second) + 1
 
+    def held_back(self, slot: float, goes_at: float) -> float | None:
+        """The earliest time for this pace's next slot when the request given ``slot`` went at
+        ``goes_at`` (another pace held it back); None when it went at most one interval late, as
+        any slot may (see the module's docstring), so nothing needs holding back.
+        """
+        if goes_at - slot <= self.interval:
+            return None
+        return goes_at + self.interval
+
     def reserve(self, next_free: float | None, now: float) -> SlotBlock:
         """The next block from the tenant's next free time (None: no reservation yet).
 
@@ -94,6 +113,19 @@ class LocalSlots:
 
     block: SlotBlock | None = None
     used: int = 0
+
+    def take_however_late(self) -> tuple[float | None, LocalSlots]:
+        """The block's next slot whatever the time, and what remains; None when spent.
+
+        For a request the block was reserved for, that waited for the reservation: when the
+        round trip to the shared state is longer than an interval (the app-wide pace's is 4 ms),
+        dropping the slots that passed meanwhile would leave each reservation serving only the
+        request that made it.
+        """
+        block = self.block
+        if block is None or self.used >= block.count:
+            return None, self
+        return block.slot(self.used), LocalSlots(block, self.used + 1)
 
     def take(self, now: float) -> tuple[float | None, LocalSlots]:
         """The next slot to send at (maybe in the future: wait for it) and what remains.

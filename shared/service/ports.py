@@ -343,14 +343,15 @@ class PolicyGrantStore(Protocol):
 
 
 class PaceStore(Protocol):
-    """Each tenant's shared pace for Teams requests: its next free time (one row per tenant),
-    read and written by every function instance."""
+    """One shared pace for Teams requests: its next free time (one row per tenant, and one for
+    the app across its tenants), read and written by every function instance."""
 
     async def reserve(self, pace: Pace, now: float) -> SlotBlock:
-        """Reserve the tenant's next block of slots (``pace.reserve``) and move its next free
+        """Reserve the pace's next block of slots (``pace.reserve``) and move its next free
         time to the block's end, atomically: two instances never get overlapping blocks.
 
-        ``now`` is the wall clock in seconds since the Unix epoch, shared by the instances.
+        ``now`` is the wall clock in seconds since the Unix epoch, shared by the instances (or
+        later: the earliest time the block may start).
         """
         ...
 

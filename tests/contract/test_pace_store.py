@@ -1,5 +1,6 @@
-"""One set of assertions for the shared Teams pace: the in-memory fake and the ``graphpace``
-table on Azurite must reserve the same blocks, however many instances ask at once."""
+"""One set of assertions for the shared Teams paces: the in-memory fake and the ``graphpace``
+table on Azurite must reserve the same blocks, however many instances ask at once, each tenant's
+and the app's across tenants apart."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from azure.data.tables.aio import TableServiceClient
 
 from local_runner.azurite import Azurite
 from shared.adapters.storage.claims_and_statuses import ensure_tables
-from shared.adapters.storage.pace import TablePaceStore
+from shared.adapters.storage.pace import (
+    APP_PACE_PARTITION,
+    PACE_TABLE,
+    TEAMS_SCOPE,
+    TablePaceStore,
+)
 from shared.core.request_pace import Pace
 from shared.service.ports import PaceStore
 from tests.fakes import FakePaceStore
@@ -25,7 +31,8 @@ NOW = 1_800_000_000.0
 
 #: Two function instances: separate clients (for the table) over the same shared state.
 Instances = tuple[PaceStore, PaceStore]
-#: The two instances of one tenant, bound to the tenant given (each test's own).
+#: The two instances' stores of one pace: the tenant given (each test's own), or the app's
+#: (``APP_PACE_PARTITION``, shared with every other test on the same Azurite).
 InstancesFor = Callable[[str], Instances]
 
 
@@ -41,7 +48,13 @@ async def instances_for(request: pytest.FixtureRequest) -> AsyncIterator[Instanc
         TableServiceClient.from_connection_string(azurite.connection_string) as second,
     ):
         await ensure_tables(first)
-        yield lambda tenant: (TablePaceStore(first, tenant), TablePaceStore(second, tenant))
+
+        def stores(partition: str) -> Instances:
+            if partition == APP_PACE_PARTITION:
+                return TablePaceStore.app_wide(first), TablePaceStore.app_wide(second)
+            return TablePaceStore(first, partition), TablePaceStore(second, partition)
+
+        yield stores
 
 
 def _tenant() -> str:
@@ -91,3 +104,43 @@ async def test_tenants_are_paced_separately(instances_for: InstancesFor) -> None
     await store_a.reserve(PACE, NOW)
     await store_a.reserve(PACE, NOW)
     assert (await store_b.reserve(PACE, NOW)).first == NOW
+
+
+async def test_the_app_wide_pace_and_the_tenants_paces_do_not_touch_each_other(
+    instances_for: InstancesFor,
+) -> None:
+    (app_1, app_2), (tenant_a, _), (tenant_b, _) = (
+        instances_for(APP_PACE_PARTITION), instances_for(_tenant()), instances_for(_tenant()))
+    # The app's row may have been moved on by other tests: go on from wherever it is.
+    first = await app_1.reserve(PACE, NOW)
+    assert (await tenant_a.reserve(PACE, NOW)).first == NOW
+    second = await app_2.reserve(PACE, NOW)
+    assert second.first == pytest.approx(first.end)
+    assert (await tenant_b.reserve(PACE, NOW)).first == NOW
+    assert (await tenant_a.reserve(PACE, NOW)).first == pytest.approx(NOW + 0.3)
+    assert (await app_1.reserve(PACE, NOW)).first == pytest.approx(second.end)
+
+
+async def test_racing_reservations_of_the_app_and_a_tenant_each_stay_contiguous(
+    instances_for: InstancesFor,
+) -> None:
+    tenant, app = instances_for(_tenant()), instances_for(APP_PACE_PARTITION)
+    # Every request reserves in both (its tenant's pace, then the app's), on two instances.
+    blocks = await asyncio.gather(*(
+        pace[index % 2].reserve(PACE, NOW) for index in range(12) for pace in (tenant, app)
+    ))
+    tenant_blocks = sorted(blocks[0::2], key=lambda block: block.first)
+    app_blocks = sorted(blocks[1::2], key=lambda block: block.first)
+    assert tenant_blocks[0].first == NOW
+    for ordered in (tenant_blocks, app_blocks):
+        for earlier, later in itertools.pairwise(ordered):
+            assert later.first == pytest.approx(earlier.end)
+
+
+async def test_the_app_wide_pace_is_the_app_row_of_the_pace_table(azurite: Azurite) -> None:
+    async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        await ensure_tables(service)
+        block = await TablePaceStore.app_wide(service).reserve(PACE, NOW)
+        row = await service.get_table_client(PACE_TABLE).get_entity(
+            APP_PACE_PARTITION, TEAMS_SCOPE)
+    assert float(row["NextFreeAt"]) == pytest.approx(block.end)

@@ -10,9 +10,11 @@ place.)
 from __future__ import annotations
 
 import asyncio
+import time
 
 import azure.functions as func
 import pytest
+from azure.data.tables.aio import TableServiceClient
 
 from graph_simulator import TEAMS_ADMIN_ROUTES, Scenario
 from local_runner.queue_host import QueueFunction, QueueHost
@@ -23,8 +25,10 @@ from shared.adapters.graph.client import (
     graph_http_client,
 )
 from shared.adapters.graph.credentials import GraphCredentials
+from shared.adapters.graph.directory import GraphUserReader
 from shared.adapters.graph.pacing import TeamsRequestPacer
 from shared.adapters.graph.user_configurations import GraphUserConfigurations
+from shared.adapters.storage.pace import APP_PACE_PARTITION, PACE_TABLE, TEAMS_SCOPE
 from shared.adapters.storage.queue import POISON_QUEUE
 from shared.config import AppSettings, GraphAuth, GraphSettings
 from shared.core.outcomes import Outcome
@@ -62,6 +66,7 @@ async def test_two_instances_sharing_the_pace_stay_under_the_teams_limit(
     assert float(local_app.settings["TEAMS_REQUESTS_PER_SECOND"]) == TEAMS_LIMIT - 1
     settings = AppSettings.from_environ(local_app.settings)
     await local_app.run_timer()
+    started = time.time()
     instances = [await AppRuntime.create(settings) for _ in range(2)]
     try:
         async with local_app.queue() as queue_a, local_app.queue() as queue_b, \
@@ -86,6 +91,13 @@ async def test_two_instances_sharing_the_pace_stay_under_the_teams_limit(
     ]
     assert len(teams_requests) > 4 * USERS  # reads, the assignment and its polls, per user
     assert [entry for entry in teams_requests if entry["status"] == 429] == []
+    # The runtime paced them across tenants as well: the app-wide row moved on during the run.
+    async with TableServiceClient.from_connection_string(
+        local_app.settings["AzureWebJobsStorage"]
+    ) as tables:
+        app_row = await tables.get_table_client(PACE_TABLE).get_entity(
+            APP_PACE_PARTITION, TEAMS_SCOPE)
+    assert float(app_row["NextFreeAt"]) > started
 
 
 async def test_a_retried_teams_request_waits_for_a_slot_again(local_app: LocalApp) -> None:
@@ -106,3 +118,27 @@ async def test_a_retried_teams_request_waits_for_a_slot_again(local_app: LocalAp
 
     # One slot for the throttled attempt, one for the retry the SDK sent after it.
     assert len(store.reservations) == 2
+
+
+async def test_a_teams_request_waits_for_both_paces_and_a_directory_read_for_neither(
+    local_app: LocalApp,
+) -> None:
+    shared: dict[str, float] = {}
+    tenant, app = FakePaceStore("tenant", shared), FakePaceStore(APP_PACE_PARTITION, shared)
+    app_pacer = TeamsRequestPacer(app, Pace(requests_per_second=1000, block_size=1))
+    pacer = TeamsRequestPacer(tenant, Pace(requests_per_second=1000, block_size=1),
+                              app_pacer=app_pacer)
+    settings = GraphSettings(base_url=local_app.simulator.base_url, auth=GraphAuth.STATIC_TOKEN,
+                             static_token=SIMULATOR_TOKEN)
+    transport = graph_http_client(settings, pacer, tenant_id="tenant")
+    client = build_graph_client(
+        settings, GraphCredentials(settings).auth_provider("tenant"), transport
+    )
+    try:
+        assert await GraphUserReader(client).read_user(user_id("user10")) is not None
+        assert (len(tenant.reservations), len(app.reservations)) == (0, 0)
+        assert await GraphUserConfigurations(client).read(user_id("user10")) is not None
+    finally:
+        await close_graph_transport(transport)
+
+    assert (len(tenant.reservations), len(app.reservations)) == (1, 1)

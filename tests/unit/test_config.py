@@ -53,12 +53,22 @@ def test_a_minimal_environment_gives_production_defaults(environ: dict[str, str]
     assert settings.sync_schedule == DEFAULT_SYNC_SCHEDULE
     # Just under Teams' catch-all of 30 requests per second per app per tenant.
     assert settings.graph.teams_requests_per_second == 29
+    # Below Teams' catch-all of 300 requests per second per app across tenants, with headroom.
+    assert settings.graph.teams_app_requests_per_second == 250
 
 
 def test_the_teams_pace_can_be_set(environ: dict[str, str]) -> None:
     environ["TEAMS_REQUESTS_PER_SECOND"] = "12.5"
 
     assert AppSettings.from_environ(environ).graph.teams_requests_per_second == 12.5
+
+
+def test_the_app_wide_teams_pace_can_be_set(environ: dict[str, str]) -> None:
+    environ["TEAMS_APP_REQUESTS_PER_SECOND"] = "120"
+
+    graph = AppSettings.from_environ(environ).graph
+    assert graph.teams_app_requests_per_second == 120
+    assert graph.teams_requests_per_second == 29  # the tenant's pace is a setting of its own
 
 
 def test_unrelated_environment_variables_are_ignored(environ: dict[str, str]) -> None:
@@ -533,6 +543,10 @@ def test_an_empty_connection_string_counts_as_missing(environ: dict[str, str]) -
         ("ENQUEUE_CONCURRENCY", "0"),
         ("TEAMS_REQUESTS_PER_SECOND", "0"),
         ("TEAMS_REQUESTS_PER_SECOND", "fast"),
+        ("TEAMS_APP_REQUESTS_PER_SECOND", "0"),
+        ("TEAMS_APP_REQUESTS_PER_SECOND", "-5"),
+        ("TEAMS_APP_REQUESTS_PER_SECOND", "1001"),
+        ("TEAMS_APP_REQUESTS_PER_SECOND", "fast"),
     ],
 )
 def test_numeric_settings_out_of_range_name_setting_and_value(

@@ -19,6 +19,7 @@ ROUTE = "GET /groups/{id}/transitiveMembers/microsoft.graph.user"
 FULL = {"id": "u1", "userPrincipalName": "ann@contoso.example", "businessPhones": [],
         "accountEnabled": True}
 SCOPE = "Tenant_Application/ReadWrite/9a3d526c-b3c1-4479-ba74-197b5c5751ae/0785ef7c"
+TENANT = "0785ef7c-0000-4000-8000-00000000aaaa"
 
 
 @pytest.mark.parametrize("member", [
@@ -68,6 +69,8 @@ def test_the_throttle_line_names_scope_information_and_wait() -> None:
                     "information=ResourceUnitLimitExceeded, retry after 7 s")
     bare = throttle_line("POST", "/v1.0/admin/teams/x", httpx.Headers({}))
     assert bare.endswith("scope=(none given), information=(none given), retry after (not given)")
+    for_tenant = throttle_line("POST", "/v1.0/admin/teams/x", httpx.Headers({}), TENANT)
+    assert for_tenant.startswith(f"Graph throttled POST /v1.0/admin/teams/x for tenant {TENANT}: ")
 
 
 class _Answers(httpx.AsyncBaseTransport):
@@ -76,6 +79,19 @@ class _Answers(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(self._status, headers=self._headers, request=request)
+
+
+async def test_the_middleware_names_the_tenant_its_client_is_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transport = _Answers(429, {"x-ms-throttle-scope": SCOPE})
+    with caplog.at_level(logging.WARNING, logger="shared.adapters.graph.throttling"):
+        await ThrottleLogHandler(TENANT).send(
+            httpx.Request("GET", "http://127.0.0.1/v1.0/admin/teams/userConfigurations/u1"),
+            transport)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"Graph throttled GET /v1.0/admin/teams/userConfigurations/u1 for tenant {TENANT}: "
+        f"scope={SCOPE}, information=(none given), retry after (not given)"]
 
 
 @pytest.mark.parametrize(("status", "logged"), [(429, True), (200, False), (503, False)])

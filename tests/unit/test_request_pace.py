@@ -60,6 +60,25 @@ def test_a_block_entirely_in_the_past_is_spent() -> None:
     assert LocalSlots().take(now=0.0)[0] is None
 
 
+def test_a_block_reserved_for_waiting_requests_serves_them_however_late() -> None:
+    slots = LocalSlots(SlotBlock(first=10.0, count=3, interval=0.001), used=1)
+    taken = []
+    for _ in range(3):
+        slot, slots = slots.take_however_late()
+        taken.append(slot)
+    assert taken == pytest.approx([10.001, 10.002, None])  # nothing dropped, then spent
+    assert LocalSlots().take_however_late()[0] is None
+
+
+def test_a_request_another_pace_held_back_holds_back_this_paces_next_slot() -> None:
+    pace = Pace(requests_per_second=10, block_size=3)
+    # Up to one interval late, as any slot may be: nothing to hold back.
+    assert pace.held_back(slot=10.0, goes_at=10.0) is None
+    assert pace.held_back(slot=10.0, goes_at=10.1) is None
+    # Later: the next slot comes an interval after the request went, not before.
+    assert pace.held_back(slot=10.0, goes_at=10.75) == pytest.approx(10.85)
+
+
 def test_the_rate_and_block_size_are_checked() -> None:
     with pytest.raises(ValueError, match="requests_per_second"):
         Pace(requests_per_second=0, block_size=1)

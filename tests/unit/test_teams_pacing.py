@@ -1,4 +1,5 @@
-"""Teams requests wait for their slot of the tenant's pace; directory reads do not."""
+"""Teams requests wait for their slot of the tenant's pace (and of the app's); directory reads
+do not."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shared.adapters.graph.pacing import (
     TeamsRequestPacer,
     is_teams_admin_request,
 )
+from shared.adapters.storage.pace import APP_PACE_PARTITION
 from shared.core.request_pace import Pace, SlotBlock
 from tests.fakes import FakePaceStore
 
@@ -96,6 +98,18 @@ async def test_a_reservation_slower_than_an_interval_still_lets_every_request_th
     assert len(store.reservations) == 20  # each reservation served its request
 
 
+async def test_requests_that_waited_for_a_reservation_share_its_block_however_late() -> None:
+    clock = Clock()
+    store = SlowStore(clock, round_trip=0.005)  # five intervals at 1,000 requests/s
+    pacer = TeamsRequestPacer(store, Pace.at(1000), clock=clock, sleep=clock.sleep)
+
+    await asyncio.wait_for(asyncio.gather(*(pacer.wait_for_slot() for _ in range(5))), 5)
+
+    # The first request reserved alone; the four that queued meanwhile got one block, though
+    # its slots had passed when it came back (dropping them would cost a reservation each).
+    assert [block.count for block in store.reservations] == [1, 4]
+
+
 class Transport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.paths: list[str] = []
@@ -125,3 +139,31 @@ async def test_only_requests_under_admin_teams_wait_for_a_slot(url: str, paced: 
     assert transport.paths == [httpx.URL(url).path]
     assert bool(store.reservations) is paced
     assert is_teams_admin_request(httpx.URL(url).path) is paced
+
+
+@pytest.mark.parametrize(
+    ("url", "paced"),
+    [
+        ("https://graph.example/v1.0/admin/teams/telephoneNumberManagement/numberAssignments",
+         True),
+        ("https://graph.example/v1.0/admin/teams/userConfigurations/u1", True),
+        ("https://graph.example/v1.0/users/u1", False),
+        ("https://graph.example/v1.0/groups/g1/transitiveMembers/graph.user", False),
+    ],
+)
+async def test_a_teams_request_waits_for_the_tenants_and_the_apps_pace_a_directory_read_neither(
+    url: str, paced: bool,
+) -> None:
+    clock, shared = Clock(), dict[str, float]()
+    tenant, app = FakePaceStore(TENANT, shared), FakePaceStore(APP_PACE_PARTITION, shared)
+    app_pacer = TeamsRequestPacer(app, Pace.at(250), clock=clock, sleep=clock.sleep)
+    pacer = TeamsRequestPacer(tenant, PACE, app_pacer=app_pacer, clock=clock, sleep=clock.sleep)
+    transport = Transport()
+
+    response = await TeamsPaceHandler(pacer).send(httpx.Request("GET", url), transport)
+
+    assert response.status_code == 200
+    assert transport.paths == [httpx.URL(url).path]
+    assert [block.count for block in tenant.reservations] == ([1] if paced else [])
+    assert [block.count for block in app.reservations] == ([1] if paced else [])
+    assert set(shared) == ({TENANT, APP_PACE_PARTITION} if paced else set())

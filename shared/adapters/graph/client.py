@@ -50,14 +50,16 @@ class ShortWaitRetryHandler(RetryHandler):  # type: ignore[misc]  # kiota base i
 
 
 def graph_http_client(
-    settings: GraphSettings, pacer: TeamsRequestPacer | None = None
+    settings: GraphSettings, pacer: TeamsRequestPacer | None = None, *,
+    tenant_id: str | None = None,
 ) -> GraphTransport:
     """The SDK's HTTP client with its default middleware; retries wait ``inline_retry_max``
     seconds at most (see ``ShortWaitRetryHandler``). With ``pacer``, every attempt of a request
-    under ``/admin/teams/`` waits for a slot of the tenant's Teams pace (``TeamsPaceHandler``,
-    after the retry handler so that retries are paced as well). Every 429 attempt is logged with
-    its throttle scope (``ThrottleLogHandler``). A connection that fails without an answer
-    becomes a 503 (``TransportFailureHandler``, last), retried and classified as one."""
+    under ``/admin/teams/`` waits for a slot of the tenant's Teams pace, and of the app's when
+    the pacer has one (``TeamsPaceHandler``, after the retry handler so that retries are paced
+    as well). Every 429 attempt is logged with its throttle scope and ``tenant_id``
+    (``ThrottleLogHandler``). A connection that fails without an answer becomes a 503
+    (``TransportFailureHandler``, last), retried and classified as one."""
     options = RetryHandlerOption(max_retries=settings.max_retries, delay=0.5)
     middleware = [
         ShortWaitRetryHandler(options, settings.inline_retry_max_seconds)
@@ -66,7 +68,7 @@ def graph_http_client(
     ]
     if pacer is not None:
         middleware.append(TeamsPaceHandler(pacer))
-    middleware.append(ThrottleLogHandler())
+    middleware.append(ThrottleLogHandler(tenant_id))
     # Last, closest to the socket: each attempt's failed connection is a 503 the retry sees.
     middleware.append(TransportFailureHandler())
     transport: GraphTransport = GraphClientFactory.create_with_custom_middleware(middleware)

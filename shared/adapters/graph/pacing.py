@@ -1,11 +1,15 @@
-"""Every Graph request under ``/admin/teams/`` waits for a slot of the tenant's shared pace.
+"""Every Graph request under ``/admin/teams/`` waits for a slot of the tenant's shared pace and
+of the app's.
 
 Teams counts all of an app's requests in a tenant against one limit (the catch-all: 30 per
 second), whatever they are: number writes, operation polls, user configuration reads, policy
-calls. ``TeamsPaceHandler`` sits in the SDK's middleware chain after the retry handler, so a
-retried request waits for a slot too; directory reads (``/users``, ``/groups``) pass straight
-through. ``TeamsRequestPacer`` is one instance's share: it reserves blocks of slots from the pace
-table (``PaceStore``) and hands them to its requests one by one (``shared.core.request_pace``).
+calls; and all of an app's requests in every tenant against another (300 per second), so that a
+wave of onboardings must not throttle every customer at once. ``TeamsPaceHandler`` sits in the
+SDK's middleware chain after the retry handler, so a retried request waits for a slot too;
+directory reads (``/users``, ``/groups``) pass straight through. ``TeamsRequestPacer`` is one
+instance's share of one pace: it reserves blocks of slots from the pace table (``PaceStore``) and
+hands them to its requests one by one (``shared.core.request_pace``). A worker has one pacer per
+tenant, each given the worker's one app-wide pacer (``app_pacer``).
 """
 
 from __future__ import annotations
@@ -24,25 +28,35 @@ TEAMS_ADMIN_PATH = "/admin/teams/"
 
 
 class TeamsRequestPacer:
-    """Waits until this instance's next slot of the tenant's Teams pace (``store`` is bound to
-    the tenant)."""
+    """Waits until this instance's next slot of a Teams pace: the tenant's (``store`` bound to
+    the tenant) and, with ``app_pacer``, the app's across tenants as well (its ``store`` bound to
+    the app-wide row)."""
 
     def __init__(
         self,
         store: PaceStore,
         pace: Pace,
         *,
+        app_pacer: TeamsRequestPacer | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         # The wall clock, not a monotonic one: slot times are compared across instances.
         self._store = store
         self._pace = pace
+        self._app_pacer = app_pacer
         self._clock = clock
         self._sleep = sleep
         self._slots = LocalSlots()
         self._lock = asyncio.Lock()
         self._waiting = 0
+        self._owed = 0  # slots of the current block owed to requests that waited for it
+        # With an app pace: this tenant's requests go through both paces one at a time; after a
+        # request went late, the tenant's next slot is not before ``_not_before``; while the
+        # app pace is what holds the tenant back, the tenant takes one slot at a time.
+        self._turn = asyncio.Lock()
+        self._not_before = 0.0
+        self._app_bound = False
 
     @property
     def pace(self) -> Pace:
@@ -50,26 +64,71 @@ class TeamsRequestPacer:
         return self._pace
 
     async def wait_for_slot(self) -> None:
-        """Return at the time of a slot reserved for this request."""
+        """Return at the time of a slot reserved for this request (of both paces, with an app
+        pacer)."""
+        if self._app_pacer is None:
+            await self._sleep_until(await self.take_slot())
+            return
+        # The tenant's slot first, then the app's: an app slot is taken only when the request
+        # can use it. Taken before, it would lapse while the request still waits for its
+        # tenant's slot (the pace an onboarding runs into), a slot any other tenant could have
+        # used. Taken after, only the tenant's own slot can lapse while the app pace holds the
+        # request back; the tenant then goes on from when the request went (``held_back``),
+        # which is why one request at a time: the next one must know that time.
+        self._waiting += 1
+        async with self._turn:
+            try:
+                slot = max(await self._take_slot(), self._not_before)
+            finally:
+                self._waiting -= 1
+            await self._sleep_until(slot)
+            ready_at = self._clock()
+            app_slot = await self._app_pacer.take_slot()
+            self._app_bound = app_slot - ready_at > self._pace.interval
+            goes_at = max(app_slot, self._clock())
+            not_before = self._pace.held_back(slot, goes_at)
+            if not_before is not None:
+                self._not_before = not_before
+        await self._sleep_until(goes_at)
+
+    async def take_slot(self) -> float:
+        """Reserve this request's slot of this pace alone (not of an ``app_pacer``) and return
+        its time: now, a little past, or later (wait for it)."""
         self._waiting += 1
         try:
-            # One reservation at a time per instance: requests arriving meanwhile take its slots.
-            async with self._lock:
-                slot, self._slots = self._slots.take(self._clock())
-                if slot is None:
-                    # Only as many slots as requests wait here: a slot this instance cannot use
-                    # would be lost to the instances that could.
-                    block = await self._store.reserve(
-                        self._pace.for_demand(self._waiting), self._clock()
-                    )
-                    # The request that reserved gets the block's first slot however long the
-                    # reservation took (at a high rate that is longer than an interval): every
-                    # reservation serves at least one request.
-                    self._slots = LocalSlots(block, used=1)
-                    slot = block.first
+            return await self._take_slot()
         finally:
             self._waiting -= 1
-        delay = slot - self._clock()
+
+    async def _take_slot(self) -> float:
+        # One reservation at a time per instance: requests arriving meanwhile take its slots.
+        async with self._lock:
+            now = self._clock()
+            if self._not_before > now:
+                # Held back: this pace's slots before that time are gone (any owed too, or
+                # they would all go at that time together); the next block starts no earlier.
+                now, self._owed = self._not_before, 0
+            if self._owed:
+                self._owed -= 1
+                slot, self._slots = self._slots.take_however_late()
+            else:
+                slot, self._slots = self._slots.take(now)
+            if slot is None:
+                # Only as many slots as requests wait here: a slot this instance cannot use
+                # would be lost to the instances that could. While the app pace holds this
+                # tenant back, its requests go one per app slot: one tenant slot at a time.
+                demand = 1 if self._app_bound else self._waiting
+                block = await self._store.reserve(self._pace.for_demand(demand), now)
+                # The request that reserved gets the block's first slot however long the
+                # reservation took (at a high rate that is longer than an interval), and so do
+                # the requests that waited for it: every reservation serves all it was made for.
+                self._slots = LocalSlots(block, used=1)
+                self._owed = min(block.count, self._waiting) - 1
+                slot = block.first
+            return slot
+
+    async def _sleep_until(self, moment: float) -> None:
+        delay = moment - self._clock()
         if delay > 0:
             await self._sleep(delay)
 

@@ -21,22 +21,32 @@ THROTTLE_SCOPE_HEADER = "x-ms-throttle-scope"
 THROTTLE_INFORMATION_HEADER = "x-ms-throttle-information"
 
 
-def throttle_line(method: str, path: str, headers: Any) -> str:
-    """The log line for one 429: route, scope, information and the wait Graph asked for."""
+def throttle_line(method: str, path: str, headers: Any, tenant_id: str | None = None) -> str:
+    """The log line for one 429: route, the tenant it was for (when known), scope, information
+    and the wait Graph asked for."""
     scope = headers.get(THROTTLE_SCOPE_HEADER) or "(none given)"
     information = headers.get(THROTTLE_INFORMATION_HEADER) or "(none given)"
     retry_after = headers.get("Retry-After")
     wait = f"{retry_after} s" if retry_after else "(not given)"
-    return (f"Graph throttled {method} {path}: scope={scope}, information={information}, "
-            f"retry after {wait}")
+    # The tenant too: the scope names one only when Graph gives one, and with several tenants
+    # on a worker a per-tenant limit and the app-wide one are told apart by it.
+    tenant = f" for tenant {tenant_id}" if tenant_id else ""
+    return (f"Graph throttled {method} {path}{tenant}: scope={scope}, "
+            f"information={information}, retry after {wait}")
 
 
 class ThrottleLogHandler(BaseMiddleware):  # type: ignore[misc]  # kiota base is untyped here
-    """SDK middleware: logs a warning naming the throttle scope for every 429 answer."""
+    """SDK middleware: logs a warning naming the throttle scope (and the tenant the client is
+    for, when given) for every 429 answer."""
+
+    def __init__(self, tenant_id: str | None = None) -> None:
+        super().__init__()
+        self._tenant_id = tenant_id
 
     async def send(self, request: Any, transport: Any) -> Any:
         """Pass the request on; log the answer when it is a 429."""
         response = await super().send(request, transport)
         if response.status_code == 429:
-            log.warning("%s", throttle_line(request.method, request.url.path, response.headers))
+            log.warning("%s", throttle_line(request.method, request.url.path, response.headers,
+                                            self._tenant_id))
         return response
