@@ -1,5 +1,7 @@
 # Teams Number Sync — the two commands a newcomer needs:
-#   make demo   one full sync of the demo tenant on Azurite + the Graph simulator, with a report
+#   make demo   an operator with three customers on Azurite + the Graph simulator: the demo tenant's
+#               sync and timeline with per-user reports, a customer whose consent lacks a Teams
+#               permission, one just added and checked, and the per-tenant summary
 #   make test   every check: ruff, mypy, import layers, unit + contract + integration + fault tests
 # Both install what they need (a venv from the pinned requirements, Azurite from package-lock.json).
 #   make test-fast  ruff and the tests without Azurite or the simulator (the pure core and fakes)
@@ -27,7 +29,9 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The demo keeps its Azurite and Teams state in .demo/, so a second run shows nothing to change.
 demo: install
-	$(BIN)/python -m local_runner scenarios/demo.json --state-dir .demo
+	$(BIN)/python -m local_runner scenarios/demo.json --customer scenarios/fabrikam.json \
+		--just-added scenarios/tailspin.json --numbers scenarios/tailspin-numbers.csv \
+		--state-dir .demo
 
 demo-reset:
 	rm -rf .demo

@@ -7,15 +7,18 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 import function_app
-from graph_simulator import Scenario, ScenarioError, load_scenario
+from graph_simulator import EVERY_TENANT, Scenario, ScenarioError, load_scenario
+from local_runner.customers import Customer, merged_scenario, onboard, operator_stack
 from local_runner.report import SyncReport, build_report, render
 from local_runner.session import (
     LocalStack,
@@ -25,7 +28,8 @@ from local_runner.session import (
     sync_and_drain,
 )
 from shared.config import ConfigError
-from shared.runtime import utc_now
+from shared.cli import render_tenants
+from shared.runtime import TenantCheck, TenantOverview, utc_now
 
 cli = typer.Typer(add_completion=False, help=__doc__)
 
@@ -38,26 +42,106 @@ def main(
         Path | None,
         typer.Option(help="keep Azurite and Teams state here between runs (default: in memory)"),
     ] = None,
+    customer: Annotated[list[Path] | None, typer.Option(
+        help="another customer's scenario: registered and activated beside the first "
+             "(an operator's app, no TENANT_ID)")] = None,
+    just_added: Annotated[list[Path] | None, typer.Option(
+        help="a customer just registered: its numbers imported and checked, not activated")
+    ] = None,
+    numbers: Annotated[list[Path] | None, typer.Option(
+        help="the numbers CSV of each --just-added customer, in the same order")] = None,
 ) -> None:
-    """Start Azurite and the Graph simulator, run the timer, drain the queue, print the report."""
+    """Start Azurite and the Graph simulator, run the timer, drain the queue, print the report.
+
+    With ``--customer`` or ``--just-added`` the app serves several customer tenants as an
+    operator deploys it (every tenant in the registry, tokens by federated identity), and the
+    report ends with each just-added customer's check and the per-tenant summary."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         scenario = load_scenario(scenario_file)
+        customers = [Customer(load_scenario(path)) for path in customer or []]
+        added = list(just_added or [])
+        csv_files = list(numbers or [])
+        if len(csv_files) > len(added):
+            raise ScenarioError("--numbers: one CSV per --just-added customer, no more")
+        customers += [
+            Customer(load_scenario(path), activate=False,
+                     numbers_csv=csv_files[index] if index < len(csv_files) else None)
+            for index, path in enumerate(added)
+        ]
     except ScenarioError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    console = Console(width=160)
     try:
-        reports = asyncio.run(_run(scenario, state_dir))
+        if customers:
+            operator = asyncio.run(_run_operator(scenario, customers, state_dir))
+            reports = operator.reports
+        else:
+            reports = asyncio.run(_run(scenario, state_dir))
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
     if json_output:
-        body = {"steps": [report.to_json() for report in reports]}
+        body: dict[str, object] = {"steps": [report.to_json() for report in reports]}
+        if customers:
+            body["checks"] = [check.to_json() for check in operator.checks]
+            body["tenants"] = [line.to_json() for line in operator.tenants]
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return
-    console = Console(width=160)
     for report in reports:
         render(report, console)
+    if customers:
+        render_operator(operator, console)
+
+
+@dataclass
+class OperatorRun:
+    """What the operator's demo shows: the first customer's reports, the checks of the ones
+    just added, and the per-tenant summary."""
+
+    reports: list[SyncReport]
+    checks: list[TenantCheck]
+    tenants: list[TenantOverview]
+
+
+def render_operator(run: OperatorRun, console: Console) -> None:
+    """The checks of the customers just added, then every tenant's line."""
+    for check in run.checks:
+        table = Table(title=f"tenants check {check.tenant_id} (just added)")
+        for column in ("check", "result", "message"):
+            table.add_column(column, overflow="fold")
+        for finding in check.findings:
+            table.add_row(finding.check, finding.level.value, finding.message)
+        console.print(table)
+    render_tenants(run.tenants, console)
+
+
+async def _run_operator(
+    first: Scenario, customers: list[Customer], state_dir: Path | None
+) -> OperatorRun:
+    everyone = [Customer(first), *customers]
+    merged = merged_scenario([each.scenario for each in everyone])
+    with operator_stack(merged, state_dir=state_dir) as stack:
+        async with app_environment(stack.settings):
+            offset_file = state_dir / "clock-offset-hours" if state_dir else None
+            offset = timedelta(hours=float(offset_file.read_text())) \
+                if offset_file and offset_file.exists() else timedelta(0)
+            runtime = await function_app.runtime.get()
+            runtime.clock = _later(offset)
+            checks = [check for each in everyone if (check := await onboard(runtime, each))]
+            key = first.tenant.id
+            reports = [await _step(stack, first, "Sync of the directory", None, key)]
+            for number, step in enumerate(first.timeline, start=1):
+                offset += timedelta(hours=step.advance_hours)
+                runtime.clock = _later(offset)
+                if step.directory is not None:
+                    stack.simulator.replace_directory(step.directory, tenant=key)
+                title = f"Timeline step {number}: {step.description}"
+                reports.append(await _step(stack, first, title, reports[-1].run_id, key))
+            if offset_file is not None:
+                offset_file.write_text(str(offset.total_seconds() / 3600))
+            return OperatorRun(reports, checks, await runtime.overview())
 
 
 async def _run(scenario: Scenario, state_dir: Path | None) -> list[SyncReport]:
@@ -91,17 +175,19 @@ def _later(offset: timedelta) -> Callable[[], datetime]:
 
 
 async def _step(
-    stack: LocalStack, scenario: Scenario, title: str, since_run: str | None
+    stack: LocalStack, scenario: Scenario, title: str, since_run: str | None,
+    tenant: str | None = None,
 ) -> SyncReport:
-    stack.simulator.clear_requests()
+    stack.simulator.clear_requests(EVERY_TENANT)
     stats = await sync_and_drain(stack.settings)
     runtime = await function_app.runtime.get()
+    statuses = await (runtime.default if tenant is None else await runtime.tenant(tenant)).report()
     return build_report(
         title,
         scenario=scenario,
-        statuses=await runtime.report(),
-        teams_numbers=stack.simulator.number_assignments(),
-        graph_requests=stack.simulator.request_counts(),
+        statuses=statuses,
+        teams_numbers=stack.simulator.number_assignments(tenant),
+        graph_requests=stack.simulator.request_counts(tenant),
         queue=stats,
         since_run=since_run,
     )
