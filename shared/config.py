@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Self
 from urllib.parse import urlsplit
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+# Re-exported (the "as" form, PEP 484): defined in the core, whose tenant registry needs them.
+from shared.core.tenant_registry import NumberType as NumberType  # noqa: PLC0414
+from shared.core.tenant_registry import TenantSettings as TenantSettings  # noqa: PLC0414
 from shared.core.tenant_rules import TenantRules
 
 DEFAULT_SYNC_SCHEDULE = "0 */5 * * * *"
@@ -33,14 +35,6 @@ class ConfigError(Exception):
     """The app settings cannot run the app; the message lists every problem and how to fix it."""
 
 
-class NumberType(StrEnum):
-    """How the tenant's numbers reach Teams (Graph's ``numberType``, camelCase on the wire)."""
-
-    DIRECT_ROUTING = "directRouting"
-    CALLING_PLAN = "callingPlan"
-    OPERATOR_CONNECT = "operatorConnect"
-
-
 class GraphAuth(StrEnum):
     """Where the Graph access token comes from."""
 
@@ -54,21 +48,6 @@ class GraphAuth(StrEnum):
 
 
 _Frozen = ConfigDict(frozen=True, extra="forbid")
-
-
-class TenantSettings(BaseModel):
-    """The customer tenant this app instance serves."""
-
-    model_config = _Frozen
-
-    tenant_id: UUID
-    voice_group_id: UUID
-    number_type: NumberType = NumberType.DIRECT_ROUTING
-
-    @property
-    def key(self) -> str:
-        """The tenant id as it appears in table keys and messages."""
-        return str(self.tenant_id)
 
 
 class GraphSettings(BaseModel):

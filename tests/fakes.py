@@ -15,7 +15,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from shared.config import NumberType, TenantSettings
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
@@ -33,6 +32,7 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.tenant_registry import NumberType, TenantSettings
 from shared.core.tenant_rules import TenantRules
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.ports import (

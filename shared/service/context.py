@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.config import TenantSettings
 from shared.core.teams_readiness import DEFAULT_PATIENCE
+from shared.core.tenant_registry import TenantSettings
 from shared.core.tenant_rules import TenantRules
 from shared.service.ports import (
     AssignmentQueue,

@@ -44,10 +44,10 @@ from shared.adapters.graph.bodies import (
     value_items,
 )
 from shared.adapters.graph.failures import raise_for_status
-from shared.config import NumberType
 from shared.core.errors import OperationPendingError, TemporaryError, UnreadableAnswerError
 from shared.core.graph_errors import classify_operation_failure
 from shared.core.records import TeamsNumber
+from shared.core.tenant_registry import NumberType
 
 _GRAPH_NUMBER_TYPES = {
     NumberType.DIRECT_ROUTING: GraphNumberType.DirectRouting,
