@@ -27,15 +27,16 @@ from local_runner.session import (
     seed_app_state,
     sync_and_drain,
 )
-from shared.config import ConfigError
 from shared.cli import render_tenants
-from shared.runtime import TenantCheck, TenantOverview, utc_now
+from shared.config import ConfigError
+from shared.runtime import TenantOverview, utc_now
+from shared.service.tenant_runs import TenantCheck
 
 cli = typer.Typer(add_completion=False, help=__doc__)
 
 
 @cli.command()
-def main(
+def main(  # noqa: PLR0917 - typer reads its options from the signature
     scenario_file: Annotated[Path, typer.Argument(help="scenario JSON (see README)")],
     json_output: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     state_dir: Annotated[
@@ -57,13 +58,14 @@ def main(
     operator deploys it (every tenant in the registry, tokens by federated identity), and the
     report ends with each just-added customer's check and the per-tenant summary."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    added = list(just_added or [])
+    csv_files = list(numbers or [])
+    if len(csv_files) > len(added):
+        typer.echo("error: --numbers: one CSV per --just-added customer, no more", err=True)
+        raise typer.Exit(2)
     try:
         scenario = load_scenario(scenario_file)
         customers = [Customer(load_scenario(path)) for path in customer or []]
-        added = list(just_added or [])
-        csv_files = list(numbers or [])
-        if len(csv_files) > len(added):
-            raise ScenarioError("--numbers: one CSV per --just-added customer, no more")
         customers += [
             Customer(load_scenario(path), activate=False,
                      numbers_csv=csv_files[index] if index < len(csv_files) else None)

@@ -26,7 +26,8 @@ from local_runner.azurite import Azurite
 from local_runner.session import LocalStack, teams_pace_for
 from shared.core.snapshot_file import read_snapshot
 from shared.core.tenant_registry import TenantAction
-from shared.runtime import AppRuntime, TenantCheck
+from shared.runtime import AppRuntime
+from shared.service.tenant_runs import TenantCheck
 
 OPERATOR = "operator@numbersync.example"
 

@@ -96,7 +96,7 @@ async def read_tenant_state(
         teams=dict(teams),
         claims=await runtime.claims.list_claims(),
         statuses=await runtime.report(),
-        poison=await read_poison(poison, runtime.settings.tenant.key),
+        poison=await read_poison(poison, runtime.default.record.key),
     )
 
 

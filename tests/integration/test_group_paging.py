@@ -17,7 +17,7 @@ def scenario() -> Scenario:
 
 
 async def test_consistency_level_is_sent_on_every_page(local_app: LocalApp) -> None:
-    members = await (await local_app.runtime()).directory.read_members(
+    members = await (await local_app.runtime()).context.ports.directory.read_members(
         str(local_app.scenario.tenant.voice_group_id)
     )
 

@@ -43,6 +43,7 @@ def config_error(environ: dict[str, str]) -> str:
 def test_a_minimal_environment_gives_production_defaults(environ: dict[str, str]) -> None:
     settings = AppSettings.from_environ(environ)
 
+    assert settings.tenant is not None
     assert settings.tenant.tenant_id == UUID(TENANT_ID)
     assert settings.tenant.key == TENANT_ID
     assert settings.tenant.voice_group_id == UUID(VOICE_GROUP_ID)
@@ -129,6 +130,7 @@ def test_an_empty_optional_setting_falls_back_to_its_default(environ: dict[str, 
     settings = AppSettings.from_environ(environ)
 
     assert settings.graph.base_url == "https://graph.microsoft.com/v1.0"
+    assert settings.tenant is not None
     assert settings.tenant.number_type is NumberType.DIRECT_ROUTING
     assert settings.sync_schedule == DEFAULT_SYNC_SCHEDULE
 
@@ -164,7 +166,9 @@ def test_each_graph_number_type_is_accepted(
 ) -> None:
     environ["NUMBER_TYPE"] = value
 
-    assert AppSettings.from_environ(environ).tenant.number_type is expected
+    tenant = AppSettings.from_environ(environ).tenant
+    assert tenant is not None
+    assert tenant.number_type is expected
 
 
 @pytest.mark.parametrize(
