@@ -6,6 +6,10 @@ and the host always talk to the same account.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.pipeline import PipelineRequest
 from azure.data.tables.aio import TableServiceClient
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
@@ -13,32 +17,44 @@ from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from shared.config import StorageSettings
 
+RequestHook = Callable[[PipelineRequest[Any]], None]
+"""Called with every request a client sends (tests record what the app touches)."""
 
-def table_service(settings: StorageSettings) -> TableServiceClient:
+
+def table_service(
+    settings: StorageSettings, request_hook: RequestHook | None = None
+) -> TableServiceClient:
     """A Table service client for the app's state tables."""
+    hooks = {"raw_request_hook": request_hook} if request_hook else {}
     if settings.connection_string:
-        return TableServiceClient.from_connection_string(settings.connection_string)
+        return TableServiceClient.from_connection_string(settings.connection_string, **hooks)
     assert settings.table_service_uri
     return TableServiceClient(
         settings.table_service_uri,
         credential=DefaultAzureCredential(managed_identity_client_id=settings.client_id),
+        **hooks,
     )
 
 
-def queue_client(settings: StorageSettings, queue_name: str) -> QueueClient:
+def queue_client(
+    settings: StorageSettings, queue_name: str, request_hook: RequestHook | None = None
+) -> QueueClient:
     """A client for one queue, Base64-encoded as the Functions queue trigger expects."""
     encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
+    hooks = {"raw_request_hook": request_hook} if request_hook else {}
     if settings.connection_string:
         return QueueClient.from_connection_string(
             settings.connection_string,
             queue_name,
             message_encode_policy=encode,
             message_decode_policy=decode,
+            **hooks,
         )
     assert settings.queue_service_uri
     service = QueueServiceClient(
         settings.queue_service_uri,
         credential=DefaultAzureCredential(managed_identity_client_id=settings.client_id),
+        **hooks,
     )
     return service.get_queue_client(
         queue_name, message_encode_policy=encode, message_decode_policy=decode
