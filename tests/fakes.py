@@ -32,7 +32,17 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
-from shared.core.tenant_registry import NumberType, TenantSettings
+from shared.core.tenant_registry import (
+    NumberType,
+    RegistryError,
+    SyncSchedule,
+    TenantExistsError,
+    TenantHealth,
+    TenantNotFoundError,
+    TenantRecord,
+    TenantSettings,
+    stored_record,
+)
 from shared.core.tenant_rules import TenantRules
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.ports import (
@@ -529,6 +539,87 @@ class FakeTeamsPolicies:
     async def unassign_policies(self, user_id: str, policy_types: Sequence[str]) -> None:
         for policy_type in policy_types:
             self.assigned.get(user_id, {}).pop(policy_type, None)
+
+
+class FakeTenantRegistry:
+    """Tenant records as the table keeps them, JSON text by tenant id (``rows``): a test may
+    write a hand-edited row there."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, str] = {}
+
+    async def list_tenants(self) -> list[TenantRecord]:
+        records, problems = await self.list_readable_tenants()
+        if problems:
+            raise problems[0]
+        return records
+
+    async def list_readable_tenants(self) -> tuple[list[TenantRecord], list[RegistryError]]:
+        records, problems = [], []
+        for key in sorted(self.rows):
+            try:
+                records.append(self._record(key))
+            except RegistryError as problem:
+                problems.append(problem)
+        return records, problems
+
+    async def get(self, tenant_id: str) -> TenantRecord | None:
+        return self._record(tenant_id) if tenant_id in self.rows else None
+
+    async def add(self, record: TenantRecord) -> None:
+        if record.key in self.rows:
+            raise TenantExistsError(f"tenant {record.key} is registered already")
+        self.rows[record.key] = record.to_json()
+
+    async def update(
+        self, tenant_id: str, change: Callable[[TenantRecord], TenantRecord]
+    ) -> TenantRecord:
+        # No await between the read and the write: atomic, as the table's ETag makes it.
+        if tenant_id not in self.rows:
+            raise TenantNotFoundError(f"tenant {tenant_id} is not registered")
+        record = self._record(tenant_id)
+        changed = change(record)
+        if changed.key != record.key:
+            raise RegistryError(
+                f"{record}: tenantId={changed.key!r}: a change may not give a tenant another id"
+            )
+        self.rows[tenant_id] = changed.to_json()
+        return changed
+
+    def _record(self, tenant_id: str) -> TenantRecord:
+        return stored_record(self.rows[tenant_id], tenant_id, f"tenants table row {tenant_id!r}")
+
+
+class FakeTenantHealthStore:
+    """Tenants' health and sync times in dicts, by tenant id."""
+
+    def __init__(self) -> None:
+        self.healths: dict[str, TenantHealth] = {}
+        self.schedules: dict[str, SyncSchedule] = {}
+
+    async def health(self, tenant_id: str) -> TenantHealth | None:
+        return self.healths.get(tenant_id)
+
+    async def list_health(self) -> dict[str, TenantHealth]:
+        return dict(self.healths)
+
+    async def save_health(self, health: TenantHealth) -> None:
+        self.healths[health.tenant_id] = health
+
+    async def schedule(self, tenant_id: str) -> SyncSchedule:
+        return self.schedules.get(tenant_id, SyncSchedule(tenant_id))
+
+    async def list_schedules(self) -> dict[str, SyncSchedule]:
+        return dict(self.schedules)
+
+    async def mark_enqueued(self, tenant_id: str, at: datetime) -> None:
+        self.schedules[tenant_id] = replace(await self.schedule(tenant_id), enqueued_at=at)
+
+    async def mark_started(self, tenant_id: str, at: datetime) -> None:
+        self.schedules[tenant_id] = replace(await self.schedule(tenant_id), started_at=at)
+
+    async def mark_finished(self, tenant_id: str, at: datetime) -> None:
+        self.schedules[tenant_id] = replace(await self.schedule(tenant_id), finished_at=at)
 
 
 class SettableClock:

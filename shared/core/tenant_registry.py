@@ -191,6 +191,22 @@ def parse_tenant_record(
         raise RegistryError(explain(error, source)) from None
 
 
+def stored_record(text: str | bytes, row_key: str, source: str) -> TenantRecord:
+    """A record as the registry stored it under ``row_key`` (its tenant id), read again.
+
+    Raises:
+        RegistryError: the text is not a valid record (hand-edited, or from a later version), or
+            it is another tenant's: ``{source}: field=value: problem``.
+    """
+    record = parse_tenant_record(text, source)
+    if record.key != row_key:
+        raise RegistryError(
+            f"{source}: tenantId={record.key!r}: the row is tenant {row_key!r}; a row holds its "
+            "own tenant's record"
+        )
+    return record
+
+
 def new_tenant(
     *,
     tenant_id: str,

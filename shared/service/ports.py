@@ -7,6 +7,11 @@ tests runs against both so the fakes cannot drift.
 Every per-tenant store is bound to its tenant when it is built (the tenant id is the partition
 key of every row), so no method of those takes a tenant id: a tenant's context can only ever
 touch its own rows. ``shared.service.context`` bundles one tenant's ports.
+
+
+Every store of a tenant's sync is bound to the tenant when it is built (its id is the partition key
+of every row), so their methods take no tenant id; ``shared.service.context`` bundles them. The
+tenant registry and the tenants' health and sync schedules span the tenants: they take tenant ids.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.tenant_registry import RegistryError, SyncSchedule, TenantHealth, TenantRecord
 from shared.core.tenant_sync_messages import TenantSyncMessage
 
 
@@ -371,9 +377,94 @@ class TenantAccess(Protocol):
         ...
 
 
+class TenantRegistry(Protocol):
+    """The tenants the app serves, a record each (``TenantRecord``), keyed by tenant id.
+
+    A stored record that no longer validates (edited by hand) raises ``RegistryError`` naming
+    the row and the field wherever it is read.
+    """
+
+    async def list_tenants(self) -> list[TenantRecord]:
+        """Every registered tenant (removed ones too), sorted by tenant id.
+
+        Raises:
+            RegistryError: a stored record is not valid (the first one met).
+        """
+        ...
+
+    async def list_readable_tenants(self) -> tuple[list[TenantRecord], list[RegistryError]]:
+        """Every tenant whose record is valid, sorted by tenant id, and an error for each row
+        that is not: one bad hand edit need not stop the other tenants' syncs."""
+        ...
+
+    async def get(self, tenant_id: str) -> TenantRecord | None:
+        """One tenant's record, or None when it is not registered."""
+        ...
+
+    async def add(self, record: TenantRecord) -> None:
+        """Register a tenant (insert-if-absent).
+
+        Raises:
+            TenantExistsError: the tenant is registered already (its record is left as it is).
+            RegistryError: the record is too large for the registry to store.
+        """
+        ...
+
+    async def update(
+        self, tenant_id: str, change: Callable[[TenantRecord], TenantRecord]
+    ) -> TenantRecord:
+        """Store ``change(record)`` in place of the tenant's record and return it. The write is
+        conditional on the record being unchanged since it was read; when another writer came
+        first, the record is read and ``change`` applied again. An exception from ``change``
+        (e.g. ``TransitionRefused``) is raised with nothing stored.
+
+        Raises:
+            TenantNotFoundError: the tenant is not registered.
+            RegistryError: the stored record is not valid, or ``change`` changed the tenant id.
+        """
+        ...
+
+
 class TenantSyncQueue(Protocol):
     """The ``tenant-syncs`` queue: one message per tenant run to start."""
 
     async def send_syncs(self, messages: Sequence[TenantSyncMessage]) -> None:
         """Enqueue every message (each exactly once)."""
+        ...
+
+
+class TenantHealthStore(Protocol):
+    """Per tenant: its health as the last check saw it, and when its syncs were enqueued,
+    started and finished (what ``tenants_due`` decides on)."""
+
+    async def health(self, tenant_id: str) -> TenantHealth | None:
+        """The tenant's last health, or None before its first check."""
+        ...
+
+    async def list_health(self) -> dict[str, TenantHealth]:
+        """Every tenant's last health, by tenant id."""
+        ...
+
+    async def save_health(self, health: TenantHealth) -> None:
+        """Store the tenant's health in place of the one before."""
+        ...
+
+    async def schedule(self, tenant_id: str) -> SyncSchedule:
+        """The tenant's sync times (all None when it was never synced)."""
+        ...
+
+    async def list_schedules(self) -> dict[str, SyncSchedule]:
+        """Every tenant's sync times that were ever marked, by tenant id."""
+        ...
+
+    async def mark_enqueued(self, tenant_id: str, at: datetime) -> None:
+        """A sync of the tenant was enqueued at ``at`` (its other times stay as they are)."""
+        ...
+
+    async def mark_started(self, tenant_id: str, at: datetime) -> None:
+        """A sync of the tenant started at ``at``."""
+        ...
+
+    async def mark_finished(self, tenant_id: str, at: datetime) -> None:
+        """A sync of the tenant finished (however it ended) at ``at``."""
         ...

@@ -23,7 +23,6 @@ import azure.functions as func
 import pytest
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueClient
-from shared.adapters.storage.tenants import TENANT_HEALTH_TABLE, TENANTS_TABLE
 
 import function_app
 import shared.runtime as runtime_module
@@ -31,6 +30,8 @@ from graph_simulator import EVERY_TENANT, Scenario, SimulatorServer, parse_scena
 from local_runner.azurite import Azurite
 from local_runner.customers import OPERATOR, Customer, merged_scenario, onboard, operator_settings
 from local_runner.session import app_environment, drain_queue, run_timer
+from shared.adapters.storage import accounts
+from shared.adapters.storage.tenants import TENANT_HEALTH_TABLE, TENANTS_TABLE
 from shared.config import StorageSettings
 from shared.core.outcomes import Outcome, Reason
 from shared.core.tenant_registry import TenantAction, TenantHealthState
@@ -290,7 +291,7 @@ class StorageRecorder:
 def storage_requests(monkeypatch: pytest.MonkeyPatch) -> StorageRecorder:
     """Every Table and Queue client the app builds from now on reports its requests here."""
     recorder = StorageRecorder()
-    real_tables, real_queue = runtime_module.table_service, runtime_module.queue_client
+    real_tables, real_queue = accounts.table_service, accounts.queue_client
 
     def tables(settings: StorageSettings) -> TableServiceClient:
         return real_tables(settings, recorder.hook)

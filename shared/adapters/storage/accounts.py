@@ -25,7 +25,7 @@ def table_service(
     settings: StorageSettings, request_hook: RequestHook | None = None
 ) -> TableServiceClient:
     """A Table service client for the app's state tables."""
-    hooks = {"raw_request_hook": request_hook} if request_hook else {}
+    hooks: dict[str, Any] = {"raw_request_hook": request_hook} if request_hook else {}
     if settings.connection_string:
         return TableServiceClient.from_connection_string(settings.connection_string, **hooks)
     assert settings.table_service_uri
@@ -41,7 +41,7 @@ def queue_client(
 ) -> QueueClient:
     """A client for one queue, Base64-encoded as the Functions queue trigger expects."""
     encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
-    hooks = {"raw_request_hook": request_hook} if request_hook else {}
+    hooks: dict[str, Any] = {"raw_request_hook": request_hook} if request_hook else {}
     if settings.connection_string:
         return QueueClient.from_connection_string(
             settings.connection_string,

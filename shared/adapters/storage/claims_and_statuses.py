@@ -28,6 +28,7 @@ from shared.adapters.storage.pace import PACE_TABLE
 from shared.adapters.storage.policy_grants import GRANTS_TABLE
 from shared.adapters.storage.runs import TABLES as RUN_TABLES
 from shared.adapters.storage.snapshots import SNAPSHOT_TABLE
+from shared.adapters.storage.tenants import TABLES as TENANT_TABLES
 from shared.core.directory import Claim
 from shared.core.outcomes import Outcome, Reason, counts_as_attempt
 from shared.core.records import UserStatus
@@ -39,7 +40,7 @@ STATUS_TABLE = "userstatus"
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
     for name in (CLAIMS_TABLE, STATUS_TABLE, SNAPSHOT_TABLE, *RUN_TABLES, GRANTS_TABLE,
-                 PACE_TABLE, IN_FLIGHT_TABLE):
+                 PACE_TABLE, IN_FLIGHT_TABLE, *TENANT_TABLES):
         await service.create_table_if_not_exists(name)
 
 
