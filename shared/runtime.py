@@ -86,6 +86,7 @@ from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
 from shared.service.tenant_runs import (
     FanOut,
+    OperatorPorts,
     TenantCheck,
     TenantRun,
     check_tenant,
@@ -477,7 +478,7 @@ class AppRuntime:
     async def fan_out(self, requested_by: str = "timer") -> FanOut:
         """Enqueue a tenant-sync for every active tenant that is due (the timer)."""
         return await fan_out(
-            await self.records(), self.health, self.tenant_syncs,
+            await self.records(), OperatorPorts(self.health, self.tenant_syncs),
             now=self.clock(), requested_by=requested_by,
         )
 

@@ -59,22 +59,26 @@ class FanOut:
         return {"enqueued": list(self.enqueued), "notDue": list(self.not_due)}
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorPorts:
+    """The app-wide ports the fan-out works on: the tenants' schedules and the sync queue."""
+
+    health: TenantHealthStore
+    tenant_syncs: TenantSyncQueue
+
+
 async def fan_out(
-    records: Sequence[TenantRecord],
-    health: TenantHealthStore,
-    queue: TenantSyncQueue,
-    *,
-    now: datetime,
-    requested_by: str,
+    records: Sequence[TenantRecord], ports: OperatorPorts, *, now: datetime, requested_by: str,
 ) -> FanOut:
     """Enqueue one ``tenant-syncs`` message per active tenant that is due, and note it.
 
     The note comes after the send: a crash between them enqueues the tenant again next tick,
     which its run lease makes harmless; the other order could lose a tenant's run.
     """
+    health = ports.health
     schedules = await health.list_schedules()
     due = tenants_due(records, schedules, now)
-    await queue.send_syncs([
+    await ports.tenant_syncs.send_syncs([
         TenantSyncMessage(tenant_id=record.tenant_id, requested_at=now, requested_by=requested_by)
         for record in due
     ])

@@ -35,7 +35,7 @@ EVERYTHING = frozenset({
 WITH_POLICIES = TenantRules.model_validate({
     "mainNumbers": {"contoso.example": "+31855363010"},
     "mainNumberPolicies": {"contoso.example": [
-        {"type": "CallingLineIdentity", "name": "Contoso Main"}]},
+        {"policyType": "CallingLineIdentity", "name": "Contoso Main"}]},
 })
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
 
