@@ -21,6 +21,7 @@ from graph_simulator import (
     Scenario,
     SimulatorServer,
     TenantEntry,
+    parse_scenario,
 )
 from local_runner.azurite import Azurite
 from local_runner.session import LocalStack, teams_pace_for
@@ -33,16 +34,16 @@ OPERATOR = "operator@numbersync.example"
 
 
 def merged_scenario(scenarios: Sequence[Scenario]) -> Scenario:
-    """One scenario serving every tenant of ``scenarios`` (the first keeps its timeline)."""
-    first, *others = scenarios
-    fields = tuple(TenantEntry.model_fields)
-    return Scenario(
-        version=1, timeline=first.timeline,
-        other_tenants=tuple(
-            TenantEntry(**{name: getattr(other, name) for name in fields}) for other in others
-        ),
-        **{name: getattr(first, name) for name in fields},
-    )
+    """One scenario serving every tenant of ``scenarios`` (the first keeps its timeline);
+    validated as a ``tenants: [...]`` scenario file would be."""
+    entry_fields = [info.alias or name for name, info in TenantEntry.model_fields.items()]
+    entries = []
+    for scenario in scenarios:
+        dumped = scenario.model_dump(mode="json", by_alias=True)
+        entries.append({name: dumped[name] for name in entry_fields if name in dumped})
+    timeline = scenarios[0].model_dump(mode="json", by_alias=True).get("timeline", [])
+    return parse_scenario({"version": 1, "tenants": entries, "timeline": timeline},
+                          "the customers' scenarios")
 
 
 def operator_settings(

@@ -284,7 +284,10 @@ class AppRuntime:
     async def records(self) -> list[TenantRecord]:
         """Every tenant the app knows: the registry's, and the ``TENANT_ID`` one unless the
         registry has a record of it (which then wins)."""
-        stored = await self.registry.list_tenants()
+        stored, unreadable = await self.registry.list_readable_tenants()
+        for error in unreadable:
+            # One bad hand edit must not stop every other customer's sync.
+            log.error("tenant registry row skipped: %s", error)
         own = self.settings_record
         if own is not None and all(record.key != own.key for record in stored):
             stored = [own, *stored]
