@@ -62,6 +62,11 @@ class Azurite:
             f"TableEndpoint={base}:{self.table_port}/{DEV_ACCOUNT};"
         )
 
+    @property
+    def pid(self) -> int | None:
+        """The Azurite process's id while it runs (benchmarks read its CPU time)."""
+        return None if self._process is None else self._process.pid
+
     def start(self, timeout_seconds: float = 30.0) -> Azurite:
         """Start Azurite and wait until all three services accept connections."""
         if not AZURITE_BIN.exists():
