@@ -1,32 +1,40 @@
 """Many customer tenants on one app (issue 12): ``python -m benchmarks.tenants [--tenants 200]
-[--users 500] [--onboard-tenants 5] [--onboard-users 300] [--instances 3] [--quick]``.
+[--users 500] [--onboard-tenants 5] [--onboard-users 300] [--instances 3] [--tenant-limit 10]
+[--app-limit 30] [--only steady|onboarding] [--quick]``.
 
 Both parts run the app as an operator deploys it (``local_runner.customers``): no ``TENANT_ID``,
 every tenant in the registry, Graph tokens by federated identity from the simulator's Entra and
 managed-identity stand-ins, one simulator serving every tenant and one Azurite.
 
 Steady state (``--tenants`` x ``--users``). Every tenant has a voice group whose users already
-have their valid personal numbers in Teams, and the app's claims on them (seeded as a scenario's
-``appState`` is, in transactions of 100). Setup, untimed: register and activate every tenant,
-seed the claims, then one timer tick (each tenant's full read; it plans ``keep`` for everyone and
-stores the statuses, the directory snapshot and the delta links). Then the timed tick with
-nothing changed, a delta round for every tenant. It prints the Graph requests per tenant
-(target: 2, ``users/delta`` and ``groups/delta``) with their distribution and routes, the storage
-operations per tenant and in all (every request of the app's Table and Queue clients, counted by
-a raw-request hook; those that name no tenant, like listing the registry, are the app's), the
-queue operations by queue and by who made them (the app, or the Functions host fetching and
-settling), and the tick's wall time until every tenant's run has finished.
+have their valid personal numbers in Teams, and the app's claims on them. Setup, untimed:
+register and activate every tenant as the operator does (``onboard``), seed the claims (a
+scenario's ``appState``, in transactions of 100), then one timer tick: each tenant's full read,
+which plans ``keep`` for everyone and stores the statuses, the directory snapshot and the delta
+links. (That is the quickest way to the steady state: onboarding 100,000 users through Teams would
+cost six paced Teams requests each.) Then the timed tick with nothing changed, a delta round for
+every tenant. It prints the Graph requests per tenant (target: 2, ``users/delta`` and
+``groups/delta``) with their distribution and routes, the table requests per tenant and in all
+(every request of the app's Table clients, counted by a raw-request hook and put down to the
+tenant it names; those naming none, like the registry's list, are app-wide), the queue requests
+by who sent them (the app, or the Functions host fetching and settling), and the tick's wall time
+(the timer until its ``tenant-syncs`` are drained, and until the last tenant's run record says it
+finished) with the CPU time the app and Azurite spent in it.
 
 Onboarding (``--onboard-tenants`` x ``--onboard-users``). Every tenant has new users with valid
 numbers free in Teams; the simulator limits each tenant's ``/admin/teams/`` requests to
 ``--tenant-limit`` (429 with ``Retry-After`` beyond it), the registry gives each tenant a pace just
 under it, and the app's pace across tenants is ``--app-limit`` (``TEAMS_APP_REQUESTS_PER_SECOND``).
 The simulator has no app-wide bucket (Teams' limit is per tenant; the app-wide pace is the
-operator's own ceiling), so the aggregate rate is measured from the simulator's request counts
-across every tenant: the window runs from the first to the last Teams request answered while
-``--instances`` processes, each a Functions host running the real queue function, drain the
-queue. It prints the aggregate rate as a fraction of ``--app-limit`` (target >= 0.9), each
-tenant's rate, the 429s the simulator answered and the failures (target 0 each).
+operator's own ceiling), so the aggregate rate is counted across the simulator's tenants: the
+window runs from the first to the last Teams request answered while ``--instances`` processes,
+each a Functions host running the real queue function, drain the queue. It prints the aggregate
+rate as a fraction of ``--app-limit`` (target >= 0.9), each tenant's own window and rate, how many
+tenants were sending at once and the rate while all of them were, the 429s the simulator answered
+and the failures (target 0 each).
+
+``--quick`` is a smoke run: 10 x 50 steady, 4 x 50 onboarding (four tenants, so that their paces
+together exceed the app-wide one, as five do at the full size).
 """
 
 from __future__ import annotations
@@ -210,17 +218,16 @@ def _queue_operation(method: str, segments: list[str], query: str) -> str:
 def counted_storage(counter: StorageCounter) -> Iterator[None]:
     """Hook ``counter`` into every Table and Queue client the app (``shared.runtime``) and the
     local Functions host (``local_runner.session``) build from now on, in this process."""
-    real_tables, real_runtime_queue = accounts.table_service, accounts.queue_client
-    real_host_queue = accounts.queue_client
+    real_tables, real_queue = accounts.table_service, accounts.queue_client
 
     def tables(settings: StorageSettings) -> TableServiceClient:
         return real_tables(settings, counter.table_request)
 
     def app_queue(settings: StorageSettings, name: str) -> QueueClient:
-        return real_runtime_queue(settings, name, counter.queue_request("app"))
+        return real_queue(settings, name, counter.queue_request("app"))
 
     def host_queue(settings: StorageSettings, name: str) -> QueueClient:
-        return real_host_queue(settings, name, counter.queue_request("host"))
+        return real_queue(settings, name, counter.queue_request("host"))
 
     with (patch.object(runtime_module, "table_service", tables),
           patch.object(runtime_module, "queue_client", app_queue),
@@ -435,6 +442,8 @@ class OnboardingFigures:
     window: float
     windows: dict[str, float]
     """Tenant → its own window (first to last of its Teams requests)."""
+    starts: dict[str, float]
+    """Tenant → when its first Teams request came, in seconds into the window."""
     all_sending: tuple[float, float] | None
     """(seconds, aggregate rate) while every tenant was sending."""
     teams: dict[str, int]
@@ -585,6 +594,8 @@ def onboarding(tenants: int, users: int, *, instances: int, tenant_limit: float,
         tenant_pace=teams_pace_for(scenarios[0]), app_limit=app_limit, planned_seconds=planned,
         window=watched.every.seconds,
         windows={key: w.seconds for key, w in watched.each.items()},
+        starts={key: (w.first or 0.0) - (watched.every.first or 0.0)
+                for key, w in watched.each.items()},
         all_sending=watched.rate_while_all_sent(),
         teams=teams, throttled=throttled, log_complete=complete,
         outcomes=outcomes, drains=drains,
@@ -608,8 +619,9 @@ def print_onboarding(figures: OnboardingFigures) -> None:
     for key, count in figures.teams.items():
         window = figures.windows[key]
         rate = count / window if window > 0 else 0.0
-        print(f"    tenant {key}: {count:,} in {window:.1f} s = {rate:.2f}/s = "
-              f"{rate / figures.tenant_limit:.3f} of its limit")
+        start = figures.starts[key]
+        print(f"    tenant {key}: {count:,} from {start:.1f} s to {start + window:.1f} s = "
+              f"{rate:.2f}/s = {rate / figures.tenant_limit:.3f} of its limit")
     print(f"  achieved {figures.rate:.2f} Teams requests/s across tenants = "
           f"{figures.rate / figures.app_limit:.3f} of the app-wide {figures.app_limit:g}/s "
           f"(target >= 0.9; the paces allow at most {bound:g}/s = "
@@ -622,8 +634,11 @@ def print_onboarding(figures: OnboardingFigures) -> None:
     print(f"  answered 429 {figures.throttled:,} (target 0)"
           + ("" if figures.log_complete else " (request log full: at least)"))
     drains = figures.drains
-    print(f"  message attempts {sum(s.invocations for s in drains):,}, failed attempts "
-          f"{sum(s.failed_attempts for s in drains):,}, poisoned "
+    attempts = sum(s.invocations for s in drains)
+    again = attempts - sum(figures.outcomes.values())
+    print(f"  message attempts {attempts:,}"
+          + (f" ({again:,} more than users: deferred or redelivered)" if again > 0 else "")
+          + f", failed attempts {sum(s.failed_attempts for s in drains):,}, poisoned "
           f"{sum(s.poisoned for s in drains):,}")
     print(f"  failures {figures.failures} (target 0)")
 
@@ -647,8 +662,9 @@ def main() -> None:
     parser.add_argument("--app-limit", type=float, default=30.0,
                         help="TEAMS_APP_REQUESTS_PER_SECOND: the app's pace across tenants")
     parser.add_argument("--quick", action="store_true",
-                        help=f"a smoke run: {QUICK['tenants']} x {QUICK['users']} steady, "
-                             f"{QUICK['onboard_tenants']} x {QUICK['onboard_users']} onboarding")
+                        help=f"a smoke run (overrides the sizes): {QUICK['tenants']} x "
+                             f"{QUICK['users']} steady, {QUICK['onboard_tenants']} x "
+                             f"{QUICK['onboard_users']} onboarding")
     parser.add_argument("--only", choices=("steady", "onboarding"),
                         help="run one part only")
     parser.add_argument("--timeout", type=float, default=3600.0,
