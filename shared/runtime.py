@@ -566,7 +566,7 @@ class AppRuntime:
             raise TenantExistsError(f"tenant {record.key} is the app's TENANT_ID tenant")
         await self.registry.add(record)
         self._records.pop(record.key, None)
-        log.warning("tenant %s (%s) added by %s", record.key, record.display_name, by)
+        log.info("tenant %s (%s) added by %s", record.key, record.display_name, by)
         return AddedTenant(record, self.consent_url(record.key))
 
     def consent_url(self, tenant_id: str) -> str | None:
@@ -601,12 +601,12 @@ class AppRuntime:
         now = self.clock()
 
         def with_ranges(current: TenantRecord) -> TenantRecord:
-            rules = current.rules.model_copy(update={"number_ranges": list(ranges)})
+            rules = current.rules.model_copy(update={"number_ranges": tuple(ranges)})
             return with_changes(current, by=by, at=now, rules=rules)
 
         changed = await self.change(tenant_id, with_ranges)
-        log.warning("tenant %s: %d number ranges imported by %s from %s", tenant_id,
-                    len(ranges), by, source)
+        log.info("tenant %s: %d number ranges imported by %s from %s", tenant_id,
+                 len(ranges), by, source)
         return changed
 
     async def change_state(
@@ -626,8 +626,8 @@ class AppRuntime:
         changed = await self.change(
             tenant_id, lambda current: apply_action(current, action, by=by, at=now)
         )
-        log.warning("tenant %s %s by %s: now %s", tenant_id, action.value, by,
-                    changed.state.value)
+        log.info("tenant %s: %s by %s, now %s", tenant_id, action.value, by,
+                 changed.state.value)
         held: list[Hold] = []
         if release_numbers:
             held = await hold_numbers_for_release(self.tenant_runtime(changed).context, by)
