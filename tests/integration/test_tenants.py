@@ -25,8 +25,7 @@ import azure.functions as func
 import pytest
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueClient
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 import function_app
 import shared.runtime as runtime_module
