@@ -84,6 +84,7 @@ from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
+from shared.service.ports import TeamsNumbers
 from shared.service.tenant_runs import (
     FanOut,
     OperatorPorts,
@@ -452,6 +453,16 @@ class AppRuntime:
     def grants(self) -> TablePolicyGrantStore:
         """The ``TENANT_ID`` tenant's policy grants."""
         return self.default.grants
+
+    @property
+    def teams(self) -> TeamsNumbers:
+        """The ``TENANT_ID`` tenant's Teams numbers adapter (the one its context uses)."""
+        return self.default.context.ports.teams
+
+    @property
+    def in_flight(self) -> TableInFlightStore:
+        """The ``TENANT_ID`` tenant's in-flight markers."""
+        return self.default.in_flight
 
     async def serves_one_tenant(self) -> bool:
         """Whether the app serves exactly the ``TENANT_ID`` tenant (no other in the registry):
