@@ -542,10 +542,16 @@ class AppRuntime:
             await _set_aside(self.poison, POISON_QUEUE, body, error)
             return None
         record = await self.record(message.tenant_id, fresh=False)
-        if record is None or not _carries_out(record, message):
-            state = "not registered" if record is None else record.state.value
-            log.info("%s for %s in tenant %s dropped: the tenant is %s", message.action,
-                     message.user_principal_name, message.tenant_id, state)
+        if record is None:
+            # Nothing can carry it out here; keep it for a person rather than drop it.
+            await _set_aside(self.poison, POISON_QUEUE, body, MessageError(
+                f"tenantId={message.tenant_id!r}: not a tenant this app serves "
+                f"(tenants list shows them)"))
+            return None
+        if not _carries_out(record, message):
+            log.info("%s for %s in tenant %s dropped: the tenant is %s (its next run after it "
+                     "is active again plans it anew)", message.action,
+                     message.user_principal_name, message.tenant_id, record.state.value)
             return None
         tenant = self.tenant_runtime(record)
         try:
