@@ -29,6 +29,10 @@ import os
 from collections.abc import Awaitable, Callable
 
 import azure.functions as func
+
+from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
+from shared.config import ConfigError, sync_schedule_from_environ
+from shared.core.errors import PermanentError, TemporaryError
 from shared.core.tenant_registry import (
     NumberImportError,
     RegistryError,
@@ -36,10 +40,6 @@ from shared.core.tenant_registry import (
     TenantExistsError,
     TransitionRefused,
 )
-
-from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
-from shared.config import ConfigError, sync_schedule_from_environ
-from shared.core.errors import PermanentError, TemporaryError
 from shared.http_requests import (
     ApprovalRequest,
     HoldsQuery,

@@ -126,47 +126,47 @@ async def _run_operator(
     merged = merged_scenario([each.scenario for each in everyone])
     with operator_stack(merged, state_dir=state_dir) as stack:
         async with app_environment(stack.settings):
-            offset_file = state_dir / "clock-offset-hours" if state_dir else None
-            offset = timedelta(hours=float(offset_file.read_text())) \
-                if offset_file and offset_file.exists() else timedelta(0)
             runtime = await function_app.runtime.get()
-            runtime.clock = _later(offset)
+            runtime.clock = _later(_kept_offset(state_dir))
             checks = [check for each in everyone if (check := await onboard(runtime, each))]
-            key = first.tenant.id
-            reports = [await _step(stack, first, "Sync of the directory", None, key)]
-            for number, step in enumerate(first.timeline, start=1):
-                offset += timedelta(hours=step.advance_hours)
-                runtime.clock = _later(offset)
-                if step.directory is not None:
-                    stack.simulator.replace_directory(step.directory, tenant=key)
-                title = f"Timeline step {number}: {step.description}"
-                reports.append(await _step(stack, first, title, reports[-1].run_id, key))
-            if offset_file is not None:
-                offset_file.write_text(str(offset.total_seconds() / 3600))
+            reports = await _sync_and_timeline(stack, first, state_dir, first.tenant.id)
             return OperatorRun(reports, checks, await runtime.overview())
 
 
 async def _run(scenario: Scenario, state_dir: Path | None) -> list[SyncReport]:
     with local_stack(scenario, state_dir=state_dir) as stack:
         async with app_environment(stack.settings):
-            # Time a kept state has already lived through: a second run starts where it ended.
-            offset_file = state_dir / "clock-offset-hours" if state_dir else None
-            offset = timedelta(hours=float(offset_file.read_text())) \
-                if offset_file and offset_file.exists() else timedelta(0)
             runtime = await function_app.runtime.get()
-            runtime.clock = _later(offset)
+            runtime.clock = _later(_kept_offset(state_dir))
             await seed_app_state(scenario)
-            reports = [await _step(stack, scenario, "Sync of the directory", None)]
-            for number, step in enumerate(scenario.timeline, start=1):
-                offset += timedelta(hours=step.advance_hours)
-                runtime.clock = _later(offset)
-                if step.directory is not None:
-                    stack.simulator.replace_directory(step.directory)
-                title = f"Timeline step {number}: {step.description}"
-                reports.append(await _step(stack, scenario, title, reports[-1].run_id))
-            if offset_file is not None:
-                offset_file.write_text(str(offset.total_seconds() / 3600))
-            return reports
+            return await _sync_and_timeline(stack, scenario, state_dir, None)
+
+
+def _kept_offset(state_dir: Path | None) -> timedelta:
+    """Time a kept state has already lived through: a second run starts where it ended."""
+    offset_file = state_dir / "clock-offset-hours" if state_dir else None
+    if offset_file is None or not offset_file.exists():
+        return timedelta(0)
+    return timedelta(hours=float(offset_file.read_text()))
+
+
+async def _sync_and_timeline(
+    stack: LocalStack, scenario: Scenario, state_dir: Path | None, tenant: str | None
+) -> list[SyncReport]:
+    """The scenario's sync, then each timeline step's; the clock it reached is kept."""
+    runtime = await function_app.runtime.get()
+    offset = _kept_offset(state_dir)
+    reports = [await _step(stack, scenario, "Sync of the directory", None, tenant)]
+    for number, step in enumerate(scenario.timeline, start=1):
+        offset += timedelta(hours=step.advance_hours)
+        runtime.clock = _later(offset)
+        if step.directory is not None:
+            stack.simulator.replace_directory(step.directory, tenant=tenant)
+        title = f"Timeline step {number}: {step.description}"
+        reports.append(await _step(stack, scenario, title, reports[-1].run_id, tenant))
+    if state_dir is not None:
+        (state_dir / "clock-offset-hours").write_text(str(offset.total_seconds() / 3600))
+    return reports
 
 
 def _later(offset: timedelta) -> Callable[[], datetime]:

@@ -84,6 +84,7 @@ from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
+from shared.service.ports import TeamsNumbers
 from shared.service.tenant_runs import (
     FanOut,
     OperatorPorts,
@@ -453,6 +454,16 @@ class AppRuntime:
         """The ``TENANT_ID`` tenant's policy grants."""
         return self.default.grants
 
+    @property
+    def teams(self) -> TeamsNumbers:
+        """The ``TENANT_ID`` tenant's Teams numbers adapter (the one its context uses)."""
+        return self.default.context.ports.teams
+
+    @property
+    def in_flight(self) -> TableInFlightStore:
+        """The ``TENANT_ID`` tenant's in-flight markers."""
+        return self.default.in_flight
+
     async def serves_one_tenant(self) -> bool:
         """Whether the app serves exactly the ``TENANT_ID`` tenant (no other in the registry):
         ``POST /api/sync`` then runs it at once and answers its summary, as it always did."""
@@ -531,10 +542,16 @@ class AppRuntime:
             await _set_aside(self.poison, POISON_QUEUE, body, error)
             return None
         record = await self.record(message.tenant_id, fresh=False)
-        if record is None or not _carries_out(record, message):
-            state = "not registered" if record is None else record.state.value
-            log.info("%s for %s in tenant %s dropped: the tenant is %s", message.action,
-                     message.user_principal_name, message.tenant_id, state)
+        if record is None:
+            # Nothing can carry it out here; keep it for a person rather than drop it.
+            await _set_aside(self.poison, POISON_QUEUE, body, MessageError(
+                f"tenantId={message.tenant_id!r}: not a tenant this app serves "
+                f"(tenants list shows them)"))
+            return None
+        if not _carries_out(record, message):
+            log.info("%s for %s in tenant %s dropped: the tenant is %s (its next run after it "
+                     "is active again plans it anew)", message.action,
+                     message.user_principal_name, message.tenant_id, record.state.value)
             return None
         tenant = self.tenant_runtime(record)
         try:
@@ -566,7 +583,7 @@ class AppRuntime:
             raise TenantExistsError(f"tenant {record.key} is the app's TENANT_ID tenant")
         await self.registry.add(record)
         self._records.pop(record.key, None)
-        log.warning("tenant %s (%s) added by %s", record.key, record.display_name, by)
+        log.info("tenant %s (%s) added by %s", record.key, record.display_name, by)
         return AddedTenant(record, self.consent_url(record.key))
 
     def consent_url(self, tenant_id: str) -> str | None:
@@ -601,12 +618,12 @@ class AppRuntime:
         now = self.clock()
 
         def with_ranges(current: TenantRecord) -> TenantRecord:
-            rules = current.rules.model_copy(update={"number_ranges": list(ranges)})
+            rules = current.rules.model_copy(update={"number_ranges": tuple(ranges)})
             return with_changes(current, by=by, at=now, rules=rules)
 
         changed = await self.change(tenant_id, with_ranges)
-        log.warning("tenant %s: %d number ranges imported by %s from %s", tenant_id,
-                    len(ranges), by, source)
+        log.info("tenant %s: %d number ranges imported by %s from %s", tenant_id,
+                 len(ranges), by, source)
         return changed
 
     async def change_state(
@@ -626,8 +643,8 @@ class AppRuntime:
         changed = await self.change(
             tenant_id, lambda current: apply_action(current, action, by=by, at=now)
         )
-        log.warning("tenant %s %s by %s: now %s", tenant_id, action.value, by,
-                    changed.state.value)
+        log.info("tenant %s: %s by %s, now %s", tenant_id, action.value, by,
+                 changed.state.value)
         held: list[Hold] = []
         if release_numbers:
             held = await hold_numbers_for_release(self.tenant_runtime(changed).context, by)

@@ -92,12 +92,7 @@ class AssignmentMessage(BaseModel):
         Raises:
             MessageError: naming the field and value that are wrong.
         """
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise MessageError(f"queue message is not JSON: {error}") from None
-        if not isinstance(data, dict):
-            raise MessageError(f"queue message must be a JSON object, got {type(data).__name__}")
+        data = json_object_body(body, "queue message")
         if "schema" not in data:
             # A body without a version is not ours to guess at.
             raise MessageError(f"queue message is not a valid {SCHEMA}: schema: missing")
@@ -106,6 +101,21 @@ class AssignmentMessage(BaseModel):
         except ValidationError as error:
             problems = "; ".join(_describe(problem) for problem in error.errors())
             raise MessageError(f"queue message is not a valid {SCHEMA}: {problems}") from None
+
+
+def json_object_body(body: bytes | str, what: str) -> dict[str, object]:
+    """A queue message body as the JSON object it must be.
+
+    Raises:
+        MessageError: the body is not JSON, or not an object (``what`` names the message).
+    """
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MessageError(f"{what} is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise MessageError(f"{what} must be a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _describe(problem: ErrorDetails) -> str:

@@ -38,6 +38,10 @@ from dataclasses import dataclass
 BLOCK_SECONDS = 0.2
 
 
+#: A next free time further ahead than this (or a thousand intervals) is not believed.
+MAX_SECONDS_AHEAD = 600.0
+
+
 @dataclass(frozen=True, slots=True)
 class SlotBlock:
     """``count`` consecutive slots from ``first``, ``interval`` seconds apart."""
@@ -104,7 +108,17 @@ class Pace:
         for a burst. The tenant's next free time becomes the block's ``end``.
         """
         first = now if next_free is None else max(next_free, now)
+        if first - now > self.horizon:
+            # No demand books slots this far ahead: the row was written by a clock far off (or
+            # by hand). Waiting it out would stall every request of the pace; start again now.
+            first = now
         return SlotBlock(first=first, count=self.block_size, interval=self.interval)
+
+    @property
+    def horizon(self) -> float:
+        """How far ahead of now a next free time can honestly be: ten minutes, or a thousand
+        intervals for a slow pace (the requests of every instance waiting at once)."""
+        return max(MAX_SECONDS_AHEAD, 1000 * self.interval)
 
 
 @dataclass(frozen=True, slots=True)

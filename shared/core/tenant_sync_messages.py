@@ -8,7 +8,6 @@ set aside with an error naming the field and the value.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -16,7 +15,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from shared.core.messages import MessageError
+from shared.core.messages import MessageError, json_object_body
 
 TENANT_SYNC_SCHEMA = "tenant-sync/1"
 
@@ -50,15 +49,10 @@ class TenantSyncMessage(BaseModel):
         Raises:
             MessageError: naming the field and value that are wrong.
         """
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise MessageError(f"tenant-sync message is not JSON: {error}") from None
-        if not isinstance(data, dict) or data.get("schema") != TENANT_SYNC_SCHEMA:
-            raise MessageError(
-                f"tenant-sync message is not a {TENANT_SYNC_SCHEMA} object: "
-                f"schema={data.get('schema') if isinstance(data, dict) else None!r}"
-            )
+        data = json_object_body(body, "tenant-sync message")
+        if data.get("schema") != TENANT_SYNC_SCHEMA:
+            raise MessageError(f"tenant-sync message is not a {TENANT_SYNC_SCHEMA} object: "
+                               f"schema={data.get('schema')!r}")
         try:
             return cls.model_validate(data)
         except ValidationError as error:

@@ -143,6 +143,10 @@ async def run_tenant(
     except SyncError as error:
         # run_sync has logged and recorded the failed run; the health says it for the tenant.
         observed = health_of_failure(error)
+    except Exception:
+        if not dry_run:
+            await _unfinished(health, context)
+        raise
     if dry_run:
         if observed.state is not TenantHealthState.HEALTHY and summary is None:
             summary = SyncSummary(key, run_id, True, 0, 0, Plan(()), observed.message)
@@ -150,6 +154,12 @@ async def run_tenant(
     current = await _record_health(context, health, observed)
     await health.mark_finished(key, context.clock())
     return TenantRun(key, summary, current)
+
+
+async def _unfinished(health: TenantHealthStore, context: TenantContext) -> None:
+    """A run that raised past its health (storage failing under it) still ends its schedule
+    mark, so the next tick may try again instead of waiting out ``PENDING_PATIENCE``."""
+    await health.mark_finished(context.tenant.key, context.clock())
 
 
 async def _record_health(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 
 from graph_simulator import Scenario
-from shared.core.errors import PermanentError
 from shared.core.outcomes import Outcome, Reason
+from shared.core.tenant_registry import TenantHealthState
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import build_scenario
 
@@ -31,11 +31,16 @@ def scenario() -> Scenario:
 
 
 async def _failed_run(local_app: LocalApp) -> str:
-    """Run the timer, which must fail; the run record's message."""
-    with pytest.raises(PermanentError):
-        await local_app.run_timer()
-    runs = await (await local_app.runtime()).ledger.runs()
+    """Run the timer, whose run must fail: it ends in the run record and the tenant's health
+    (auth_failed), not in an exception; the run record's message."""
+    await local_app.run_timer()
+    runtime = await local_app.runtime()
+    runs = await runtime.ledger.runs()
     assert runs[-1].outcome == "failed"
+    health = await runtime.health.health(local_app.scenario.tenant.id)
+    assert health is not None
+    assert health.state is TenantHealthState.AUTH_FAILED
+    assert health.message in runs[-1].message
     return runs[-1].message
 
 

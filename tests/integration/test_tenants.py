@@ -8,6 +8,7 @@ message per tenant that the real ``sync_tenant`` function runs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import json
@@ -16,6 +17,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,15 +25,18 @@ import azure.functions as func
 import pytest
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueClient
+from typer.testing import CliRunner, Result
 
 import function_app
 import shared.runtime as runtime_module
 from graph_simulator import EVERY_TENANT, Scenario, SimulatorServer, parse_scenario
 from local_runner.azurite import Azurite
 from local_runner.customers import OPERATOR, Customer, merged_scenario, onboard, operator_settings
+from local_runner.functions import function_json
 from local_runner.session import app_environment, drain_queue, run_timer
 from shared.adapters.storage import accounts
 from shared.adapters.storage.tenants import TENANT_HEALTH_TABLE, TENANTS_TABLE
+from shared.cli import cli
 from shared.config import StorageSettings
 from shared.core.outcomes import Outcome, Reason
 from shared.core.tenant_registry import TenantAction, TenantHealthState
@@ -353,3 +358,125 @@ async def test_two_tenants_with_the_same_users_and_numbers_never_touch_each_othe
         "+31855363001": "user0@contoso.example", "+31855363002": "user1@contoso.example",
         "+31855363004": "user3@contoso.example"}
     assert len(operator.teams(fabrikam)) == 4
+
+
+def _http(method: str, route: str, body: object = None, *,
+          params: dict[str, str] | None = None, **route_params: str) -> func.HttpRequest:
+    data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    return func.HttpRequest(method, f"/api/{route}", body=data, params=params or {},
+                            route_params=route_params)
+
+
+def test_the_tenant_routes_are_bound_as_the_host_expects() -> None:
+    routes = {name: json.loads(text)["bindings"][0] for name, text in function_json().items()}
+    assert routes["sync_tenant"]["queueName"] == "tenant-syncs"
+    assert {(routes[name]["route"], tuple(routes[name]["methods"])) for name in (
+        "tenants_list", "tenants_add", "tenants_check", "tenants_numbers", "tenants_change",
+        "tenants_sync", "tenants_holds", "tenants_approve_holds")} == {
+        ("tenants", ("GET",)), ("tenants", ("POST",)), ("tenants/{tenantId}/check", ("POST",)),
+        ("tenants/{tenantId}/numbers", ("PUT",)),
+        ("tenants/{tenantId}/{action:regex(^(activate|pause|resume|remove)$)}", ("POST",)),
+        ("tenants/{tenantId}/sync", ("POST",)), ("tenants/{tenantId}/holds", ("GET",)),
+        ("tenants/{tenantId}/holds/approve", ("POST",))}
+    assert {routes[name]["authLevel"] for name in routes if name.startswith("tenants_")} == {
+        "FUNCTION"}
+
+
+async def test_an_operator_onboards_a_tenant_over_http(operator: Operator) -> None:
+    contoso, _ = operator.customers
+    key = contoso.tenant.id
+    added = await function_app.tenants_add(_http("POST", "tenants", {
+        "createdBy": "ops@operator.example", "tenantId": key, "displayName": "Contoso",
+        "voiceGroupId": contoso.tenant.voice_group_id}))
+    assert added.status_code == 201
+    assert f"/{key}/v2.0/adminconsent?client_id=" in json.loads(added.get_body())["consentUrl"]
+
+    imported = await function_app.tenants_numbers(_http(
+        "PUT", f"tenants/{key}/numbers", b"first,last\n+31855363001,+31855363009\n",
+        params={"changedBy": "ops"}, tenantId=key))
+    assert imported.status_code == 200
+    assert json.loads(imported.get_body())["tenant"]["rules"]["numberRanges"] == [
+        {"first": "+31855363001", "last": "+31855363009"}]
+    bad_csv = await function_app.tenants_numbers(_http(
+        "PUT", f"tenants/{key}/numbers", b"+31855363001\n0855363002\n",
+        params={"changedBy": "ops"}, tenantId=key))
+    assert bad_csv.status_code == 400
+    assert "line 2" in json.loads(bad_csv.get_body())["message"]
+
+    not_active = await function_app.tenants_sync(_http("POST", f"tenants/{key}/sync",
+                                                       tenantId=key))
+    assert not_active.status_code == 409
+    preview = await function_app.tenants_sync(_http(
+        "POST", f"tenants/{key}/sync", params={"dryRun": "true"}, tenantId=key))
+    assert preview.status_code == 200
+    assert json.loads(preview.get_body())["summary"]["byOutcome"] == {"assign": 3, "skip": 1}
+
+    activated = await function_app.tenants_change(_http(
+        "POST", f"tenants/{key}/activate", {"changedBy": "ops"}, tenantId=key,
+        action="activate"))
+    assert json.loads(activated.get_body())["tenant"]["state"] == "active"
+    refused = await function_app.tenants_change(_http(
+        "POST", f"tenants/{key}/resume", {"changedBy": "ops"}, tenantId=key, action="resume"))
+    assert refused.status_code == 409
+    assert "active" in json.loads(refused.get_body())["message"]
+
+    ran = await function_app.tenants_sync(_http("POST", f"tenants/{key}/sync", tenantId=key))
+    assert ran.status_code == 200
+    assert json.loads(ran.get_body())["health"]["state"] == "healthy"
+    listed = json.loads((await function_app.tenants_list(_http("GET", "tenants"))).get_body())
+    assert [(t["tenantId"], t["state"]) for t in listed["tenants"]] == [(key, "active")]
+
+
+async def test_tenant_routes_refuse_bad_ids_unknown_tenants_and_bad_bodies(
+    operator: Operator,
+) -> None:
+    bad_id = await function_app.tenants_check(_http("POST", "tenants/x/check", tenantId="x"))
+    assert bad_id.status_code == 400
+    assert json.loads(bad_id.get_body())["error"] == "tenantId"
+    unknown = str(uuid.uuid4())
+    missing = await function_app.tenants_holds(_http("GET", f"tenants/{unknown}/holds",
+                                                     tenantId=unknown))
+    assert missing.status_code == 404
+    bad_record = await function_app.tenants_add(_http("POST", "tenants", {
+        "createdBy": "ops", "tenantId": unknown, "displayName": "X", "voiceGroupId": "nope"}))
+    assert bad_record.status_code == 400
+    assert "voiceGroupId" in json.loads(bad_record.get_body())["message"]
+    several = await function_app.sync_now(_http("POST", "sync", params={"dryRun": "true"}))
+    assert several.status_code == 400  # an operator's app previews one tenant at a time
+    fanned = await function_app.sync_now(_http("POST", "sync"))
+    assert fanned.status_code == 202
+    assert json.loads(fanned.get_body()) == {"enqueued": [], "notDue": []}
+
+
+@WITHOUT_CONSENT
+async def test_the_cli_onboards_checks_and_lists_tenants(
+    operator: Operator, tmp_path: Path,
+) -> None:
+    _, fabrikam = operator.customers
+    key = fabrikam.tenant.id
+
+    async def run(*args: str) -> Result:
+        return await asyncio.to_thread(CliRunner().invoke, cli, list(args))
+
+    added = await run("tenants", "add", key, "--name", "Fabrikam BV", "--voice-group",
+                      fabrikam.tenant.voice_group_id, "--by", "ops@operator.example")
+    assert added.exit_code == 0, added.output
+    assert "adminconsent" in added.output
+    csv = tmp_path / "numbers.csv"
+    csv.write_text("+31855363001\n+31855363002,+31855363001\n", encoding="utf-8")
+    refused = await run("tenants", "numbers", "import", key, str(csv), "--by", "ops")
+    assert refused.exit_code == 2
+    assert "line 2" in refused.output
+    checked = await run("tenants", "check", key, "--json")
+    assert checked.exit_code == 1  # a check failed
+    findings = json.loads(checked.stdout)["findings"]
+    assert [f["check"] for f in findings if f["level"] == "failed"] == [
+        "permission TeamsTelephoneNumber.ReadWrite.All"]
+    assert (await run("tenants", "activate", key, "--by", "ops")).exit_code == 0
+    assert (await run("tenants", "pause", key, "--by", "ops")).exit_code == 0
+    again = await run("tenants", "pause", key, "--by", "ops")
+    assert again.exit_code == 2
+    assert "paused" in again.output
+    listed = await run("tenants", "list", "--json")
+    assert [(t["tenantId"], t["state"]) for t in json.loads(listed.stdout)["tenants"]] == [
+        (key, "paused")]

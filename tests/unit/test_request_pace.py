@@ -188,3 +188,13 @@ def test_a_lone_instance_achieves_the_full_rate(rate: float, block: int, count: 
     tenant, instances = Tenant(pace), [LocalSlots()]
     sent = [send(tenant, instances, 0, now=1000.0) for _ in range(count)]
     assert sent == pytest.approx([1000.0 + index * pace.interval for index in range(count)])
+
+
+def test_a_next_free_time_far_ahead_is_not_waited_out() -> None:
+    # A row written by a clock a month ahead must not stall every request for a month.
+    pace = Pace(requests_per_second=29, block_size=3)
+
+    assert pace.reserve(1_000.0 + 30 * 24 * 3600, 1_000.0).first == 1_000.0
+    assert pace.reserve(1_000.0 + 60, 1_000.0).first == 1_060.0  # a real backlog is kept
+    slow = Pace(requests_per_second=0.5, block_size=1)
+    assert slow.reserve(1_000.0 + 1_500, 1_000.0).first == 2_500.0  # 750 intervals: believed

@@ -22,8 +22,8 @@ TENANT_SYNC_POISON_QUEUE = f"{TENANT_SYNC_QUEUE}-poison"
 MAX_ENCODED_MESSAGE_BYTES = 64 * 1024
 
 
-class StorageAssignmentQueue:
-    """Implements ``AssignmentQueue`` with azure-storage-queue."""
+class _StorageQueue:
+    """One queue of the account: its client and how many sends may run at once."""
 
     def __init__(self, client: QueueClient, *, concurrency: int) -> None:
         self._client = client
@@ -37,6 +37,21 @@ class StorageAssignmentQueue:
         """Create the queue when it does not exist yet (idempotent)."""
         with contextlib.suppress(ResourceExistsError):
             await self._client.create_queue()
+
+    async def _send_all(self, bodies: Sequence[str]) -> None:
+        """Enqueue every body, ``concurrency`` at a time (a 10,000-member run, hundreds of
+        tenants per tick)."""
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def send_one(body: str) -> None:
+            async with limit:
+                await self._client.send_message(body)
+
+        await asyncio.gather(*(send_one(body) for body in bodies))
+
+
+class StorageAssignmentQueue(_StorageQueue):
+    """Implements ``AssignmentQueue`` with azure-storage-queue."""
 
     async def send_raw(self, body: str) -> bool:
         """Enqueue a body as it is (used to set an unreadable message aside); False when the
@@ -59,37 +74,12 @@ class StorageAssignmentQueue:
 
     async def send(self, messages: Sequence[AssignmentMessage]) -> None:
         """Enqueue every message; a few at a time so a 10,000-member run stays quick."""
-        limit = asyncio.Semaphore(self._concurrency)
-
-        async def send_one(message: AssignmentMessage) -> None:
-            async with limit:
-                await self._client.send_message(message.to_json())
-
-        await asyncio.gather(*(send_one(message) for message in messages))
+        await self._send_all([message.to_json() for message in messages])
 
 
-class StorageTenantSyncQueue:
+class StorageTenantSyncQueue(_StorageQueue):
     """Implements ``TenantSyncQueue`` on the ``tenant-syncs`` queue."""
 
-    def __init__(self, client: QueueClient, *, concurrency: int) -> None:
-        self._client = client
-        self._concurrency = concurrency
-
-    async def close(self) -> None:
-        """Close the client's connections."""
-        await self._client.close()
-
-    async def ensure_exists(self) -> None:
-        """Create the queue when it does not exist yet (idempotent)."""
-        with contextlib.suppress(ResourceExistsError):
-            await self._client.create_queue()
-
     async def send_syncs(self, messages: Sequence[TenantSyncMessage]) -> None:
-        """Enqueue every message, a few at a time (hundreds of tenants per tick)."""
-        limit = asyncio.Semaphore(self._concurrency)
-
-        async def send_one(message: TenantSyncMessage) -> None:
-            async with limit:
-                await self._client.send_message(message.to_json())
-
-        await asyncio.gather(*(send_one(message) for message in messages))
+        """Enqueue every message, a few at a time."""
+        await self._send_all([message.to_json() for message in messages])
