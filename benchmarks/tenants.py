@@ -445,6 +445,10 @@ class OnboardingFigures:
     starts: dict[str, float]
     """Tenant → when its first Teams request came, in seconds into the window."""
     all_sending: tuple[float, float] | None
+    drain_seconds: float
+    """From the instances' start to their end."""
+    drain_cpu: dict[str, float]
+    """CPU seconds spent in the drain, by process (the machine has ``os.cpu_count()``)."""
     """(seconds, aggregate rate) while every tenant was sending."""
     teams: dict[str, int]
     """Tenant → Teams requests while draining."""
@@ -496,6 +500,8 @@ class Watched:
     each: dict[str, Window]
     samples: list[tuple[float, int]]
     """(time, Teams requests so far across tenants), one per sample."""
+    cpu: dict[str, float]
+    """CPU seconds spent while the queue drained, by process."""
 
     def rate_while_all_sent(self) -> tuple[float, float] | None:
         """(seconds, Teams requests per second across tenants) while every tenant was sending:
@@ -513,15 +519,22 @@ class Watched:
 
 
 def _watch(simulator: Any, keys: list[str], processes: list[InstanceProcess],
-           timeout: float) -> Watched:
+           storage_pid: int | None, timeout: float) -> Watched:
     """Wait for the instances, sampling the simulator: when Teams requests grew, in all and per
-    tenant."""
+    tenant; and the CPU time each process spent meanwhile."""
     every, each = Window(), {key: Window() for key in keys}
     samples: list[tuple[float, int]] = []
     seen = dict.fromkeys(keys, 0)
     shown = started = time.monotonic()
+    pids = {process.pid: cpu_seconds(process.pid) for process in processes}
+    cpu_start = {"instances": sum(pids.values()), "Azurite": cpu_seconds(storage_pid),
+                 "simulator (and this process)": time.process_time()}
     while any(process.running for process in processes):
         time.sleep(SAMPLE_SECONDS)
+        for pid, seen_cpu in pids.items():
+            # Read while the process lives: its time is gone with it (then NaN, not kept).
+            now_cpu = cpu_seconds(pid)
+            pids[pid] = now_cpu if now_cpu > seen_cpu else seen_cpu
         now = time.monotonic()
         counts = {key: _teams_requests(simulator.request_counts(key)) for key in keys}
         for key, count in counts.items():
@@ -539,7 +552,10 @@ def _watch(simulator: Any, keys: list[str], processes: list[InstanceProcess],
             break
     if every.first is None:
         raise RuntimeError("the instances sent no Teams request")
-    return Watched(every, each, samples)
+    cpu_end = {"instances": sum(pids.values()), "Azurite": cpu_seconds(storage_pid),
+               "simulator (and this process)": time.process_time()}
+    return Watched(every, each, samples,
+                   {name: cpu_end[name] - cpu_start[name] for name in cpu_start})
 
 
 def onboarding(tenants: int, users: int, *, instances: int, tenant_limit: float,
@@ -566,10 +582,12 @@ def onboarding(tenants: int, users: int, *, instances: int, tenant_limit: float,
         planned = asyncio.run(plan())
         simulator.clear_requests(EVERY_TENANT)
         instance = InstanceSettings(settings, timeout_seconds=timeout)
+        drain_started = time.monotonic()
         processes = [InstanceProcess(instance).start() for _ in range(instances)]
         try:
-            watched = _watch(simulator, keys, processes, timeout)
+            watched = _watch(simulator, keys, processes, stack.azurite.pid, timeout)
             drains = [process.wait(60) for process in processes]
+            drain_seconds = time.monotonic() - drain_started
         finally:
             for process in processes:
                 process.kill()
@@ -596,7 +614,8 @@ def onboarding(tenants: int, users: int, *, instances: int, tenant_limit: float,
         windows={key: w.seconds for key, w in watched.each.items()},
         starts={key: (w.first or 0.0) - (watched.every.first or 0.0)
                 for key, w in watched.each.items()},
-        all_sending=watched.rate_while_all_sent(),
+        all_sending=watched.rate_while_all_sent(), drain_seconds=drain_seconds,
+        drain_cpu=watched.cpu,
         teams=teams, throttled=throttled, log_complete=complete,
         outcomes=outcomes, drains=drains,
     )
@@ -631,6 +650,8 @@ def print_onboarding(figures: OnboardingFigures) -> None:
         f"; all {n} for {figures.all_sending[0]:.1f} s, at {figures.all_sending[1]:.2f}/s = "
         f"{figures.all_sending[1] / figures.app_limit:.3f} of the app-wide pace"
         if figures.all_sending else f"; never all {n} at once"))
+    print(f"  CPU in the drain ({figures.drain_seconds:.1f} s, {os.cpu_count()} cores): "
+          + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in figures.drain_cpu.items()))
     print(f"  answered 429 {figures.throttled:,} (target 0)"
           + ("" if figures.log_complete else " (request log full: at least)"))
     drains = figures.drains
