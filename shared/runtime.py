@@ -118,6 +118,7 @@ def tenant_limits(settings: AppSettings, record: TenantRecord) -> TenantLimits:
         readiness_patience=timedelta(hours=settings.teams_readiness_patience_hours),
         delta_reads=settings.delta_reads,
         full_read_interval=timedelta(minutes=record.full_read_interval_minutes),
+        teams_requests_per_second=record.teams_requests_per_second,
     )
 
 

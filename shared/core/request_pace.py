@@ -157,3 +157,23 @@ class LocalSlots:
         if index >= block.count:
             return None, LocalSlots(block, block.count)
         return block.slot(index), LocalSlots(block, index + 1)
+
+
+#: The longest a change is held back: well inside the hour its in-flight marker lasts, so no run
+#: plans it again while it waits.
+MAX_RELEASE_DELAY_SECONDS = 45 * 60
+#: The fewest Teams requests one queued change costs: the write, a first look at the user, and
+#: the read-back (each operation poll costs one more).
+REQUESTS_PER_CHANGE = 3
+
+
+def release_delays(count: int, requests_per_second: float) -> list[int]:
+    """Whole-second delays that make ``count`` queued changes of one tenant visible no faster
+    than its Teams pace can carry them (each at ``REQUESTS_PER_CHANGE`` requests).
+
+    Released all at once, a tenant's changes fill every slot the host gives the queue and
+    wait there for their tenant's pace, while the next tenant's changes wait behind them; let
+    out at the pace, the changes of every tenant onboarding at once interleave on the queue.
+    """
+    spacing = REQUESTS_PER_CHANGE / requests_per_second
+    return [min(math.floor(index * spacing), MAX_RELEASE_DELAY_SECONDS) for index in range(count)]

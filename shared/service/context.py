@@ -74,6 +74,9 @@ class TenantLimits:
     """Whether runs may plan on the stored snapshot moved forward by delta queries."""
     full_read_interval: timedelta = timedelta(hours=1)
     """With delta reads, how often a run reads everything anyway."""
+    teams_requests_per_second: float | None = None
+    """The tenant's Teams pace: a run lets its changes onto the queue no faster than this can
+    carry them (None: all at once)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from datetime import timedelta
 from shared.core.messages import AssignmentMessage
 from shared.core.planner import CurrentState, Plan, plan
 from shared.core.records import InFlight, RunRecord
+from shared.core.request_pace import release_delays
 from shared.core.run_decisions import (
     RUN_HELD_EMPTY_GROUP,
     RunActions,
@@ -208,8 +209,13 @@ async def _enqueue(
         return
     in_flight = context.ports.in_flight
     await in_flight.mark_queued(markers)
+    pace = context.limits.teams_requests_per_second
+    delays = release_delays(len(messages), pace) if pace else [0] * len(messages)
+    queue = context.ports.queue
     try:
-        await context.ports.queue.send(messages)
+        await queue.send([m for m, delay in zip(messages, delays, strict=True) if not delay])
+        await _bounded(queue.send_later(m, delay)
+                       for m, delay in zip(messages, delays, strict=True) if delay)
     except Exception:
         await _bounded(in_flight.clear(m.user_id, m.kind, m.idempotency_key) for m in markers)
         raise

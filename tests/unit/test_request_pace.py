@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.core.request_pace import LocalSlots, Pace, SlotBlock
+from shared.core.request_pace import (
+    MAX_RELEASE_DELAY_SECONDS,
+    LocalSlots,
+    Pace,
+    SlotBlock,
+    release_delays,
+)
 
 EPSILON = 1e-9
 
@@ -198,3 +204,15 @@ def test_a_next_free_time_far_ahead_is_not_waited_out() -> None:
     assert pace.reserve(1_000.0 + 60, 1_000.0).first == 1_060.0  # a real backlog is kept
     slow = Pace(requests_per_second=0.5, block_size=1)
     assert slow.reserve(1_000.0 + 1_500, 1_000.0).first == 2_500.0  # 750 intervals: believed
+
+
+def test_a_runs_changes_are_released_at_the_pace_that_carries_them() -> None:
+    delays = release_delays(10, requests_per_second=9)
+
+    assert delays == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]  # three requests each, nine a second
+    assert release_delays(100, requests_per_second=1000) == [0] * 100  # unthrottled: at once
+    assert release_delays(0, requests_per_second=29) == []
+
+
+def test_no_change_is_held_back_past_its_in_flight_marker() -> None:
+    assert max(release_delays(100_000, requests_per_second=29)) == MAX_RELEASE_DELAY_SECONDS
