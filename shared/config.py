@@ -112,10 +112,7 @@ class GraphSettings(BaseModel):
     @field_validator("certificate_key_vault_url")
     @classmethod
     def _key_vault_url_is_https(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.hostname:
-            raise ValueError(f"must be the vault's https URL, got {value!r}")
-        return value.rstrip("/")
+        return _absolute_https(value, "the vault's https URL").rstrip("/")
 
     @field_validator("certificate_name")
     @classmethod
@@ -247,10 +244,7 @@ class AppSettings(BaseModel):
     @field_validator("consent_redirect_uri")
     @classmethod
     def _consent_redirect_is_https(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.netloc:
-            raise ValueError(f"must be an absolute https URL, got {value!r}")
-        return value
+        return _absolute_https(value, "an absolute https URL")
 
     @field_validator("sync_schedule")
     @classmethod
@@ -411,6 +405,14 @@ def _explain(error: ValidationError) -> str:
         else:
             lines.append(f"  - {name}={value!r}: {message}")
     return "\n".join(lines)
+
+
+def _absolute_https(value: str, what: str) -> str:
+    """``value`` when it is an https URL with a host; else ValueError saying it must be ``what``."""
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ValueError(f"must be {what}, got {value!r}")
+    return value
 
 
 def _is_loopback(url: str) -> bool:
