@@ -18,8 +18,8 @@ consent, rate-limit bucket, faults and latency. A JWT's `tid` picks the world; t
 
 Time: everything that measures time (the `/admin/teams` rate limit, delta token expiry) reads
 the `clock` given to `Simulator` -- `time.monotonic` unless a test injects its own, so tests
-move time forward instead of sleeping. Token lifetimes read `wall_clock` (`time.time`), which
-tests can move the same way.
+move time forward instead of sleeping. Token lifetimes and the times Graph shows (operations,
+Teams users, error dates) read `wall_clock` (`time.time`), which tests can move the same way.
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ def _granted(permissions: tuple[str, ...] | None) -> frozenset[str] | None:
     return None if permissions is None else frozenset(permissions)
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(unix_seconds: float, *, zone: str = "Z") -> str:
+    return datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + zone
 
 
 @dataclass
@@ -231,14 +231,16 @@ class Simulator:
         from it.
 
         `clock` is a monotonic clock in seconds, used for the rate limit and delta token
-        expiry; `wall_clock` (Unix seconds) stamps and checks the JWTs' `iat`/`nbf`/`exp`. Tests
-        pass clocks they can move forward. Raises ScenarioError if the state file cannot be
-        read or validated.
+        expiry; `wall_clock` (Unix seconds) stamps and checks the JWTs' `iat`/`nbf`/`exp` and
+        stamps the times Graph shows (operations, Teams users, error dates). Tests and the local
+        runner's simulated days pass clocks they can move forward. Raises ScenarioError if the
+        state file cannot be read or validated.
         """
         self._lock = threading.RLock()
         self._token = token
         self._state_file = state_file
         self._clock = clock
+        self._wall_clock = wall_clock
         self._signer = TokenSigner(wall_clock)
         self.base_url = base_url
         # Keyed by tenant id; None: requests refused before a tenant could be trusted. Counts
@@ -256,8 +258,8 @@ class Simulator:
     # -- tenants -----------------------------------------------------------------------------
 
     def _new_tenant(self, entry: TenantEntry, teams_state: TeamsState | None) -> _Tenant:
-        world = World(entry, clock=_now_iso, new_id=lambda: str(uuid.uuid4()),
-                      teams_state=teams_state)
+        world = World(entry, clock=lambda: _iso(self._wall_clock()),
+                      new_id=lambda: str(uuid.uuid4()), teams_state=teams_state)
         return _Tenant(entry=entry, world=world,
                        granted=_granted(entry.tenant.granted_permissions),
                        consented=entry.consented, bucket=self._new_bucket(world.behaviour))
@@ -591,13 +593,13 @@ class Simulator:
             })
         return reply
 
-    @staticmethod
-    def _error_reply(error: GraphHttpError, request_id: str, client_request_id: str) -> Reply:
+    def _error_reply(self, error: GraphHttpError, request_id: str,
+                     client_request_id: str) -> Reply:
         body = {"error": {
             "code": error.code,
             "message": error.message,
             "innerError": {
-                "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                "date": _iso(self._wall_clock(), zone=""),
                 "request-id": request_id,
                 "client-request-id": client_request_id,
             },
