@@ -1,15 +1,17 @@
 """The one-hour promise, measured (issue 13): ``python -m benchmarks.latency [--hours 24]
-[--users 500] [--per-kind 30] [--seed 1] [--grace-hours 0]``.
+[--users 500] [--per-kind 40] [--seed 1] [--grace-hours 0]``.
 
 A simulated day on the Graph simulator and Azurite with the app's real schedule: the real timer
 function (``sync_scheduled``) fires every 5 minutes of simulated time (the default
 ``SYNC_SCHEDULE``), each tick's ``tenant-syncs`` run the real ``sync_tenant`` (delta reads, and
 the full read every ``FULL_READ_INTERVAL_MINUTES``, 60 by default: the app decides which, as in
-Azure), and ``number-assignments`` is drained into the real ``assign_user`` with the Functions
-host's rules (``local_runner.queue_host``). The app's clock and the simulator's are one
-``SimulatedClock`` that jumps from tick to tick and runs at the wall clock's pace in between, so a
-day takes minutes; a message the app delays (``send_later``) waits for its simulated time
+Azure; both settings come from the environment, as the app reads them), and
+``number-assignments`` is drained into the real ``assign_user`` with the Functions host's rules
+(``local_runner.queue_host``). The app's clock and the simulator's are one ``SimulatedClock``
+that jumps from tick to tick and runs at the wall clock's pace in between, so a day takes
+minutes; a message the app delays (``send_later``) waits for its simulated time
 (``ClockedDelayQueue``; the runner jumps the clock to it when it comes before the next tick).
+The simulator limits Teams to 30 requests a second, and the app paces itself under it.
 
 The tenant starts in steady state: ``--users`` members, a fifth of them through a nested group,
 each with their valid number in Teams and the app's claim on it. At random (``--seed``) times of
@@ -408,7 +410,7 @@ async def _play(  # noqa: PLR0917 - the day's parts, passed once
     simulator: SimulatorServer, settings: dict[str, str], *, hours: float, seed: int,
     settle_hours: float, grace_hours: float, progress: bool,
 ) -> DayFigures:
-    app_settings = AppSettings.from_environ(settings)
+    app_settings = AppSettings.from_environ(os.environ)  # as the app reads them
     every = tick_minutes(app_settings.sync_schedule)
     start = clock.now()
     figures = DayFigures(
@@ -668,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=24.0, help="the simulated day's length")
     parser.add_argument("--users", type=int, default=500,
                         help="members at the start (a fifth through the nested group)")
-    parser.add_argument("--per-kind", type=int, default=30, help="changes of each kind")
+    parser.add_argument("--per-kind", type=int, default=40, help="changes of each kind")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--grace-hours", type=float, default=0.0,
                         help="GRACE_PERIOD_HOURS: how long a leaver keeps the number")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stdout
 
-from benchmarks.latency import KINDS, by_kind, play_day, plan_day, print_day
+from benchmarks.latency import KINDS, by_kind, plan_day, play_day, print_day
 
 
 def test_a_tiny_day_lands_every_change_and_reports_each_kind() -> None:
