@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from shared.core.errors import OperationPendingError, PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
@@ -326,7 +327,7 @@ class TeamsWrites:
     _seen: TeamsUser | None = field(default=None, init=False)
     _grant: PolicyGrant | None = field(default=None, init=False)
 
-    def answered(self, step: Step[object], answer: object, at: datetime) -> AuditEntry | None:
+    def answered(self, step: Step[Any], answer: object, at: datetime) -> AuditEntry | None:
         """The entry for ``step`` now that it was answered ``answer`` (None: not a Teams write;
         a refusal the flow decides on is a failed write)."""
         if isinstance(step, ReadTeamsUser | LookAtTeamsUser) and isinstance(answer, TeamsUser):
@@ -340,7 +341,7 @@ class TeamsWrites:
                                f"{answer.reason.value}: {answer.message}")
         return self._entry(step, at, AuditOutcome.DONE, "")
 
-    def raised(self, step: Step[object], error: BaseException, at: datetime) -> AuditEntry | None:
+    def raised(self, step: Step[Any], error: BaseException, at: datetime) -> AuditEntry | None:
         """The entry for ``step`` when performing it raised ``error`` (None: not a Teams write,
         or not a failure of the write: the worker being stopped)."""
         if not isinstance(step, TEAMS_WRITES) or not isinstance(error, Exception):
