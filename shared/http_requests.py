@@ -24,6 +24,11 @@ With many tenants (``/api/tenants…``): ``POST /api/tenants`` (a registry recor
 ``POST /api/tenants/{tenantId}/sync[?dryRun=true]``, ``POST /api/tenants/{tenantId}/check`` and
 the holds routes under ``/api/tenants/{tenantId}/``. A ``tenantId`` that is not a GUID is refused
 naming it.
+
+The audit trail: ``GET /api/tenants/{tenantId}/audit?since=<date or ISO time>&user=<id or UPN>``
+(``AuditQuery``); who calls each changing route is ``http_actor``: the name the body gives
+(``approvedBy``, ``changedBy``, ``createdBy``), else ``X-MS-CLIENT-PRINCIPAL-NAME`` (only with
+App Service authentication on: 1-256 characters, no control characters), else ``function key``.
 """
 
 from __future__ import annotations

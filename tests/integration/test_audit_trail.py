@@ -10,8 +10,8 @@ import json
 from datetime import datetime
 
 import azure.functions as func
-from azure.functions.queue import QueueMessage as FunctionsQueueMessage
 import pytest
+from azure.functions.queue import QueueMessage as FunctionsQueueMessage
 from typer.testing import CliRunner
 
 import function_app
@@ -82,6 +82,16 @@ async def test_a_signed_in_manual_sync_and_its_assignments_are_on_record_once(
     await user_functions()["assign_user"](FunctionsQueueMessage(  # type: ignore[no-untyped-call]
         body=bodies[user_id("ann")], dequeue_count=2))
     assert await _trail(local_app) == trail
+
+    # A tenant's sync by a caller App Service authentication did not sign in: the function key.
+    tenant_sync = await user_functions()["tenants_sync"](func.HttpRequest(
+        method="POST", url="/api/tenants/x/sync", params={}, body=b"",
+        route_params={"tenantId": local_app.scenario.tenant.id},
+    ))
+    assert tenant_sync.status_code == 200
+    (_, by_key) = _of(await _trail(local_app), AuditKind.MANUAL_SYNC)
+    assert (by_key.who, by_key.caller, by_key.run_id) == (
+        FUNCTION_KEY, FUNCTION_KEY, json.loads(tenant_sync.get_body())["runId"])
 
     get = await user_functions()["tenants_audit"](func.HttpRequest(
         method="GET", url="/api/tenants/x/audit", body=b"",
