@@ -236,13 +236,18 @@ def restore_refusal(
         return None
     found = []
     if other_claims:
-        found.append(f"{len(other_claims)} claims ({_listed(other_claims)})")
+        found.append(f"{_counted(len(other_claims), 'claim')} ({_listed(other_claims)})")
     if other_grants:
-        found.append(f"{len(other_grants)} policy grants (users {_listed(other_grants)})")
+        found.append(f"{_counted(len(other_grants), 'policy grant')} "
+                     f"(users {_listed(other_grants)})")
     return (
         f"tenant {restore.tenant_id} has {' and '.join(found)} stored that this export does not "
         f"restore: restore rebuilds an empty store (after a storage account was lost) and never "
         f"overwrites one in use; nothing was written")
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _listed(keys: Iterable[str], limit: int = 5) -> str:
