@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from azure.core.exceptions import AzureError
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +36,7 @@ from shared.cli_conventions import (
     exit_with_findings,
     print_json,
     refuse,
+    stop_with_finding,
 )
 from shared.config import ConfigError
 from shared.core.errors import SyncError
@@ -396,12 +398,20 @@ def _json_file(path: Path) -> object:
 
 
 def _run_tenant_command(work: Callable[[AppRuntime], Awaitable[T]]) -> T:
-    """Run a tenants command; a refusal is one line naming what is wrong, exit code 2."""
+    """Run a command on the app's runtime; a refusal is one line naming what is wrong, exit
+    code 2; storage that fails is one line too, exit code 1 (not a traceback)."""
     try:
         return asyncio.run(_with_runtime(work))
     except (UnknownTenantError, RegistryError, TenantExistsError, TenantNotActiveError,
             ValueError) as error:
         refuse(str(error))
+    except AzureError as error:
+        stop_with_finding(f"Azure Storage failed: {_first_line(error.message)} (the storage "
+                          f"account of AzureWebJobsStorage)")
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "no reason given").strip().splitlines()[0]
 
 
 def _checked(read: Callable[[], T]) -> T:

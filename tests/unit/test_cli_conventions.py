@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from typer.testing import CliRunner, Result
 
 from shared import cli as cli_module
 from shared.cli import cli
 from shared.cli_conventions import ExitCode, command_progress, progress_wanted
 from shared.core.directory import Claim
+from shared.core.errors import TemporaryError
 from shared.core.outcomes import Outcome, Reason
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.tenant_checks import CheckFinding, CheckLevel
@@ -192,6 +194,31 @@ def test_bad_input_is_one_line_naming_it_and_exit_code_2(
     assert result.stderr.startswith("error: ")
     assert says in result.stderr
     assert result.stdout == ""
+
+
+def test_a_failing_service_is_one_line_and_exit_code_1(
+    runtime: FakeRuntime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    async def unreachable() -> list[object]:
+        raise ServiceRequestError("Connection refused\nat 127.0.0.1:10002")
+
+    async def throttled() -> dict[str, str]:
+        raise TemporaryError("Graph throttled numberAssignments (429)")
+
+    monkeypatch.setattr(runtime, "overview", unreachable)
+    listed = run("tenants", "list", "--json")
+    assert listed.exit_code == ExitCode.FINDINGS
+    assert listed.stderr == ("error: Azure Storage failed: Connection refused (the storage "
+                             "account of AzureWebJobsStorage)\n")
+    assert listed.stdout == ""
+
+    out = tmp_path / "contoso.json"
+    assert run("export", KEY, "-o", str(out)).exit_code == 0
+    monkeypatch.setattr(runtime.teams, "list_assignments", throttled)
+    restored = run("restore", KEY, str(out))
+    assert restored.exit_code == ExitCode.FINDINGS
+    assert restored.stderr.startswith("error: Teams could not be read, nothing was restored: "
+                                      "Graph throttled")
 
 
 # -- export and restore -----------------------------------------------------------------------
