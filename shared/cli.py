@@ -444,9 +444,11 @@ def export_command(
         "--statuses-csv", help="also write the users' statuses here as CSV")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Write the tenant's claims, statuses, policy grants and holds as one JSON document
-    (schema teams-number-sync-export/1), and its statuses as CSV: what restore reads back after
-    a storage account is lost. Reads only (uses the app settings in the environment)."""
+    """Write the tenant's claims, statuses, policy grants and holds to a file.
+
+    One JSON document (schema teams-number-sync-export/1), and the statuses as CSV: what
+    restore reads back after a storage account is lost. Reads only (uses the app settings in
+    the environment)."""
     key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "export").key)
     with command_progress(json_output) as progress:
         document = _run_tenant_command(
@@ -480,11 +482,13 @@ def restore_command(
         "--dry-run", help="decide and report, write nothing")] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Rebuild the tenant's claims, policy grants and holds from an export into its EMPTY
-    store (after a storage account was lost), cross-checked against Teams' number
-    assignments: a claim whose number Teams shows on someone else, or on no one, is reported
-    and not restored. Statuses are not restored: the next sync writes them. Exit code 1 when
-    anything was reported, 2 when the file or the store is refused (nothing written)."""
+    """Rebuild a lost store's claims, policy grants and holds from an export.
+
+    Into the tenant's EMPTY store (after a storage account was lost), cross-checked against
+    Teams' number assignments: a claim whose number Teams shows on someone else, or on no one,
+    is reported and not restored. Statuses are not restored: the next sync writes them. Exit
+    code 1 when anything was reported, 2 when the file or the store is refused (nothing
+    written)."""
     key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "restore").key)
     try:
         text = export_file.read_text(encoding="utf-8")
