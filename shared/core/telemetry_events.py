@@ -19,10 +19,14 @@ strings, whole numbers or floats (the exporter stores them as text: queries conv
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Final, Literal
 from uuid import UUID
+
+from shared.core.outcomes import WAITING_REASONS, Outcome
+from shared.core.records import InFlight, UserStatus
 
 #: The logger the Functions worker captures (``PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME``): the
 #: app's package, so its log lines (``shared.*``) and its events reach Application Insights and
@@ -138,7 +142,9 @@ class TenantHealthChanged:
     """``healthy``, ``auth_failed``, ``group_missing`` or ``graph_unavailable``."""
     previous_state: str
     """The state before, ``""`` on the tenant's first check."""
-    message: str
+    health_message: str
+    """What the operator reads: what is wrong and what to do (``message`` is the log record's
+    own attribute, so the dimension has this name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +268,41 @@ def _is_identifier(segment: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+#: The counters (OpenTelemetry metrics, ``customMetrics`` in Application Insights) by the
+#: outcome they count, each with the dimension ``tenantId``: users given their number, users
+#: whose change failed, users newly held by the mass-unassign guard.
+COUNTERS: Final[Mapping[Outcome, str]] = {
+    Outcome.ASSIGNED: "UsersAssigned",
+    Outcome.FAILED: "UsersFailed",
+    Outcome.HELD: "UsersHeld",
+}
+
+
+def counter_name(outcome: Outcome) -> str:
+    """The counter of ``outcome``.
+
+    Raises:
+        ValueError: the outcome has no counter (only those in ``COUNTERS`` are counted).
+    """
+    name = COUNTERS.get(outcome)
+    if name is None:
+        raise ValueError(f"outcome={outcome.value!r} is not counted; counted are "
+                         f"{', '.join(o.value for o in COUNTERS)}")
+    return name
+
+
+def oldest_waiting_minutes(
+    now: datetime, in_flight: Iterable[InFlight], statuses: Iterable[UserStatus]
+) -> float:
+    """How long the oldest change still on its way to Teams has waited, in minutes (0 when
+    none waits): a change queued and not yet carried out (since it was queued), or a user
+    waiting for Teams to be ready (visible, licensed; since the wait began). Holds wait for a
+    person by design and are not counted."""
+    since = [marker.queued_at for marker in in_flight if marker.expires_at > now]
+    since.extend(status.waiting_since for status in statuses
+                 if status.waiting_since is not None and status.reason in WAITING_REASONS)
+    if not since:
+        return 0.0
+    return round(max(0.0, (now - min(since)).total_seconds() / 60), 1)
