@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # Re-exported (the "as" form, PEP 484): defined in the core, whose tenant registry needs them.
 from shared.core.tenant_registry import NumberType as NumberType  # noqa: PLC0414
+from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import TenantSettings as TenantSettings  # noqa: PLC0414
 from shared.core.tenant_rules import TenantRules
 
@@ -241,6 +242,20 @@ class AppSettings(BaseModel):
     """Where Entra ID sends a customer's admin after consenting (a redirect URI registered on
     the app registration); ``tenants add`` builds the admin-consent URL with it."""
 
+    telemetry_logger_name: str = APP_LOGGER_NAME
+    """The logger the Functions worker sends to Application Insights
+    (``PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME``): the app's events are logged on
+    ``APP_LOGGER_NAME``, so any other name would drop them without a word."""
+
+    @field_validator("telemetry_logger_name")
+    @classmethod
+    def _telemetry_logger_is_the_apps(cls, value: str) -> str:
+        if value != APP_LOGGER_NAME:
+            raise ValueError(
+                f"must be {APP_LOGGER_NAME!r} (the logger the app's events and log lines go "
+                f"to) or unset, got {value!r}")
+        return value
+
     @field_validator("consent_redirect_uri")
     @classmethod
     def _consent_redirect_is_https(cls, value: str) -> str:
@@ -330,6 +345,7 @@ _APP_KEYS = {
     "DELTA_READS": "delta_reads",
     "FULL_READ_INTERVAL_MINUTES": "full_read_interval_minutes",
     "CONSENT_REDIRECT_URI": "consent_redirect_uri",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME": "telemetry_logger_name",
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "tenant": _TENANT_KEYS,
