@@ -16,9 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from shared.core.telemetry_events import APP_LOGGER_NAME
+
 # Re-exported (the "as" form, PEP 484): defined in the core, whose tenant registry needs them.
 from shared.core.tenant_registry import NumberType as NumberType  # noqa: PLC0414
-from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import TenantSettings as TenantSettings  # noqa: PLC0414
 from shared.core.tenant_rules import TenantRules
 
