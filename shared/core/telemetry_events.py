@@ -278,11 +278,12 @@ def _is_identifier(segment: str) -> bool:
 
 #: The counters (OpenTelemetry metrics, ``customMetrics`` in Application Insights) by the
 #: outcome they count, each with the dimension ``tenantId``: users given their number, users
-#: whose change failed, users newly held by the mass-unassign guard.
+#: whose change failed, users newly held by the mass-unassign guard. Lower case: OpenTelemetry
+#: instrument names are case-insensitive and the SDK writes them in lower case.
 COUNTERS: Final[Mapping[Outcome, str]] = {
-    Outcome.ASSIGNED: "UsersAssigned",
-    Outcome.FAILED: "UsersFailed",
-    Outcome.HELD: "UsersHeld",
+    Outcome.ASSIGNED: "users.assigned",
+    Outcome.FAILED: "users.failed",
+    Outcome.HELD: "users.held",
 }
 
 
