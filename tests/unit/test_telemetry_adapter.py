@@ -35,11 +35,12 @@ def test_an_event_becomes_a_custom_event_with_its_dimensions_as_custom_dimension
     data = envelope.data.base_data
     assert isinstance(data, TelemetryEventData)
     assert data.name == "TenantHealthChanged"
-    assert {key: data.properties[key] for key in (
+    properties = data.properties or {}
+    assert {key: properties[key] for key in (
         "tenantId", "state", "previousState", "healthMessage")} == {
         "tenantId": "t1", "state": "auth_failed", "previousState": "healthy",
         "healthMessage": "Consent again."}
-    assert "microsoft.custom_event.name" not in data.properties
+    assert "microsoft.custom_event.name" not in properties
 
 
 def test_events_reach_the_app_logger_even_when_it_only_passes_warnings(
