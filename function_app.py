@@ -34,6 +34,7 @@ from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
 from shared.core.audit import Actor
 from shared.core.errors import PermanentError, TemporaryError
+from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import (
     NumberImportError,
     RegistryError,
@@ -63,7 +64,9 @@ from shared.runtime import (
 
 app = func.FunctionApp()
 runtime = RuntimeHolder(os.environ)
-log = logging.getLogger("teams_number_sync")
+# A child of the logger the worker sends to Application Insights
+# (PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME).
+log = logging.getLogger(f"{APP_LOGGER_NAME}.function_app")
 
 
 @app.timer_trigger(
@@ -84,7 +87,8 @@ async def sync_scheduled(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=TENANT_SYNC_QUEUE, connection="AzureWebJobsStorage")
 async def sync_tenant(msg: func.QueueMessage) -> None:
     """One tenant's run; its trouble ends in the tenant's health record, not in a retry."""
-    await (await runtime.get()).run_tenant_sync(msg.get_body())
+    dequeue_count = getattr(msg, "dequeue_count", None) or 1
+    await (await runtime.get()).run_tenant_sync(msg.get_body(), dequeue_count)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ASSIGNMENT_QUEUE, connection="AzureWebJobsStorage")

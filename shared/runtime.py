@@ -59,6 +59,7 @@ from shared.adapters.storage.queue import (
 from shared.adapters.storage.runs import TableRunLedger
 from shared.adapters.storage.snapshots import TableSnapshotStore
 from shared.adapters.storage.tenants import TableTenantHealthStore, TableTenantRegistry
+from shared.adapters.telemetry import OpenTelemetryEvents
 from shared.config import AppSettings, ConfigError
 from shared.core.audit import (
     Actor,
@@ -76,6 +77,7 @@ from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.request_pace import Pace
+from shared.core.telemetry_events import poisoned_event
 from shared.core.tenant_export import TenantExport
 from shared.core.tenant_registry import (
     TenantAction,
@@ -99,7 +101,7 @@ from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
-from shared.service.ports import TeamsNumbers
+from shared.service.ports import EventSink, TeamsNumbers
 from shared.service.progress import NO_PROGRESS, WorkProgress
 from shared.service.tenant_export import export_tenant, restore_tenant
 from shared.service.tenant_runs import (
@@ -111,6 +113,7 @@ from shared.service.tenant_runs import (
     fan_out,
     health_json,
     hold_numbers_for_release,
+    report_poison_depths,
     run_tenant,
 )
 from shared.service.timer_run import SyncSummary, run_sync
@@ -136,6 +139,7 @@ def tenant_limits(settings: AppSettings, record: TenantRecord) -> TenantLimits:
         delta_reads=settings.delta_reads,
         full_read_interval=timedelta(minutes=record.full_read_interval_minutes),
         teams_requests_per_second=record.teams_requests_per_second,
+        sync_interval_minutes=record.sync_interval_minutes,
     )
 
 
@@ -245,6 +249,8 @@ class AppRuntime:
     _app_pacer: TeamsRequestPacer
     clock: Callable[[], datetime] = utc_now
     """The app's only clock; the local runner moves it forward to replay days in seconds."""
+    events: EventSink = field(default_factory=OpenTelemetryEvents)
+    """Where the app's telemetry goes (the worker's OpenTelemetry exporter in Azure)."""
     _tenants: dict[str, TenantRuntime] = field(default_factory=dict)
     _retired: list[TenantRuntime] = field(default_factory=list)
     _records: dict[str, tuple[float, TenantRecord | None]] = field(default_factory=dict)
@@ -383,7 +389,8 @@ class AppRuntime:
             TablePaceStore(tables, key), Pace.at(record.teams_requests_per_second),
             app_pacer=self._app_pacer,
         )
-        graph_transport = graph_http_client(settings.graph, teams_pacer, tenant_id=key)
+        graph_transport = graph_http_client(
+            settings.graph, teams_pacer, tenant_id=key, events=self.events)
         graph = build_graph_client(
             settings.graph, self.credentials.auth_provider(key), graph_transport
         )
@@ -408,6 +415,7 @@ class AppRuntime:
                 statuses=statuses, queue=self.queue, ledger=ledger, policies=policies,
                 grants=grants, in_flight=in_flight, audit=audit,
             ),
+            events=self.events,
             clock=self._now,
             limits=tenant_limits(settings, record),
         )
@@ -543,6 +551,10 @@ class AppRuntime:
                 await record_entry(self.audit_log(key), manual_sync(
                     actor, self.clock(), run_id=None, outcome=AuditOutcome.DONE,
                     after=f"tenant-sync enqueued by {requested_by}"))
+        await report_poison_depths(
+            {POISON_QUEUE: self.poison, TENANT_SYNC_POISON_QUEUE: self.tenant_sync_poison},
+            self.events,
+        )
         return started
 
     async def sync_tenant(self, tenant_id: str, *, dry_run: bool = False,
@@ -574,13 +586,15 @@ class AppRuntime:
         await self._audit_manual_sync(record.key, actor, run_id, result.summary, failed)
         return result
 
-    async def run_tenant_sync(self, body: bytes) -> TenantRun | None:
+    async def run_tenant_sync(self, body: bytes, dequeue_count: int = 1) -> TenantRun | None:
         """The ``tenant-syncs`` queue function: run the tenant the message names, if it is still
-        active; None when there was nothing to run (the message is then done)."""
+        active; None when there was nothing to run (the message is then done). A run that
+        raises on the host's last dequeue is reported poisoned before the host sets it aside."""
         try:
             message = TenantSyncMessage.from_body(body)
         except MessageError as error:
-            await _set_aside(self.tenant_sync_poison, TENANT_SYNC_POISON_QUEUE, body, error)
+            await _set_aside(self.tenant_sync_poison, TENANT_SYNC_POISON_QUEUE, body, error,
+                             self.events)
             return None
         record = await self.record(message.tenant_key)
         if record is None or record.state is not TenantState.ACTIVE:
@@ -588,9 +602,16 @@ class AppRuntime:
             log.info("tenant-sync for %s dropped: the tenant is %s", message.tenant_key, state)
             return None
         tenant = self.tenant_runtime(record)
-        return await run_tenant(
-            tenant.context, tenant.access, self.health, new_run_id(self.clock()),
-        )
+        try:
+            return await run_tenant(
+                tenant.context, tenant.access, self.health, new_run_id(self.clock()),
+            )
+        except Exception as error:
+            if dequeue_count >= self.host.max_dequeue_count:
+                self.events.emit(poisoned_event(
+                    TENANT_SYNC_POISON_QUEUE, "host", error, tenant_id=message.tenant_key,
+                    action="sync"))
+            raise
 
     async def assign(self, body: bytes, dequeue_count: int) -> UserResult | None:
         """Process one queue message; None when the message was unreadable and set aside, or
@@ -600,14 +621,14 @@ class AppRuntime:
         except MessageError as error:
             # Retrying cannot fix a message; keep it for a person instead of failing it five
             # times.
-            await _set_aside(self.poison, POISON_QUEUE, body, error)
+            await _set_aside(self.poison, POISON_QUEUE, body, error, self.events)
             return None
         record = await self.record(message.tenant_id, fresh=False)
         if record is None:
             # Nothing can carry it out here; keep it for a person rather than drop it.
             await _set_aside(self.poison, POISON_QUEUE, body, MessageError(
                 f"tenantId={message.tenant_id!r}: not a tenant this app serves "
-                f"(tenants list shows them)"))
+                f"(tenants list shows them)"), self.events, message=message)
             return None
         if not _carries_out(record, message):
             log.info("%s for %s in tenant %s dropped: the tenant is %s (its next run after it "
@@ -615,15 +636,22 @@ class AppRuntime:
                      message.user_principal_name, message.tenant_id, record.state.value)
             return None
         tenant = self.tenant_runtime(record)
+        final_attempt = dequeue_count >= self.host.max_dequeue_count
         try:
             return await process_assignment(
                 tenant.context, message,
-                final_attempt=dequeue_count >= self.host.max_dequeue_count,
+                final_attempt=final_attempt,
                 redelivered=dequeue_count > 1,
             )
         except MessageError as error:
-            await _set_aside(self.poison, POISON_QUEUE, body, error)
+            await _set_aside(self.poison, POISON_QUEUE, body, error, self.events, message=message)
             return None
+        except Exception as error:
+            if final_attempt:  # the host sets it aside now (maxDequeueCount in host.json)
+                self.events.emit(poisoned_event(
+                    POISON_QUEUE, "host", error, tenant_id=message.tenant_id,
+                    action=message.action, user_id=message.user_id))
+            raise
 
     # -- onboarding and offboarding -----------------------------------------------------------
 
@@ -913,17 +941,23 @@ def _carries_out(record: TenantRecord, message: AssignmentMessage) -> bool:
 
 
 async def _set_aside(
-    poison: StorageAssignmentQueue, name: str, body: bytes, error: MessageError
+    poison: StorageAssignmentQueue, name: str, body: bytes, error: MessageError,
+    events: EventSink, *, message: AssignmentMessage | None = None,
 ) -> None:
     text = body.decode("utf-8", errors="replace")
+    named = {} if message is None else {
+        "tenant_id": message.tenant_id, "action": message.action, "user_id": message.user_id}
     if await poison.send_raw(text):
         log.error("queue message set aside in %s: %s", name, error)
+        events.emit(poisoned_event(name, "app", error, **named))
         return
     # Too large for any queue: what a person needs to find its sender is its size and start.
     log.error(
         "queue message of %d bytes dropped: too large for %s (%s); it began %r",
         len(body), name, error, body[:200],
     )
+    events.emit(poisoned_event(name, "app", MessageError(
+        f"dropped, {len(body)} bytes are too large for the poison queue: {error}"), **named))
 
 
 def hold_json(hold: Hold) -> dict[str, object]:

@@ -10,9 +10,11 @@ table's, (PartitionKey, RowKey), so a test reads them as ``store.claims[(tenant,
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
 from shared.core.audit import (
@@ -26,7 +28,7 @@ from shared.core.audit import (
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
-from shared.core.outcomes import Reason, counts_as_attempt
+from shared.core.outcomes import Outcome, Reason, counts_as_attempt
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import (
     DirectorySnapshot,
@@ -40,6 +42,12 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.telemetry_events import (
+    DimensionValue,
+    TelemetryEvent,
+    counter_name,
+    event_record,
+)
 from shared.core.tenant_registry import (
     NumberType,
     RegistryError,
@@ -58,6 +66,7 @@ from shared.service.ports import (
     AuditLog,
     ClaimStore,
     DirectoryDelta,
+    EventSink,
     InFlightStore,
     PolicyGrantStore,
     RunLedger,
@@ -706,6 +715,7 @@ def fake_context(
     grants: PolicyGrantStore | None = None,
     in_flight: InFlightStore | None = None,
     audit: AuditLog | None = None,
+    events: EventSink | None = None,
 ) -> TenantContext:
     """A tenant context of fresh, empty fakes bound to ``tenant``, with the given ones instead.
 
@@ -740,4 +750,39 @@ def fake_context(
             in_flight=in_flight if in_flight is not None else FakeInFlightStore(key),
             audit=audit if audit is not None else FakeAuditLog(key),
         ),
+        events=events if events is not None else RecordedEvents(),
     )
+
+
+EventT = TypeVar("EventT", bound=TelemetryEvent)
+
+
+class RecordedEvents:
+    """Implements ``EventSink`` in memory: the events in the order emitted, the counts by
+    (tenant, outcome). Refuses what the real sink refuses (a dimension that is not text or a
+    number, an outcome without a counter, a negative amount)."""
+
+    def __init__(self) -> None:
+        self.events: list[TelemetryEvent] = []
+        self.counts: Counter[tuple[str, Outcome]] = Counter()
+
+    def emit(self, event: TelemetryEvent) -> None:
+        """Keep the event (checked as the real sink checks it)."""
+        event_record(event)
+        self.events.append(event)
+
+    def count(self, tenant_id: str, outcome: Outcome, amount: int = 1) -> None:
+        """Add to the tenant's count of ``outcome``."""
+        counter_name(outcome)
+        if amount < 0:
+            raise ValueError(f"amount={amount!r}: a count only grows")
+        if amount:
+            self.counts[(tenant_id, outcome)] += amount
+
+    def records(self) -> list[tuple[str, dict[str, DimensionValue]]]:
+        """Each event as its name and dimensions, in order."""
+        return [event_record(event) for event in self.events]
+
+    def of(self, kind: type[EventT]) -> list[EventT]:
+        """The events of one type, in order."""
+        return [event for event in self.events if isinstance(event, kind)]

@@ -14,6 +14,7 @@ from shared.core.audit import Actor, holds_approved
 from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import Reason
 from shared.core.records import Hold
+from shared.core.telemetry_events import ALL_RUNS, HoldsApproved
 from shared.service.audit_trail import record_entry
 from shared.service.context import TenantContext
 
@@ -55,4 +56,9 @@ async def approve_holds(
         for hold in approved
     ])
     log.warning("%d held unassignments approved by %s", len(approved), approved_by)
+    if approved:
+        context.events.emit(HoldsApproved(
+            context.tenant.key, approved_by, len(approved),
+            run_id if run_id is not None else ALL_RUNS,
+        ))
     return approved

@@ -24,7 +24,7 @@ from shared.core.assignment_steps import (
 from shared.core.audit import TeamsWrites
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage, MessageError
-from shared.core.outcomes import UserResult
+from shared.core.outcomes import Outcome, UserResult
 from shared.core.recording import gave_up, message_status
 from shared.core.run_decisions import change_kind
 from shared.core.steps import (
@@ -59,6 +59,7 @@ from shared.core.steps import (
     UnassignPolicies,
 )
 from shared.core.teams_readiness import TeamsUser
+from shared.core.telemetry_events import UserAssignmentFailed
 from shared.service.audit_trail import record_entry
 from shared.service.context import TenantContext
 
@@ -119,7 +120,7 @@ async def process_assignment(
         look_first=delivery.redelivered,
     )
     try:
-        return await perform_flow(context, carry_out(message, limits), TeamsWrites(message))
+        result = await perform_flow(context, carry_out(message, limits), TeamsWrites(message))
     except TemporaryError as error:
         return await _after_temporary(context, message, error, delivery)
     except Exception as error:
@@ -130,6 +131,24 @@ async def process_assignment(
                 message, f"Gave up after {type(error).__name__}: {error}",
             ))
         raise
+    _tell(context, message, result)
+    return result
+
+
+def _tell(context: TenantContext, message: AssignmentMessage, result: UserResult | None) -> None:
+    """Count the user's outcome, and report a failure (``UserAssignmentFailed``)."""
+    if result is None:
+        return
+    key = context.tenant.key
+    if result.outcome is Outcome.ASSIGNED:
+        context.events.count(key, Outcome.ASSIGNED)
+    elif result.outcome is Outcome.FAILED:
+        context.events.count(key, Outcome.FAILED)
+        context.events.emit(UserAssignmentFailed(
+            key, message.run_id, message.user_id, message.action,
+            result.number or message.telephone_number or message.previous_number or "",
+            result.reason.value,
+        ))
 
 
 async def perform_flow(
@@ -259,6 +278,7 @@ async def _after_temporary(
 async def _give_up(context: TenantContext, message: AssignmentMessage, failed: UserResult) -> None:
     """Record the change as failed (best effort: storage may be what failed) and let the next
     run plan the user again."""
+    _tell(context, message, failed)
     try:
         await context.ports.statuses.record(message_status(message, failed, context.clock()))
         await context.ports.in_flight.clear(
