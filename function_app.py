@@ -13,6 +13,7 @@ Table of contents:
                         ``TENANT_ID`` tenant's held unassignments.
 * ``tenants_*``      — HTTP /api/tenants…: register, check, import numbers, activate, pause,
                         resume, remove, list; one tenant's sync and holds.
+* ``tenants_report`` — HTTP GET /api/tenants/{id}/report: the helpdesk report (html, csv, json).
 
 All HTTP routes need the function key. Each trigger only translates between the host and
 ``shared.runtime``; the rules and every decision live in ``shared.core``. What each HTTP trigger
@@ -33,6 +34,8 @@ import azure.functions as func
 from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
 from shared.core.errors import PermanentError, TemporaryError
+from shared.core.helpdesk_report import RenderedReport
+from shared.core.report_page import CONTENT_SECURITY_POLICY_HEADER, render_report
 from shared.core.tenant_registry import (
     NumberImportError,
     RegistryError,
@@ -44,6 +47,7 @@ from shared.http_requests import (
     ApprovalRequest,
     HoldsQuery,
     NumbersImportRequest,
+    ReportQuery,
     RequestError,
     SyncRequest,
     TenantAddRequest,
@@ -290,6 +294,35 @@ async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
         return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
 
     return await _answered(run)
+
+
+# -- the helpdesk report -----------------------------------------------------------------------
+
+@app.route(route="tenants/{tenantId}/report", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_report(req: func.HttpRequest) -> func.HttpResponse:
+    """A tenant's helpdesk report: ``?format=html`` (the default: one self-contained page),
+    ``csv`` (a download) or ``json``; ``outcome``, ``reason`` and ``search`` choose the users."""
+    try:
+        path = TenantPath.from_route(req.route_params, "GET /api/tenants/{tenantId}/report")
+        query = ReportQuery.from_http(req.params)
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        report = await (await runtime.get()).helpdesk_report(path.key, query.filters)
+        return _report_answer(render_report(report, query.format))
+
+    return await _answered(run)
+
+
+def _report_answer(rendered: RenderedReport) -> func.HttpResponse:
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    if rendered.content_type == "text/html":
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
+    if rendered.content_type == "text/csv":
+        headers["Content-Disposition"] = f'attachment; filename="{rendered.filename}"'
+    return func.HttpResponse(rendered.body, status_code=200, mimetype=rendered.content_type,
+                             charset="utf-8", headers=headers)
 
 
 # -- answers -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Operator commands: ``plan`` (preview a tenant's plan, offline), ``runs`` (how the latest sync
 runs ended), ``holds list`` / ``holds approve`` (the mass-unassign guard's holds), ``tenants …``
-(add, check, numbers import, activate, pause, resume, remove, list: the customer tenants).
+(add, check, numbers import, activate, pause, resume, remove, list: the customer tenants),
+``report TENANT [--format html|csv|json] [-o FILE]`` (a tenant's helpdesk report).
 
 ``python -m shared.cli plan SNAPSHOT.json [--json]``: preview a tenant's plan, offline.
 
@@ -27,11 +28,13 @@ from rich.table import Table
 from shared.config import ConfigError
 from shared.core.planner import Plan, plan
 from shared.core.records import Hold, RunRecord
+from shared.core.report_page import render_report
 from shared.core.snapshot_file import SnapshotError, read_snapshot
 from shared.core.tenant_registry import RegistryError, TenantAction, TenantExistsError
 from shared.http_requests import (
     ApprovalRequest,
     HoldsQuery,
+    ReportQuery,
     RequestError,
     TenantChangeRequest,
     TenantPath,
@@ -351,6 +354,51 @@ def render_tenants(lines: Sequence[TenantOverview], console: Console) -> None:
                       f"[{_STATE_STYLE.get(state, 'white')}]{state}[/]", health_text, last,
                       outcomes, str(line.pending_holds))
     console.print(table)
+
+
+# -- the helpdesk report ------------------------------------------------------------------------
+
+@cli.command("report")
+def report_command(  # noqa: PLR0917 - typer reads its options from the signature
+    tenant_id: TenantArgument,
+    report_format: Annotated[str | None, typer.Option(
+        "--format", help="html (the default: one self-contained page), csv or json")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write it to this file (default: print it)")] = None,
+    outcome: Annotated[str | None, typer.Option(
+        help="only users with this outcome (several: separated by commas)")] = None,
+    reason: Annotated[str | None, typer.Option(
+        help="only users with this reason code (several: separated by commas)")] = None,
+    search: Annotated[str | None, typer.Option(
+        help="only users whose principal name, id or number contains this")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
+) -> None:
+    """A tenant's helpdesk report: every user's outcome, what to do and since when, under a
+    summary (last run, counts, pending holds, health); the same as
+    GET /api/tenants/{id}/report. Exit code 2 for bad input."""
+    if json_output and report_format is not None and report_format.strip().lower() != "json":
+        typer.echo(f"error: --json and --format {report_format}: give one of them", err=True)
+        raise typer.Exit(2)
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "report").key)
+    query = _checked(lambda: ReportQuery.from_options(
+        {"format": "json" if json_output else report_format, "outcome": outcome,
+         "reason": reason, "search": search},
+        {"format": "--format", "outcome": "--outcome", "reason": "--reason",
+         "search": "--search"}))
+    report = _run_tenant_command(lambda runtime: runtime.helpdesk_report(key, query.filters))
+    rendered = render_report(report, query.format)
+    if output is None:
+        sys.stdout.write(rendered.body)
+        return
+    try:
+        # newline="": the CSV module ends its lines itself (RFC 4180's CRLF).
+        with output.open("w", encoding="utf-8", newline="") as file:
+            file.write(rendered.body)
+    except OSError as error:
+        typer.echo(f"error: --output {output}: {error.strerror}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{output}: the {query.format.value} report of tenant {key} "
+               f"({report.summary.shown} of {report.summary.users} users)")
 
 
 def _json_file(path: Path) -> object:

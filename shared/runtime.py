@@ -60,6 +60,7 @@ from shared.adapters.storage.snapshots import TableSnapshotStore
 from shared.adapters.storage.tenants import TableTenantHealthStore, TableTenantRegistry
 from shared.config import AppSettings, ConfigError
 from shared.core.errors import PermanentError
+from shared.core.helpdesk_report import HelpdeskReport, ReportFilters, build_report
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
@@ -667,6 +668,28 @@ class AppRuntime:
                 pending_holds=len(await tenant.ledger.holds("pending")),
             ))
         return lines
+
+    # -- the helpdesk report -------------------------------------------------------------------
+
+    async def helpdesk_report(
+        self, tenant_id: str, filters: ReportFilters | None = None
+    ) -> HelpdeskReport:
+        """One tenant's helpdesk report (``GET /api/tenants/{id}/report``, ``report TENANT``):
+        its stored statuses, pending holds, health and last run, under its display name. Any
+        state's tenant has one (reading is always allowed).
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+        """
+        tenant = await self.tenant(tenant_id)
+        runs = await tenant.ledger.runs()
+        return build_report(
+            tenant_id=tenant.record.key, display_name=tenant.record.display_name,
+            statuses=await tenant.statuses.list_statuses(),
+            holds=await tenant.ledger.holds("pending"),
+            health=await self.health.health(tenant.record.key),
+            last_run=runs[-1] if runs else None, now=self.clock(), filters=filters,
+        )
 
     async def close(self) -> None:
         """Close every client's connections (the Functions host never needs this; runners do)."""
