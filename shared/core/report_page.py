@@ -74,11 +74,13 @@ th[aria-sort=ascending] button::after { content: " \\25B2"; }
 th[aria-sort=descending] button::after { content: " \\25BC"; }
 tr.failed td:first-child { box-shadow: inset 4px 0 var(--failed); }
 tr.waiting td:first-child { box-shadow: inset 4px 0 var(--waiting); }
-td.user { word-break: break-all; min-width: 12rem; }
+td.user { overflow-wrap: anywhere; min-width: 14rem; }
 td.number { white-space: nowrap; font-variant-numeric: tabular-nums; }
 td.todo { min-width: 20rem; }
 td.since { white-space: nowrap; font-size: .9rem; }
-.label, .ago, .more { display: block; color: var(--muted); font-size: .8rem; }
+.label, .more { display: block; color: var(--muted); font-size: .8rem; }
+.ago { color: var(--muted); font-size: .8rem; margin-left: .3rem; }
+td.since .ago { display: block; margin-left: 0; }
 .badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-size: .85rem;
   font-weight: 600; background: var(--bg); border: 1px solid var(--line); white-space: nowrap; }
 .badge.failed { color: var(--failed); background: var(--failed-bg); border-color: var(--failed); }
@@ -290,8 +292,8 @@ def _health(summary: ReportSummary, now: datetime) -> str:
     return (
         f'<section class="card{"" if healthy else " bad"}" id="health-card">'
         f'<h2>Tenant health</h2><p class="big">{_HEALTH_TITLES[health.state]}</p>{message}'
-        f'<p class="more">{escape(health.state.value)} since {_when(health.since, now)}; '
-        f"checked {_when(health.checked_at, now)}</p></section>"
+        f'<p class="more">{escape(health.state.value)} since {_when(health.since, now)}</p>'
+        f'<p class="more">checked {_when(health.checked_at, now)}</p></section>'
     )
 
 
@@ -367,7 +369,7 @@ def _when(moment: datetime, now: datetime | None = None) -> str:
     shown = f'<time datetime="{utc.isoformat()}">{utc:%Y-%m-%d %H:%M} UTC</time>'
     if now is None:
         return shown
-    return f'{shown}<span class="ago">{_ago(now - utc)}</span>'
+    return f'{shown}<span class="ago">({_ago(now - utc)})</span>'
 
 
 def _ago(span: timedelta) -> str:
