@@ -145,6 +145,13 @@ async def test_a_helpdesk_reads_the_report_in_a_browser(synced: LocalApp) -> Non
         await expect(page.locator("#shown")).to_have_text("2 of 4 users shown")
         assert set(await _users(page)) == {BOB, CY}
 
+        # Printed: no controls, the rows shown, and which filter chose them.
+        await page.emulate_media(media="print")
+        await expect(page.locator(".controls")).to_be_hidden()
+        await expect(page.locator("#print-filters")).to_have_text(
+            "Shown: failed and waiting only (2 of 4 users shown).")
+        assert set(await _users(page)) == {BOB, CY}
+
     # The page loaded nothing but itself, and its policy refused nothing of its own.
     assert requests == [page_file.as_uri()]
     assert problems == []
