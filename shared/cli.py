@@ -1,6 +1,7 @@
 """Operator commands: ``plan`` (preview a tenant's plan, offline), ``runs`` (how the latest sync
 runs ended), ``holds list`` / ``holds approve`` (the mass-unassign guard's holds), ``tenants …``
 (add, check, numbers import, activate, pause, resume, remove, list: the customer tenants),
+``audit TENANT`` (who changed what, and when),
 ``export`` / ``restore`` (a tenant's state to a file, and back after a storage account is lost),
 ``report TENANT [--format html|csv|json] [-o FILE]`` (a tenant's helpdesk report).
 
@@ -18,6 +19,7 @@ anywhere. A broken or incomplete file gets one line naming the field, and exit c
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -28,6 +30,7 @@ from typing import Annotated, TypeVar
 import typer
 from azure.core.exceptions import AzureError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.cli_conventions import (
@@ -40,6 +43,7 @@ from shared.cli_conventions import (
     stop_with_finding,
 )
 from shared.config import ConfigError
+from shared.core.audit import AuditEntry, AuditOutcome
 from shared.core.errors import SyncError
 from shared.core.planner import Plan, plan
 from shared.core.records import Hold, RunRecord
@@ -50,6 +54,7 @@ from shared.core.tenant_registry import RegistryError, TenantAction, TenantExist
 from shared.core.tenant_restore import RestorePlan
 from shared.http_requests import (
     ApprovalRequest,
+    AuditQuery,
     HoldsQuery,
     ReportQuery,
     RequestError,
@@ -223,7 +228,7 @@ def holds_approve(
         approved_by, run_id, {"approvedBy": "--by", "runId": "--run"}))
     key = _tenant_option(tenant)
     approved = _run_tenant_command(lambda runtime: runtime.approve_holds(
-        approval.approved_by, approval.run_id, tenant_id=key))
+        approval.approved_by, approval.run_id, tenant_id=key, caller=cli_caller()))
     if approval.run_id is not None and not approved:
         refuse(approval.no_pending_holds("--run", "holds list --status all").message)
     sys.stdout.write(json.dumps({"approved": [hold_json(h) for h in approved]}, indent=2) + "\n")
@@ -262,7 +267,8 @@ def tenants_add(  # noqa: PLR0917 - typer reads its options from the signature
     if rules_file is not None:
         fields["rules"] = _json_file(rules_file)
     who = _checked(lambda: TenantChangeRequest.from_options(by))
-    added = _run_tenant_command(lambda runtime: runtime.add_tenant(fields, by=who))
+    added = _run_tenant_command(
+        lambda runtime: runtime.add_tenant(fields, by=who, caller=cli_caller()))
     console = Console(width=160)
     console.print(f"[cyan]{added.record.key}[/] {added.record.display_name}: "
                   f"{added.record.state.value}")
@@ -317,7 +323,8 @@ def tenants_numbers_import(
     except (OSError, UnicodeDecodeError) as error:
         refuse(f"{csv_file}: {error}")
     record = _run_tenant_command(
-        lambda runtime: runtime.import_numbers(key, text, str(csv_file), by=who))
+        lambda runtime: runtime.import_numbers(key, text, str(csv_file), by=who,
+                                               caller=cli_caller()))
     ranges = record.rules.number_ranges
     typer.echo(f"{key}: {len(ranges)} number ranges, "
                f"{sum(r.size for r in ranges):,} numbers")
@@ -327,7 +334,8 @@ def _state_command(action: TenantAction) -> Callable[..., None]:
     def command(tenant_id: TenantArgument, by: ByOption) -> None:
         key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, action.value).key)
         who = _checked(lambda: TenantChangeRequest.from_options(by))
-        change = _run_tenant_command(lambda runtime: runtime.change_state(key, action, by=who))
+        change = _run_tenant_command(
+            lambda runtime: runtime.change_state(key, action, by=who, caller=cli_caller()))
         typer.echo(f"{key}: {change.record.state.value}")
 
     command.__doc__ = {
@@ -356,7 +364,8 @@ def tenants_remove(
     key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "remove").key)
     who = _checked(lambda: TenantChangeRequest.from_options(by))
     change = _run_tenant_command(lambda runtime: runtime.change_state(
-        key, TenantAction.REMOVE, by=who, release_numbers=release_numbers))
+        key, TenantAction.REMOVE, by=who, release_numbers=release_numbers,
+        caller=cli_caller()))
     typer.echo(f"{key}: {change.record.state.value}")
     if change.held:
         typer.echo(f"{len(change.held)} numbers held for release; approve with: "
@@ -391,6 +400,61 @@ def render_tenants(lines: Sequence[TenantOverview], console: Console) -> None:
                       f"[{_STATE_STYLE.get(state, 'white')}]{state}[/]", health_text, last,
                       outcomes, str(line.pending_holds))
     console.print(table)
+
+
+_OUTCOME_STYLE = {AuditOutcome.DONE: "green", AuditOutcome.FAILED: "red",
+                  AuditOutcome.PENDING: "yellow"}
+
+
+@cli.command("audit")
+def audit_command(
+    tenant_id: TenantArgument,
+    since: Annotated[str | None, typer.Option(
+        help="from this date (2026-11-01) or time (ISO); default: the last 31 days")] = None,
+    user: Annotated[str | None, typer.Option(help="only this user (Entra id or UPN)")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Who changed what, and when: every Teams write the app made, every manual sync,
+    approval and tenant change, oldest first (uses the app settings in the environment)."""
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "audit").key)
+    query = _checked(lambda: AuditQuery.from_options(since, user,
+                                                     {"since": "--since", "user": "--user"}))
+    entries = _run_tenant_command(lambda runtime: runtime.audit_entries(
+        key, since=query.since, user=query.user))
+    if json_output:
+        print_json({"entries": [entry.to_json() for entry in entries]})
+        return
+    render_audit(entries, Console(width=160), title=f"Audit trail of tenant {key}")
+
+
+def render_audit(entries: Sequence[AuditEntry], console: Console, *, title: str) -> None:
+    """The audit entries as a table, oldest first."""
+    table = Table(title=f"{title}: {len(entries)} entries")
+    for column in ("when (UTC)", "what", "user", "number / policies", "before → after",
+                   "outcome", "who", "run"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        style = _OUTCOME_STYLE[entry.outcome]
+        outcome = f"[{style}]{entry.outcome.value}[/]"
+        if entry.detail:
+            outcome += f"\n{escape(entry.detail)}"
+        who = entry.who if entry.who == entry.caller else f"{entry.who}\nvia {entry.caller}"
+        table.add_row(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.kind.value,
+            escape(entry.user_principal_name or entry.user_id or ""),
+            escape(entry.number or "; ".join(entry.policies)),
+            escape(f"{entry.before or '-'} → {entry.after or '-'}"), outcome, escape(who),
+            entry.run_id or "",
+        )
+    console.print(table)
+
+
+def cli_caller() -> str:
+    """The door a CLI command comes through, for the audit trail: ``cli:<OS user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "cli:unknown"
 
 
 # -- the helpdesk report ------------------------------------------------------------------------

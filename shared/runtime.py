@@ -39,6 +39,7 @@ from shared.adapters.graph.pacing import TeamsRequestPacer
 from shared.adapters.graph.policies import GraphPolicies
 from shared.adapters.graph.user_configurations import GraphUserConfigurations
 from shared.adapters.storage.accounts import queue_client, table_service
+from shared.adapters.storage.audit import TableAuditLog
 from shared.adapters.storage.claims_and_statuses import (
     TableClaimStore,
     TableStatusStore,
@@ -59,6 +60,17 @@ from shared.adapters.storage.runs import TableRunLedger
 from shared.adapters.storage.snapshots import TableSnapshotStore
 from shared.adapters.storage.tenants import TableTenantHealthStore, TableTenantRegistry
 from shared.config import AppSettings, ConfigError
+from shared.core.audit import (
+    Actor,
+    AuditEntry,
+    AuditMonth,
+    AuditOutcome,
+    manual_sync,
+    numbers_imported,
+    reading_from,
+    tenant_added,
+    tenant_state_changed,
+)
 from shared.core.errors import PermanentError
 from shared.core.helpdesk_report import HelpdeskReport, ReportFilters, build_report
 from shared.core.messages import AssignmentMessage, MessageError
@@ -83,6 +95,7 @@ from shared.core.tenant_registry import (
 from shared.core.tenant_restore import RestorePlan
 from shared.core.tenant_sync_messages import TenantSyncMessage
 from shared.host_settings import QueueHostSettings, read_queue_settings
+from shared.service.audit_trail import purge_expired, record_entry
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
@@ -127,6 +140,9 @@ def tenant_limits(settings: AppSettings, record: TenantRecord) -> TenantLimits:
     )
 
 
+#: How far back ``audit`` reads when it is not told (``--since``, ``?since=``).
+AUDIT_DEFAULT_SPAN = timedelta(days=31)
+
 #: How long a worker trusts a tenant's registry record before reading it again (a queue message
 #: of a tenant paused a moment ago may still be carried out within this time).
 RECORD_TTL_SECONDS = 30.0
@@ -170,6 +186,8 @@ class TenantRuntime:
     grants: TablePolicyGrantStore
     in_flight: TableInFlightStore
     _graph_transport: GraphTransport
+    audit: TableAuditLog | None = None
+    """The tenant's audit trail (the one its context writes to)."""
 
     async def close(self) -> None:
         """Close the tenant's Graph connections."""
@@ -231,6 +249,11 @@ class AppRuntime:
     _tenants: dict[str, TenantRuntime] = field(default_factory=dict)
     _retired: list[TenantRuntime] = field(default_factory=list)
     _records: dict[str, tuple[float, TenantRecord | None]] = field(default_factory=dict)
+    _audit_purged: dict[str, AuditMonth] = field(default_factory=dict)
+    """Per tenant, the month whose purge this process has done (nothing expires again before
+    the month turns: entries are written at the time they happen)."""
+    _audit_purged_all: AuditMonth | None = None
+    """The month every tenant's purge is done for (the timer then skips it until the next)."""
 
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
@@ -369,6 +392,7 @@ class AppRuntime:
         claims, statuses = TableClaimStore(tables, key), TableStatusStore(tables, key)
         ledger, policies = TableRunLedger(tables, key), GraphPolicies(graph)
         grants, in_flight = TablePolicyGrantStore(tables, key), TableInFlightStore(tables, key)
+        audit = self.audit_log(key)
         teams = TeamsWritesNoted(GraphTeamsNumbers(
             graph,
             number_type=record.number_type,
@@ -383,7 +407,7 @@ class AppRuntime:
                 teams_users=GraphUserConfigurations(graph), teams=teams,
                 delta=GraphDirectoryDelta(graph), snapshots=snapshots, claims=claims,
                 statuses=statuses, queue=self.queue, ledger=ledger, policies=policies,
-                grants=grants, in_flight=in_flight,
+                grants=grants, in_flight=in_flight, audit=audit,
             ),
             clock=self._now,
             limits=tenant_limits(settings, record),
@@ -392,7 +416,7 @@ class AppRuntime:
             record=record, context=context, access=CredentialAccess(self.credentials, key),
             claims=claims, statuses=statuses, ledger=ledger, snapshots=snapshots,
             policies=policies, grants=grants, in_flight=in_flight,
-            _graph_transport=graph_transport,
+            _graph_transport=graph_transport, audit=audit,
         )
 
     async def tenant(self, tenant_id: str) -> TenantRuntime:
@@ -478,16 +502,28 @@ class AppRuntime:
             return False
         return all(record.key == own.key for record in await self.records())
 
-    async def sync(self, *, dry_run: bool = False) -> SyncSummary:
-        """The ``TENANT_ID`` tenant's run, now (``POST /api/sync`` of a one-tenant app)."""
-        return await run_sync(self.context, new_run_id(self.clock()), dry_run=dry_run)
+    async def sync(self, *, dry_run: bool = False, actor: Actor | None = None) -> SyncSummary:
+        """The ``TENANT_ID`` tenant's run, now (``POST /api/sync`` of a one-tenant app); with
+        ``actor`` (a person's trigger) a real run is an audit entry."""
+        run_id = new_run_id(self.clock())
+        if actor is None or dry_run:
+            return await run_sync(self.context, run_id, dry_run=dry_run)
+        try:
+            summary = await run_sync(self.context, run_id)
+        except Exception as error:
+            await self._audit_manual_sync(self.context.tenant.key, actor, run_id, None, error)
+            raise
+        await self._audit_manual_sync(self.context.tenant.key, actor, run_id, summary)
+        return summary
 
     async def approve_holds(
-        self, approved_by: str, run_id: str | None = None, *, tenant_id: str | None = None
+        self, approved_by: str, run_id: str | None = None, *, tenant_id: str | None = None,
+        caller: str = "unknown",
     ) -> list[Hold]:
-        """Approve held unassignments (all pending, or one run's) and enqueue them."""
+        """Approve held unassignments (all pending, or one run's) and enqueue them; each is an
+        audit entry (``caller``: the door the approval came through)."""
         tenant = self.default if tenant_id is None else await self.tenant(tenant_id)
-        return await approve_holds(tenant.context, approved_by, run_id)
+        return await approve_holds(tenant.context, approved_by, run_id, caller=caller)
 
     async def report(self) -> list[UserStatus]:
         """The ``TENANT_ID`` tenant's users' latest outcomes, in read order."""
@@ -495,15 +531,25 @@ class AppRuntime:
 
     # -- many tenants -------------------------------------------------------------------------
 
-    async def fan_out(self, requested_by: str = "timer") -> FanOut:
-        """Enqueue a tenant-sync for every active tenant that is due (the timer)."""
-        return await fan_out(
+    async def fan_out(self, requested_by: str = "timer", *, actor: Actor | None = None
+                      ) -> FanOut:
+        """Enqueue a tenant-sync for every active tenant that is due (the timer); with
+        ``actor`` (``POST /api/sync`` by a person) each tenant enqueued is an audit entry."""
+        started = await fan_out(
             await self.records(), OperatorPorts(self.health, self.tenant_syncs),
             now=self.clock(), requested_by=requested_by,
         )
+        if actor is not None:
+            for key in started.enqueued:
+                await record_entry(self.audit_log(key), manual_sync(
+                    actor, self.clock(), run_id=None, outcome=AuditOutcome.DONE,
+                    after=f"tenant-sync enqueued by {requested_by}"))
+        return started
 
-    async def sync_tenant(self, tenant_id: str, *, dry_run: bool = False) -> TenantRun:
-        """One tenant's run now, with its consent check and health.
+    async def sync_tenant(self, tenant_id: str, *, dry_run: bool = False,
+                          actor: Actor | None = None) -> TenantRun:
+        """One tenant's run now, with its consent check and health; with ``actor`` (a
+        person's trigger) a real run is an audit entry.
 
         Raises:
             UnknownTenantError: the registry has no such tenant.
@@ -515,9 +561,19 @@ class AppRuntime:
         if not dry_run and record.state is not TenantState.ACTIVE:
             raise TenantNotActiveError(record)
         tenant = self.tenant_runtime(record)
-        return await run_tenant(
-            tenant.context, tenant.access, self.health, new_run_id(self.clock()), dry_run=dry_run,
-        )
+        run_id = new_run_id(self.clock())
+        if actor is None or dry_run:
+            return await run_tenant(tenant.context, tenant.access, self.health, run_id,
+                                    dry_run=dry_run)
+        try:
+            result = await run_tenant(tenant.context, tenant.access, self.health, run_id)
+        except Exception as error:
+            await self._audit_manual_sync(record.key, actor, run_id, None, error)
+            raise
+        failed = None if result.summary is not None or result.health is None else (
+            result.health.message)
+        await self._audit_manual_sync(record.key, actor, run_id, result.summary, failed)
+        return result
 
     async def run_tenant_sync(self, body: bytes) -> TenantRun | None:
         """The ``tenant-syncs`` queue function: run the tenant the message names, if it is still
@@ -572,8 +628,10 @@ class AppRuntime:
 
     # -- onboarding and offboarding -----------------------------------------------------------
 
-    async def add_tenant(self, fields: Mapping[str, object], *, by: str) -> AddedTenant:
-        """Register a tenant (state ``onboarding``) and say how its admin consents.
+    async def add_tenant(self, fields: Mapping[str, object], *, by: str,
+                         caller: str = "unknown") -> AddedTenant:
+        """Register a tenant (state ``onboarding``) and say how its admin consents (an audit
+        entry: who ``by``, through ``caller``).
 
         Raises:
             RegistryError: a field is missing or wrong (named with its value).
@@ -590,6 +648,8 @@ class AppRuntime:
         await self.registry.add(record)
         self._records.pop(record.key, None)
         log.info("tenant %s (%s) added by %s", record.key, record.display_name, by)
+        await record_entry(self.audit_log(record.key),
+                           tenant_added(record, Actor.of(by, caller), self.clock()))
         return AddedTenant(record, self.consent_url(record.key))
 
     def consent_url(self, tenant_id: str) -> str | None:
@@ -611,10 +671,10 @@ class AppRuntime:
         return await check_tenant(tenant.context, tenant.access, new_run_id(self.clock()),
                                   progress=progress)
 
-    async def import_numbers(self, tenant_id: str, text: str, source: str, *, by: str
-                             ) -> TenantRecord:
+    async def import_numbers(self, tenant_id: str, text: str, source: str, *, by: str,
+                             caller: str = "unknown") -> TenantRecord:
         """Make the numbers the operator supplied (a CSV of numbers or ranges) the tenant's
-        ranges.
+        ranges (an audit entry: who ``by``, through ``caller``).
 
         Raises:
             NumberImportError: every bad line, each with its line number.
@@ -626,20 +686,27 @@ class AppRuntime:
         ranges = parse_number_import(text, source, default_region=record.rules.default_region)
         now = self.clock()
 
+        before: list[TenantRecord] = []
+
         def with_ranges(current: TenantRecord) -> TenantRecord:
+            before[:] = [current]
             rules = current.rules.model_copy(update={"number_ranges": tuple(ranges)})
             return with_changes(current, by=by, at=now, rules=rules)
 
         changed = await self.change(tenant_id, with_ranges)
         log.info("tenant %s: %d number ranges imported by %s from %s", tenant_id,
                  len(ranges), by, source)
+        await record_entry(self.audit_log(changed.key), numbers_imported(
+            before[0] if before else None, changed, source, Actor.of(by, caller), now))
         return changed
 
     async def change_state(
-        self, tenant_id: str, action: TenantAction, *, by: str, release_numbers: bool = False
+        self, tenant_id: str, action: TenantAction, *, by: str, release_numbers: bool = False,
+        caller: str = "unknown",
     ) -> StateChange:
         """Activate, pause, resume or remove a tenant. Removal unassigns nothing; with
-        ``release_numbers`` every number the app assigned there is held for approval.
+        ``release_numbers`` every number the app assigned there is held for approval. The
+        change is an audit entry (who ``by``, through ``caller``).
 
         Raises:
             TransitionRefused: the action does not apply to the tenant's state.
@@ -649,14 +716,21 @@ class AppRuntime:
         if release_numbers and action is not TenantAction.REMOVE:
             raise ValueError("releaseNumbers: only removal releases numbers")
         now = self.clock()
-        changed = await self.change(
-            tenant_id, lambda current: apply_action(current, action, by=by, at=now)
-        )
+        before: list[TenantRecord] = []
+
+        def acted(current: TenantRecord) -> TenantRecord:
+            before[:] = [current]
+            return apply_action(current, action, by=by, at=now)
+
+        changed = await self.change(tenant_id, acted)
         log.info("tenant %s: %s by %s, now %s", tenant_id, action.value, by,
                  changed.state.value)
         held: list[Hold] = []
         if release_numbers:
             held = await hold_numbers_for_release(self.tenant_runtime(changed).context, by)
+        await record_entry(self.audit_log(changed.key), tenant_state_changed(
+            before[0] if before else None, changed, action.value, Actor.of(by, caller), now,
+            held=len(held)))
         return StateChange(changed, held)
 
     async def overview(self) -> list[TenantOverview]:
@@ -676,6 +750,80 @@ class AppRuntime:
             ))
         return lines
 
+    # -- the audit trail -----------------------------------------------------------------------
+
+    def audit_log(self, tenant_id: str) -> TableAuditLog:
+        """The tenant's audit trail (its runtime's, when it has one)."""
+        current = self._tenants.get(tenant_id)
+        if current is not None and current.audit is not None:
+            return current.audit
+        return TableAuditLog(self._tables, tenant_id)
+
+    async def audit_entries(
+        self, tenant_id: str, *, since: datetime | None = None, user: str | None = None,
+    ) -> list[AuditEntry]:
+        """A tenant's audit entries from ``since`` (default: the last 31 days; never before the
+        oldest month kept), oldest first; ``user``: only the entries about that user (id or UPN).
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+        """
+        record = await self.record(tenant_id)
+        if record is None:
+            raise UnknownTenantError(tenant_id)
+        now = self.clock()
+        start = reading_from(since if since is not None else now - AUDIT_DEFAULT_SPAN, now,
+                             self.settings.audit_retention_months)
+        entries = await self.audit_log(record.key).entries(start, now)
+        return [entry for entry in entries if user is None or entry.concerns(user)]
+
+    async def purge_expired_audit(self) -> dict[str, dict[AuditMonth, int]]:
+        """Delete every tenant's audit months older than ``AUDIT_RETENTION_MONTHS`` keeps (the
+        timer, once per month and process for each tenant); the rows deleted per tenant and
+        month. A tenant whose purge fails is logged and tried again on the next tick."""
+        now = self.clock()
+        month = AuditMonth.of(now)
+        done: dict[str, dict[AuditMonth, int]] = {}
+        if self._audit_purged_all == month:
+            return done
+        complete = True
+        for record in await self.records():
+            if self._audit_purged.get(record.key) == month:
+                continue
+            try:
+                gone = await purge_expired(
+                    self.audit_log(record.key), record.key, now=now,
+                    retention_months=self.settings.audit_retention_months,
+                )
+            except Exception as error:  # noqa: BLE001 - one tenant's storage trouble stops no other's purge
+                log.error("audit trail of tenant %s not purged: %s: %s", record.key,  # noqa: TRY400
+                          type(error).__name__, error)
+                complete = False
+                continue
+            self._audit_purged[record.key] = month
+            if gone:
+                done[record.key] = gone
+        if complete:
+            self._audit_purged_all = month
+        return done
+
+    async def _audit_manual_sync(
+        self, tenant_id: str, actor: Actor, run_id: str, summary: SyncSummary | None,
+        failure: BaseException | str | None = None,
+    ) -> None:
+        if summary is not None and failure is None:
+            after = (f"{summary.enqueued} changes enqueued ({summary.members} members, "
+                     f"{summary.read} read)")
+            if summary.skipped_because:
+                after = f"skipped: {summary.skipped_because}"
+            entry = manual_sync(actor, self.clock(), run_id=run_id, outcome=AuditOutcome.DONE,
+                                after=after)
+        else:
+            detail = failure if isinstance(failure, str) else (
+                f"{type(failure).__name__}: {failure}" if failure is not None else "")
+            entry = manual_sync(actor, self.clock(), run_id=run_id,
+                                outcome=AuditOutcome.FAILED, after="run failed", detail=detail)
+        await record_entry(self.audit_log(tenant_id), entry)
     # -- the helpdesk report -------------------------------------------------------------------
 
     async def helpdesk_report(

@@ -16,6 +16,7 @@ from shared.core.tenant_registry import TenantSettings
 from shared.core.tenant_rules import TenantRules
 from shared.service.ports import (
     AssignmentQueue,
+    AuditLog,
     ClaimStore,
     DirectoryDelta,
     InFlightStore,
@@ -58,6 +59,8 @@ class TenantPorts:
     policies: TeamsPolicies
     grants: PolicyGrantStore
     in_flight: InFlightStore
+    audit: AuditLog
+    """The tenant's audit trail: every Teams write, manual trigger, approval and change."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from shared.core.assignment_steps import (
     carry_out,
     needs_reread,
 )
+from shared.core.audit import TeamsWrites
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import UserResult
@@ -58,6 +59,7 @@ from shared.core.steps import (
     UnassignPolicies,
 )
 from shared.core.teams_readiness import TeamsUser
+from shared.service.audit_trail import record_entry
 from shared.service.context import TenantContext
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,7 @@ async def process_assignment(
         look_first=delivery.redelivered,
     )
     try:
-        return await perform_flow(context, carry_out(message, limits))
+        return await perform_flow(context, carry_out(message, limits), TeamsWrites(message))
     except TemporaryError as error:
         return await _after_temporary(context, message, error, delivery)
     except Exception as error:
@@ -130,17 +132,26 @@ async def process_assignment(
         raise
 
 
-async def perform_flow(context: TenantContext, flow: Flow[R]) -> R:
+async def perform_flow(
+    context: TenantContext, flow: Flow[R], writes: TeamsWrites | None = None
+) -> R:
     """Drive ``flow`` to its result: perform each step it yields, send back the answer. A
-    failure to perform a step ends the flow and is raised."""
+    failure to perform a step ends the flow and is raised. With ``writes``, every Teams write
+    is recorded in the audit trail once it returned or raised."""
     try:
         step = next(flow)
         while True:
             try:
                 answer = await perform(context, step)
-            except BaseException:
+            except BaseException as error:
+                if writes is not None:
+                    await record_entry(context.ports.audit,
+                                       writes.raised(step, error, context.clock()))
                 flow.close()
                 raise
+            if writes is not None:
+                await record_entry(context.ports.audit,
+                                   writes.answered(step, answer, context.clock()))
             step = flow.send(answer)
     except StopIteration as finished:
         return cast(R, finished.value)

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from shared.core.audit import AuditEntry, AuditMonth
 from shared.core.directory import Claim, Member
 from shared.core.messages import AssignmentMessage
 from shared.core.policy_planner import PolicyGrant
@@ -467,4 +468,24 @@ class TenantHealthStore(Protocol):
 
     async def mark_finished(self, tenant_id: str, at: datetime) -> None:
         """A sync of the tenant finished (however it ended) at ``at``."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The tenant's audit trail (table ``audit``): append-only, a partition per month."""
+
+    async def record(self, entry: AuditEntry) -> bool:
+        """Append the entry (create only: no row is ever changed). False when it is recorded
+        already: the same entry, or a queue message's write with the same dedupe key (a
+        redelivery that performed the write again)."""
+        ...
+
+    async def entries(self, since: datetime, until: datetime) -> list[AuditEntry]:
+        """The tenant's entries from ``since`` to ``until`` (both included), oldest first; one
+        query per month."""
+        ...
+
+    async def purge_before(self, month: AuditMonth) -> dict[AuditMonth, int]:
+        """Delete every row of the tenant's months before ``month`` (whole months, nothing of
+        any other tenant or table); the rows deleted per month."""
         ...
