@@ -13,6 +13,7 @@ Table of contents:
                         ``TENANT_ID`` tenant's held unassignments.
 * ``tenants_*``      — HTTP /api/tenants…: register, check, import numbers, activate, pause,
                         resume, remove, list; one tenant's sync, holds and audit trail.
+* ``tenants_report`` — HTTP GET /api/tenants/{id}/report: the helpdesk report (html, csv, json).
 
 All HTTP routes need the function key. Each trigger only translates between the host and
 ``shared.runtime``; the rules and every decision live in ``shared.core``. What each HTTP trigger
@@ -34,6 +35,8 @@ from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
 from shared.core.audit import Actor
 from shared.core.errors import PermanentError, TemporaryError
+from shared.core.helpdesk_report import RenderedReport
+from shared.core.report_page import CONTENT_SECURITY_POLICY_HEADER, render_report
 from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import (
     NumberImportError,
@@ -47,6 +50,7 @@ from shared.http_requests import (
     AuditQuery,
     HoldsQuery,
     NumbersImportRequest,
+    ReportQuery,
     RequestError,
     SyncRequest,
     TenantAddRequest,
@@ -337,6 +341,35 @@ def _actor(req: func.HttpRequest, app_service_authentication: bool) -> Actor:
     """Who calls, for the audit trail (a bad principal header raises ``RequestError``, which
     ``_answered`` answers naming the header)."""
     return http_actor(req.headers, None, app_service_authentication=app_service_authentication)
+
+
+# -- the helpdesk report -----------------------------------------------------------------------
+
+@app.route(route="tenants/{tenantId}/report", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_report(req: func.HttpRequest) -> func.HttpResponse:
+    """A tenant's helpdesk report: ``?format=html`` (the default: one self-contained page),
+    ``csv`` (a download) or ``json``; ``outcome``, ``reason`` and ``search`` choose the users."""
+    try:
+        path = TenantPath.from_route(req.route_params, "GET /api/tenants/{tenantId}/report")
+        query = ReportQuery.from_http(req.params)
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        report = await (await runtime.get()).helpdesk_report(path.key, query.filters)
+        return _report_answer(render_report(report, query.format))
+
+    return await _answered(run)
+
+
+def _report_answer(rendered: RenderedReport) -> func.HttpResponse:
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    if rendered.content_type == "text/html":
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
+    if rendered.content_type == "text/csv":
+        headers["Content-Disposition"] = f'attachment; filename="{rendered.filename}"'
+    return func.HttpResponse(rendered.body, status_code=200, mimetype=rendered.content_type,
+                             charset="utf-8", headers=headers)
 
 
 # -- answers -----------------------------------------------------------------------------------

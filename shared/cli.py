@@ -2,7 +2,8 @@
 runs ended), ``holds list`` / ``holds approve`` (the mass-unassign guard's holds), ``tenants …``
 (add, check, numbers import, activate, pause, resume, remove, list: the customer tenants),
 ``audit TENANT`` (who changed what, and when),
-``export`` / ``restore`` (a tenant's state to a file, and back after a storage account is lost).
+``export`` / ``restore`` (a tenant's state to a file, and back after a storage account is lost),
+``report TENANT [--format html|csv|json] [-o FILE]`` (a tenant's helpdesk report).
 
 Every command follows ``shared.cli_conventions``: exit code 0 ok, 1 findings, 2 bad input;
 ``--json`` on every listing and summary; progress on stderr, on a terminal only.
@@ -46,6 +47,7 @@ from shared.core.audit import AuditEntry, AuditOutcome
 from shared.core.errors import SyncError
 from shared.core.planner import Plan, plan
 from shared.core.records import Hold, RunRecord
+from shared.core.report_page import render_report
 from shared.core.snapshot_file import SnapshotError, read_snapshot
 from shared.core.tenant_export import ExportError, read_export, statuses_csv
 from shared.core.tenant_registry import RegistryError, TenantAction, TenantExistsError
@@ -54,6 +56,7 @@ from shared.http_requests import (
     ApprovalRequest,
     AuditQuery,
     HoldsQuery,
+    ReportQuery,
     RequestError,
     TenantChangeRequest,
     TenantPath,
@@ -452,6 +455,50 @@ def cli_caller() -> str:
         return f"cli:{getpass.getuser()}"
     except (OSError, KeyError):  # no user name in the environment or the password database
         return "cli:unknown"
+
+
+# -- the helpdesk report ------------------------------------------------------------------------
+
+@cli.command("report")
+def report_command(  # noqa: PLR0917 - typer reads its options from the signature
+    tenant_id: TenantArgument,
+    report_format: Annotated[str | None, typer.Option(
+        "--format", help="html (the default: one self-contained page), csv or json")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write it to this file (default: print it)")] = None,
+    outcome: Annotated[str | None, typer.Option(
+        help="only users with this outcome (several: separated by commas)")] = None,
+    reason: Annotated[str | None, typer.Option(
+        help="only users with this reason code (several: separated by commas)")] = None,
+    search: Annotated[str | None, typer.Option(
+        help="only users whose principal name, id or number contains this")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="the same as --format json (printed on stdout unless -o)")] = False,
+) -> None:
+    """A tenant's helpdesk report: every user's outcome, what to do and since when, under a
+    summary (last run, counts, pending holds, health); the same as
+    GET /api/tenants/{id}/report. Exit code 2 for bad input."""
+    if json_output and report_format is not None and report_format.strip().lower() != "json":
+        refuse(f"--json and --format {report_format}: give one of them")
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "report").key)
+    query = _checked(lambda: ReportQuery.from_options(
+        {"format": "json" if json_output else report_format, "outcome": outcome,
+         "reason": reason, "search": search},
+        {"format": "--format", "outcome": "--outcome", "reason": "--reason",
+         "search": "--search"}))
+    report = _run_tenant_command(lambda runtime: runtime.helpdesk_report(key, query.filters))
+    rendered = render_report(report, query.format)
+    if output is None:
+        sys.stdout.write(rendered.body)
+        return
+    try:
+        # newline="": the CSV module ends its lines itself (RFC 4180's CRLF).
+        with output.open("w", encoding="utf-8", newline="") as file:
+            file.write(rendered.body)
+    except OSError as error:
+        refuse(f"--output {output}: {error.strerror}")
+    typer.echo(f"{output}: the {query.format.value} report of tenant {key} "
+               f"({report.summary.shown} of {report.summary.users} users)")
 
 
 def _json_file(path: Path) -> object:

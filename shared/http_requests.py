@@ -29,13 +29,17 @@ The audit trail: ``GET /api/tenants/{tenantId}/audit?since=<date or ISO time>&us
 (``AuditQuery``); who calls each changing route is ``http_actor``: the name the body gives
 (``approvedBy``, ``changedBy``, ``createdBy``), else ``X-MS-CLIENT-PRINCIPAL-NAME`` (only with
 App Service authentication on: 1-256 characters, no control characters), else ``function key``.
+
+``GET /api/tenants/{tenantId}/report``: ``?format=html|csv|json`` (any case; absent or empty:
+html), ``outcome`` and ``reason`` (one value or several separated by commas, any case; an
+unknown one is named with the values allowed), ``search`` (up to 256 characters).
 """
 
 from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal, TypeVar
 from uuid import UUID
@@ -55,6 +59,8 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
 from shared.core.audit import FUNCTION_KEY, Actor
+from shared.core.helpdesk_report import ReportFilters, ReportFormat
+from shared.core.outcomes import Outcome, Reason
 
 MAX_BODY_BYTES = 4 * 1024
 """The largest approval body read: a real one is under 200 bytes."""
@@ -572,3 +578,94 @@ class AuditQuery(BaseModel):
         values = {name: value for name, value in (("since", since), ("user", user))
                   if value is not None}
         return _validated(cls, values, "option", "audit", names)
+
+
+# -- the helpdesk report: GET /api/tenants/{id}/report ------------------------------------------
+
+MAX_REPORT_SEARCH = 256
+"""The longest report search (a user principal name is at most 113 characters)."""
+
+
+def _choices(kind: str, allowed: tuple[str, ...]) -> Callable[[object], object]:
+    """A comma-separated list of ``kind`` values (any case, blanks ignored; empty: every one);
+    an unknown value is named with what is allowed."""
+
+    def read(value: object) -> object:
+        if isinstance(value, str):
+            chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
+            for part in chosen:
+                if part not in allowed:
+                    raise ValueError(f"{part!r} is not {kind}; say one or more of "
+                                     f"{', '.join(allowed)} (separated by commas; empty: every "
+                                     "one)")
+            return frozenset(chosen)
+        raise ValueError(f"say one or more of {', '.join(allowed)}, separated by commas")
+
+    return read
+
+
+def _report_format(value: object) -> object:
+    if isinstance(value, str):
+        chosen = value.strip().lower() or ReportFormat.HTML.value
+        if chosen in {each.value for each in ReportFormat}:
+            return chosen
+    raise ValueError("say html, csv or json (empty: html)")
+
+
+def _search(value: str) -> str:
+    text = _text(value.strip())
+    if len(text) > MAX_REPORT_SEARCH:
+        raise ValueError(f"at most {MAX_REPORT_SEARCH} characters, got {len(text):,}")
+    return text
+
+
+class ReportQuery(BaseModel):
+    """``GET /api/tenants/{id}/report?format=html|csv|json&outcome=&reason=&search=``: the
+    helpdesk report's format (html unless asked) and which users it lists (``outcome`` and
+    ``reason`` take one value or several separated by commas; ``search`` a part of a user or a
+    number)."""
+
+    model_config = _Request
+
+    format: Annotated[ReportFormat, BeforeValidator(_report_format),
+                      Field(description="html, csv or json")] = ReportFormat.HTML
+    outcome: Annotated[
+        frozenset[Outcome],
+        BeforeValidator(_choices("an outcome", tuple(o.value for o in Outcome))),
+        Field(description="only users with this outcome (several: separated by commas)"),
+    ] = frozenset()
+    reason: Annotated[
+        frozenset[Reason],
+        BeforeValidator(_choices("a reason code", tuple(r.value for r in Reason))),
+        Field(description="only users with this reason code (several: separated by commas)"),
+    ] = frozenset()
+    search: Annotated[StrictStr, AfterValidator(_search),
+                      Field(description="a part of a user principal name, user id or number")
+                      ] = ""
+
+    @property
+    def filters(self) -> ReportFilters:
+        """The filters the report builder takes."""
+        return ReportFilters(outcomes=self.outcome, reasons=self.reason, search=self.search)
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str]) -> ReportQuery:
+        """Read the query (a GET's body is ignored).
+
+        Raises:
+            RequestError: naming the parameter and the value (an unknown parameter too).
+        """
+        return _validated(cls, _query(params), "query parameter",
+                          "GET /api/tenants/{tenantId}/report")
+
+    @classmethod
+    def from_options(cls, values: Mapping[str, str | None], names: Mapping[str, str]
+                     ) -> ReportQuery:
+        """The same rules for the CLI: ``values`` by field name (None: not given), ``names``
+        maps the fields to the options to name.
+
+        Raises:
+            RequestError: naming the option and the value.
+        """
+        given = {name: value for name, value in values.items() if value is not None}
+        return _validated(cls, given, "option", "report", names)

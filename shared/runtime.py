@@ -73,6 +73,7 @@ from shared.core.audit import (
     tenant_state_changed,
 )
 from shared.core.errors import PermanentError
+from shared.core.helpdesk_report import HelpdeskReport, ReportFilters, build_report
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
@@ -851,6 +852,28 @@ class AppRuntime:
             entry = manual_sync(actor, self.clock(), run_id=run_id,
                                 outcome=AuditOutcome.FAILED, after="run failed", detail=detail)
         await record_entry(self.audit_log(tenant_id), entry)
+    # -- the helpdesk report -------------------------------------------------------------------
+
+    async def helpdesk_report(
+        self, tenant_id: str, filters: ReportFilters | None = None
+    ) -> HelpdeskReport:
+        """One tenant's helpdesk report (``GET /api/tenants/{id}/report``, ``report TENANT``):
+        its stored statuses, pending holds, health and last run, under its display name. Any
+        state's tenant has one (reading is always allowed).
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+        """
+        tenant = await self.tenant(tenant_id)
+        runs = await tenant.ledger.runs()
+        return build_report(
+            tenant_id=tenant.record.key, display_name=tenant.record.display_name,
+            statuses=await tenant.statuses.list_statuses(),
+            holds=await tenant.ledger.holds("pending"),
+            health=await self.health.health(tenant.record.key),
+            last_run=runs[-1] if runs else None, now=self.clock(), filters=filters,
+        )
+
     # -- export and restore -------------------------------------------------------------------
 
     async def export_tenant(
