@@ -35,6 +35,7 @@ from typing import Final
 
 from shared.core.outcomes import WAITING_REASONS, Outcome, Reason
 from shared.core.records import Hold, RunRecord, UserStatus
+from shared.core.spreadsheet_cells import spreadsheet_safe
 from shared.core.tenant_registry import TenantHealth
 
 
@@ -338,18 +339,8 @@ CSV_COLUMNS: Final = (
     "since means", "attempts", "next look", "run",
 )
 #: A cell a spreadsheet would read as a formula (OWASP's list: = + - @, tab, carriage return).
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-_E164_CELL: Final = re.compile(r"\+[1-9][0-9]{1,14}(;ext=[0-9]{1,10})?")
 
 
-def spreadsheet_safe(value: str) -> str:
-    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading
-    ``'`` — except a valid E.164 number (``+31855363011``, with an optional ``;ext=``), which
-    is every number the app assigns and must read back exactly; a spreadsheet computes nothing
-    from it (at most it shows it as a plain number)."""
-    if value.startswith(_FORMULA_START) and not _E164_CELL.fullmatch(value):
-        return "'" + value
-    return value
 
 
 def render_csv(report: HelpdeskReport) -> str:

@@ -20,11 +20,11 @@ from shared.core.helpdesk_report import (
     SinceMeaning,
     build_report,
     render_csv,
-    spreadsheet_safe,
 )
 from shared.core.outcomes import Outcome, Reason
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.report_page import CONTENT_SECURITY_POLICY, render_html, render_report
+from shared.core.spreadsheet_cells import spreadsheet_safe
 from shared.core.tenant_registry import TenantHealth, TenantHealthState
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
