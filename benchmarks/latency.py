@@ -677,7 +677,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--settle-hours", type=float, default=8.0,
                         help="go on ticking after the day for at most this long")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.CRITICAL)
+    # The figures are the output: no app log lines (the telemetry events log at INFO on a
+    # logger of their own level, so the handler's level is what keeps them out).
+    quiet = logging.StreamHandler()
+    quiet.setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.ERROR, handlers=[quiet])
     tick_minutes(os.environ.get("SYNC_SCHEDULE", DEFAULT_SYNC_SCHEDULE))
     try:
         plan = plan_day(users=args.users, per_kind=args.per_kind, hours=args.hours,
