@@ -221,6 +221,10 @@ class Behaviour(_Model):
     operation_body_shape: Literal["root", "value"] = "root"
     assign_errors: Literal["async", "sync"] = "async"
     default_page_size: Annotated[int, Field(ge=1, le=999)] = 100
+    max_page_size: Annotated[int, Field(ge=1, le=999)] | None = None
+    """The most members a transitive-members page carries, whatever ``$top`` asks: Graph may
+    answer a page with fewer items than ``$top`` (a client must follow ``@odata.nextLink``), and
+    a small cap lets a test read a small group in several pages."""
     assign_enables_enterprise_voice: bool = True
     user_configuration_body_shape: Literal["root", "value"] = "root"
     rate_limit: RateLimit | None = None

@@ -1,6 +1,10 @@
 """Operator commands: ``plan`` (preview a tenant's plan, offline), ``runs`` (how the latest sync
 runs ended), ``holds list`` / ``holds approve`` (the mass-unassign guard's holds), ``tenants …``
-(add, check, numbers import, activate, pause, resume, remove, list: the customer tenants).
+(add, check, numbers import, activate, pause, resume, remove, list: the customer tenants),
+``export`` / ``restore`` (a tenant's state to a file, and back after a storage account is lost).
+
+Every command follows ``shared.cli_conventions``: exit code 0 ok, 1 findings, 2 bad input;
+``--json`` on every listing and summary; progress on stderr, on a terminal only.
 
 ``python -m shared.cli plan SNAPSHOT.json [--json]``: preview a tenant's plan, offline.
 
@@ -21,14 +25,27 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from azure.core.exceptions import AzureError
 from rich.console import Console
 from rich.table import Table
 
+from shared.cli_conventions import (
+    ExitCode,
+    JsonOption,
+    command_progress,
+    exit_with_findings,
+    print_json,
+    refuse,
+    stop_with_finding,
+)
 from shared.config import ConfigError
+from shared.core.errors import SyncError
 from shared.core.planner import Plan, plan
 from shared.core.records import Hold, RunRecord
 from shared.core.snapshot_file import SnapshotError, read_snapshot
+from shared.core.tenant_export import ExportError, read_export, statuses_csv
 from shared.core.tenant_registry import RegistryError, TenantAction, TenantExistsError
+from shared.core.tenant_restore import RestorePlan
 from shared.http_requests import (
     ApprovalRequest,
     HoldsQuery,
@@ -62,21 +79,22 @@ def _commands() -> None:
 @cli.command("plan")
 def plan_command(
     snapshot: Annotated[Path, typer.Argument(help="directory snapshot / scenario JSON")],
-    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Print what a sync would decide for every user, without touching anything."""
-    try:
-        text = snapshot.read_text(encoding="utf-8")
-    except OSError as error:
-        typer.echo(f"error: {snapshot}: {error.strerror}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        planned = read_snapshot(text, str(snapshot))
-    except SnapshotError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-    with cycle_collection_paused():
-        result = plan(planned.members, planned.rules, planned.state)
+    with command_progress(json_output) as progress:
+        progress.stage(f"reading {snapshot.name}")
+        try:
+            text = snapshot.read_text(encoding="utf-8")
+        except OSError as error:
+            refuse(f"{snapshot}: {error.strerror}")
+        try:
+            planned = read_snapshot(text, str(snapshot))
+        except SnapshotError as error:
+            refuse(str(error))
+        progress.stage(f"planning {len(planned.members):,} users")
+        with cycle_collection_paused():
+            result = plan(planned.members, planned.rules, planned.state)
     if json_output:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return
@@ -117,7 +135,7 @@ _RUN_STYLE = {"completed": "green", "skipped": "yellow", "held_empty_group": "re
 @cli.command("runs")
 def runs_command(
     last: Annotated[int, typer.Option(min=1, max=1000, help="how many runs, newest last")] = 20,
-    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    json_output: JsonOption = False,
     tenant: TenantOption = None,
 ) -> None:
     """How the latest sync runs ended (completed, skipped, held_empty_group, failed) and why
@@ -151,8 +169,10 @@ cli.add_typer(holds_cli, name="holds")
 def holds_list(
     status: Annotated[str, typer.Option(help="pending, approved, dropped or all")] = "pending",
     tenant: TenantOption = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """List held unassignments (uses the app settings in the environment)."""
+    """List held unassignments (uses the app settings in the environment); with --json the
+    body of GET /api/holds."""
     query = _checked(lambda: HoldsQuery.from_options(status, {"status": "--status"}))
     key = _tenant_option(tenant)
 
@@ -161,7 +181,29 @@ def holds_list(
         return await ledger.holds(query.ledger_status)
 
     rows = _run_tenant_command(holds)
-    sys.stdout.write(json.dumps({"holds": [hold_json(h) for h in rows]}, indent=2) + "\n")
+    if json_output:
+        print_json({"holds": [hold_json(h) for h in rows]})
+        return
+    render_holds(rows, Console(width=160))
+
+
+_HOLD_STYLE = {"pending": "red", "approved": "green", "dropped": "dim"}
+
+
+def render_holds(holds: Sequence[Hold], console: Console) -> None:
+    """Held unassignments as a table, with how to approve them."""
+    table = Table(title=f"{len(holds)} hold(s)")
+    for column in ("run", "user", "number", "status", "decided", "message"):
+        table.add_column(column, overflow="fold")
+    for hold in holds:
+        decided = (f"{hold.decided_by} {hold.decided_at:%Y-%m-%d %H:%M}"
+                   if hold.decided_by and hold.decided_at else "-")
+        table.add_row(hold.run_id, hold.user_principal_name, hold.number,
+                      f"[{_HOLD_STYLE.get(hold.status, 'white')}]{hold.status}[/]", decided,
+                      hold.message)
+    console.print(table)
+    if any(hold.status == "pending" for hold in holds):
+        console.print("approve with: holds approve --by <who> [--run RUN] [--tenant TENANT]")
 
 
 @holds_cli.command("approve")
@@ -180,9 +222,7 @@ def holds_approve(
     approved = _run_tenant_command(lambda runtime: runtime.approve_holds(
         approval.approved_by, approval.run_id, tenant_id=key))
     if approval.run_id is not None and not approved:
-        refusal = approval.no_pending_holds("--run", "holds list --status all")
-        typer.echo(f"error: {refusal.message}", err=True)
-        raise typer.Exit(1)
+        refuse(approval.no_pending_holds("--run", "holds list --status all").message)
     sys.stdout.write(json.dumps({"approved": [hold_json(h) for h in approved]}, indent=2) + "\n")
 
 
@@ -235,15 +275,17 @@ def tenants_add(  # noqa: PLR0917 - typer reads its options from the signature
 @tenants_cli.command("check")
 def tenants_check(
     tenant_id: TenantArgument,
-    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Check a tenant before it goes active: its token and roles (naming every missing
     permission), the voice group, Teams' numbers, each main number's holder, and a dry run.
     Exit code 1 when a check failed."""
     key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "tenants check").key)
-    result = _run_tenant_command(lambda runtime: runtime.check_tenant(key))
+    with command_progress(json_output) as progress:
+        result = _run_tenant_command(
+            lambda runtime: runtime.check_tenant(key, progress=progress))
     if json_output:
-        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+        print_json(result.to_json())
     else:
         table = Table(title=f"Check of tenant {key}")
         for column in ("check", "result", "message"):
@@ -255,8 +297,7 @@ def tenants_check(
         console.print(table)
         console.print("passed: activate it with tenants activate" if result.passed
                       else "[red]failed[/]: fix what failed, then check again")
-    if not result.passed:
-        raise typer.Exit(1)
+    exit_with_findings(not result.passed)
 
 
 @numbers_cli.command("import")
@@ -271,8 +312,7 @@ def tenants_numbers_import(
     try:
         text = csv_file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        typer.echo(f"error: {csv_file}: {error}", err=True)
-        raise typer.Exit(2) from None
+        refuse(f"{csv_file}: {error}")
     record = _run_tenant_command(
         lambda runtime: runtime.import_numbers(key, text, str(csv_file), by=who))
     ranges = record.rules.number_ranges
@@ -321,14 +361,11 @@ def tenants_remove(
 
 
 @tenants_cli.command("list")
-def tenants_list(
-    json_output: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-) -> None:
+def tenants_list(json_output: JsonOption = False) -> None:
     """Every tenant: state, health, last run, outcome counts and pending holds."""
     lines = _run_tenant_command(lambda runtime: runtime.overview())
     if json_output:
-        body = {"tenants": [line.to_json() for line in lines]}
-        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        print_json({"tenants": [line.to_json() for line in lines]})
         return
     render_tenants(lines, Console(width=160))
 
@@ -357,18 +394,24 @@ def _json_file(path: Path) -> object:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        typer.echo(f"error: {path}: {error}", err=True)
-        raise typer.Exit(2) from None
+        refuse(f"{path}: {error}")
 
 
 def _run_tenant_command(work: Callable[[AppRuntime], Awaitable[T]]) -> T:
-    """Run a tenants command; a refusal is one line naming what is wrong, exit code 2."""
+    """Run a command on the app's runtime; a refusal is one line naming what is wrong, exit
+    code 2; storage that fails is one line too, exit code 1 (not a traceback)."""
     try:
         return asyncio.run(_with_runtime(work))
     except (UnknownTenantError, RegistryError, TenantExistsError, TenantNotActiveError,
             ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        refuse(str(error))
+    except AzureError as error:
+        stop_with_finding(f"Azure Storage failed: {_first_line(error.message)} (the storage "
+                          f"account of AzureWebJobsStorage)")
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "no reason given").strip().splitlines()[0]
 
 
 def _checked(read: Callable[[], T]) -> T:
@@ -376,8 +419,7 @@ def _checked(read: Callable[[], T]) -> T:
     try:
         return read()
     except RequestError as error:
-        typer.echo(f"error: {error.message}", err=True)
-        raise typer.Exit(2) from None
+        refuse(error.message)
 
 
 async def _with_runtime(work: Callable[[AppRuntime], Awaitable[T]]) -> T:
@@ -385,10 +427,129 @@ async def _with_runtime(work: Callable[[AppRuntime], Awaitable[T]]) -> T:
     try:
         return await work(await holder.get())
     except ConfigError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        refuse(str(error))
     finally:
         await holder.close()
+
+
+# -- export and restore ---------------------------------------------------------------------
+
+
+@cli.command("export")
+def export_command(
+    tenant_id: TenantArgument,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="write the JSON here (default: stdout)")] = None,
+    statuses_csv_file: Annotated[Path | None, typer.Option(
+        "--statuses-csv", help="also write the users' statuses here as CSV")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the tenant's claims, statuses, policy grants and holds to a file.
+
+    One JSON document (schema teams-number-sync-export/1), and the statuses as CSV: what
+    restore reads back after a storage account is lost. Reads only (uses the app settings in
+    the environment)."""
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "export").key)
+    with command_progress(json_output) as progress:
+        document = _run_tenant_command(
+            lambda runtime: runtime.export_tenant(key, progress=progress))
+    if output is None:
+        sys.stdout.write(document.to_text())
+    else:
+        write_private_file(output, document.to_text())
+    if statuses_csv_file is not None:
+        write_private_file(statuses_csv_file, statuses_csv(document.statuses))
+    if output is None:
+        return  # stdout holds the document itself
+    summary = {"tenantId": document.tenant_id, "exportedAt": document.exported_at.isoformat(),
+               "file": str(output),
+               "statusesCsv": str(statuses_csv_file) if statuses_csv_file else None,
+               "counts": document.counts.to_json()}
+    if json_output:
+        print_json(summary)
+        return
+    counts = document.counts
+    typer.echo(f"{key}: {counts.claims} claims, {counts.statuses} statuses, {counts.grants} "
+               f"policy grants, {counts.holds} holds -> {output}"
+               + (f" (statuses CSV -> {statuses_csv_file})" if statuses_csv_file else ""))
+
+
+@cli.command("restore")
+def restore_command(
+    tenant_id: TenantArgument,
+    export_file: Annotated[Path, typer.Argument(help="a file written by export")],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="decide and report, write nothing")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Rebuild a lost store's claims, policy grants and holds from an export.
+
+    Into the tenant's EMPTY store (after a storage account was lost), cross-checked against
+    Teams' number assignments: a claim whose number Teams shows on someone else, or on no one,
+    is reported and not restored. Statuses are not restored: the next sync writes them. Exit
+    code 1 when anything was reported, 2 when the file or the store is refused (nothing
+    written)."""
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "restore").key)
+    try:
+        text = export_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        refuse(f"{export_file}: {getattr(error, 'strerror', None) or error}")
+    try:
+        document = read_export(text, str(export_file))
+    except ExportError as error:
+        refuse(str(error))
+    with command_progress(json_output) as progress:
+        restored = _run_tenant_command(lambda runtime: _teams_readable(runtime.restore_tenant(
+            key, document, source=str(export_file), dry_run=dry_run, progress=progress)))
+    if json_output:
+        print_json(restored.summary_json(dry_run=dry_run))
+    else:
+        render_restore(restored, Console(width=160), dry_run=dry_run)
+    exit_with_findings(bool(restored.reported))
+
+
+def render_restore(restored: RestorePlan, console: Console, *, dry_run: bool) -> None:
+    """What a restore did (or would do): the rows reported, then the counts."""
+    reported = restored.reported
+    if reported:
+        table = Table(title=f"{len(reported)} row(s) reported, not restored")
+        for column in ("kind", "user", "number", "reason", "message"):
+            table.add_column(column, overflow="fold")
+        for row in reported:
+            table.add_row(row.kind.value, row.user_principal_name or row.user_id, row.number,
+                          f"[red]{row.reason.value}[/]", row.message)
+        console.print(table)
+    verb = "would restore" if dry_run else "restored"
+    console.print(
+        f"{restored.tenant_id}: {verb} {len(restored.claims)} claims, "
+        f"{len(restored.grants)} policy grants, {len(restored.holds)} holds; "
+        f"{len(reported)} reported; {restored.statuses_not_restored} statuses left to the "
+        f"next sync" + (" (dry run: nothing written)" if dry_run else ""))
+
+
+async def _teams_readable(restoring: Awaitable[T]) -> T:
+    """A restore whose read of Teams failed stops with exit code 1 (nothing was written)."""
+    try:
+        return await restoring
+    except SyncError as error:
+        typer.echo(f"error: Teams could not be read, nothing was restored: {error.message}",
+                   err=True)
+        raise typer.Exit(ExitCode.FINDINGS) from None
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file renamed over it), readable
+    by the owner only: an export names every user and number. A path that cannot be written is
+    refused (exit code 2)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        refuse(f"{path}: {error.strerror or error}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.request_pace import Pace
+from shared.core.tenant_export import TenantExport
 from shared.core.tenant_registry import (
     TenantAction,
     TenantExistsError,
@@ -78,6 +79,7 @@ from shared.core.tenant_registry import (
     record_from_settings,
     with_changes,
 )
+from shared.core.tenant_restore import RestorePlan
 from shared.core.tenant_sync_messages import TenantSyncMessage
 from shared.host_settings import QueueHostSettings, read_queue_settings
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
@@ -85,6 +87,8 @@ from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
 from shared.service.ports import TeamsNumbers
+from shared.service.progress import NO_PROGRESS, WorkProgress
+from shared.service.tenant_export import export_tenant, restore_tenant
 from shared.service.tenant_runs import (
     FanOut,
     OperatorPorts,
@@ -598,10 +602,13 @@ class AppRuntime:
             redirect_uri=self.settings.consent_redirect_uri, state=secrets.token_urlsafe(12),
         )
 
-    async def check_tenant(self, tenant_id: str) -> TenantCheck:
+    async def check_tenant(
+        self, tenant_id: str, *, progress: WorkProgress = NO_PROGRESS
+    ) -> TenantCheck:
         """``tenants check``: token, roles, voice group, Teams numbers, main numbers, dry run."""
         tenant = await self.tenant(tenant_id)
-        return await check_tenant(tenant.context, tenant.access, new_run_id(self.clock()))
+        return await check_tenant(tenant.context, tenant.access, new_run_id(self.clock()),
+                                  progress=progress)
 
     async def import_numbers(self, tenant_id: str, text: str, source: str, *, by: str
                              ) -> TenantRecord:
@@ -667,6 +674,42 @@ class AppRuntime:
                 pending_holds=len(await tenant.ledger.holds("pending")),
             ))
         return lines
+
+    # -- export and restore -------------------------------------------------------------------
+
+    async def export_tenant(
+        self, tenant_id: str, *, progress: WorkProgress = NO_PROGRESS
+    ) -> TenantExport:
+        """``export``: the tenant's claims, statuses, policy grants and holds as one document.
+
+        Raises:
+            UnknownTenantError: no such tenant.
+            ExportError: a stored row the document cannot hold.
+        """
+        tenant = await self.tenant(tenant_id)
+        return await export_tenant(tenant.context, progress=progress)
+
+    async def restore_tenant(
+        self,
+        tenant_id: str,
+        document: TenantExport,
+        *,
+        source: str,
+        dry_run: bool = False,
+        progress: WorkProgress = NO_PROGRESS,
+    ) -> RestorePlan:
+        """``restore``: rebuild the tenant's claims, grants and holds from an export into its
+        empty store, cross-checked against Teams' number assignments.
+
+        Raises:
+            UnknownTenantError: no such tenant (register it again first).
+            ExportError: another tenant's export.
+            RestoreRefusedError: the store is not empty.
+            SyncError: Teams could not be read.
+        """
+        tenant = await self.tenant(tenant_id)
+        return await restore_tenant(tenant.context, document, source=source, dry_run=dry_run,
+                                    progress=progress)
 
     async def close(self) -> None:
         """Close every client's connections (the Functions host never needs this; runners do)."""

@@ -45,6 +45,7 @@ def list_transitive_member_users(context: RouteContext, route: Route,
     world = context.world
     top = int_option(options, "$top", default=world.behaviour.default_page_size,
                      low=1, high=_MAX_DIRECTORY_PAGE, code="Request_UnsupportedQuery")
+    top = min(top, world.behaviour.max_page_size or top)
     properties = selected_user_properties(options.get("$select"))
     offset = skiptoken_offset(options.get("$skiptoken"), route.key)
     users = world.listed_transitive_member_users(route.key)

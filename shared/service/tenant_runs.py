@@ -42,6 +42,7 @@ from shared.core.tenant_release import holds_for_release, release_run_id
 from shared.core.tenant_sync_messages import TenantSyncMessage
 from shared.service.context import TenantContext
 from shared.service.ports import TenantAccess, TenantHealthStore, TenantSyncQueue
+from shared.service.progress import NO_PROGRESS, WorkProgress
 from shared.service.timer_run import SyncSummary, run_sync
 
 log = logging.getLogger(__name__)
@@ -201,12 +202,16 @@ class TenantCheck:
         }
 
 
-async def check_tenant(context: TenantContext, access: TenantAccess, run_id: str) -> TenantCheck:
+async def check_tenant(
+    context: TenantContext, access: TenantAccess, run_id: str,
+    *, progress: WorkProgress = NO_PROGRESS,
+) -> TenantCheck:
     """Everything onboarding must know before a tenant goes active, each as a finding: the
     token and its roles, the voice group and its members, Teams' numbers, each main number's
-    holder, and a dry-run plan. Writes nothing."""
+    holder, and a dry-run plan (each a stage of ``progress``). Writes nothing."""
     key, ports = context.tenant.key, context.ports
     findings: list[CheckFinding] = []
+    progress.stage("token and permissions")
     try:
         roles = await access.granted_roles()
     except SyncError as error:
@@ -217,6 +222,7 @@ async def check_tenant(context: TenantContext, access: TenantAccess, run_id: str
     if any(finding.level is CheckLevel.FAILED for finding in findings):
         return TenantCheck(key, tuple(findings))
     group = str(context.tenant.voice_group_id)
+    progress.stage("voice group")
     try:
         members = await ports.directory.read_members(group)
     except SyncError as error:
@@ -224,6 +230,7 @@ async def check_tenant(context: TenantContext, access: TenantAccess, run_id: str
         return TenantCheck(key, tuple(findings))
     level = CheckLevel.OK if members else CheckLevel.WARNING
     findings.append(CheckFinding("voice group", level, f"{group}: {len(members)} members"))
+    progress.stage("Teams numbers")
     try:
         holders = await ports.teams.list_assignments()
     except SyncError as error:
@@ -232,12 +239,14 @@ async def check_tenant(context: TenantContext, access: TenantAccess, run_id: str
     findings.append(CheckFinding("Teams numbers", CheckLevel.OK,
                                  f"{len(holders)} numbers assigned in Teams"))
     account_types: dict[str, str | None] = {}
+    progress.stage("main numbers")
     for number in context.rules.main_numbers.values():
         holder = holders.get(number)
         if holder is not None and holder not in account_types:
             teams_user = await ports.teams_users.read(holder)
             account_types[holder] = teams_user.account_type if teams_user else None
     findings.extend(main_number_findings(context.rules.main_numbers, holders, account_types))
+    progress.stage("dry run")
     try:
         preview = await run_sync(context, run_id, dry_run=True)
     except SyncError as error:

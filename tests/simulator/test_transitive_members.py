@@ -70,6 +70,18 @@ def test_default_page_size_comes_from_behaviour(sim: SimulatorServer,
     assert "$top" not in parse_qs(urlsplit(body["@odata.nextLink"]).query)
 
 
+def test_a_page_carries_at_most_max_page_size_whatever_top_asks(
+    sim: SimulatorServer, client: httpx.Client
+) -> None:
+    data = big_scenario(25)
+    data["behaviour"]["maxPageSize"] = 10
+    sim.load_scenario(parse_scenario(data))
+    body = client.get(MEMBERS, params={"$count": "true", "$top": "999"}).json()
+    assert len(body["value"]) == 10
+    assert body["@odata.count"] == 25 + 4  # the example's own four members
+    assert "@odata.nextLink" in body
+
+
 @pytest.mark.parametrize("top", ["1000", "0", "ten"])
 def test_page_size_outside_1_to_999_is_refused(client: httpx.Client, top: str) -> None:
     response = client.get(MEMBERS, params={"$count": "true", "$top": top})
