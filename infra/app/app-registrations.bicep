@@ -68,18 +68,19 @@ resource graphApp 'Microsoft.Graph/applications@v1.0' = {
       }]
     }
   ]
+}
 
-  // Wrong values are accepted here and fail only when a token is asked for: issuer, subject
-  // and audience are exactly what the identity's token carries.
-  resource functionAppIdentity 'federatedIdentityCredentials@v1.0' = {
-    name: '${graphApp.uniqueName}/function-app-identity'
-    description: 'The Function App\'s user-assigned identity'
-    issuer: ficIssuer
-    subject: managedIdentityPrincipalId
-    audiences: [
-      ficAudience
-    ]
-  }
+// The identity as the app registration's credential. Wrong values are accepted here and fail
+// only when a token is asked for: issuer, subject and audience are exactly what the identity's
+// token carries. (A top-level resource, not nested: pycep-parser drops nested resources.)
+resource functionAppIdentity 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = {
+  name: '${graphApp.uniqueName}/function-app-identity'
+  description: 'The Function App\'s user-assigned identity'
+  issuer: ficIssuer
+  subject: managedIdentityPrincipalId
+  audiences: [
+    ficAudience
+  ]
 }
 
 resource signIn 'Microsoft.Graph/applications@v1.0' = if (signInApp) {
