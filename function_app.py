@@ -49,6 +49,8 @@ from shared.http_requests import (
     TenantAddRequest,
     TenantChangeRequest,
     TenantPath,
+    signed_in_principal,
+    with_signed_in_approver,
 )
 from shared.runtime import (
     RuntimeHolder,
@@ -130,7 +132,7 @@ async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
 async def approve_holds(req: func.HttpRequest) -> func.HttpResponse:
     """Approve held unassignments; records who approved, then enqueues them."""
     try:
-        approval = ApprovalRequest.from_http(req.params, req.get_body())
+        approval = ApprovalRequest.from_http(req.params, _approval_body(req))
     except RequestError as error:
         return _refused(error)
 
@@ -276,7 +278,7 @@ async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
     try:
         path = TenantPath.from_route(req.route_params,
                                      "POST /api/tenants/{tenantId}/holds/approve")
-        approval = ApprovalRequest.from_http(req.params, req.get_body())
+        approval = ApprovalRequest.from_http(req.params, _approval_body(req))
     except RequestError as error:
         return _refused(error)
 
@@ -290,6 +292,11 @@ async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
         return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
 
     return await _answered(run)
+
+
+def _approval_body(req: func.HttpRequest) -> bytes:
+    """The approval's body; behind App Service Authentication, approvedBy is who signed in."""
+    return with_signed_in_approver(req.get_body(), signed_in_principal(req.headers, os.environ))
 
 
 # -- answers -----------------------------------------------------------------------------------

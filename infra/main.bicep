@@ -50,6 +50,11 @@ param appServiceAuthentication bool = true
 @description('Client id of the sign-in app registration, when manageAppRegistrations is false and appServiceAuthentication is true.')
 param signInClientId string = ''
 
+@description('HTTP paths reachable with a function key alone when App Service Authentication is on (exact paths).')
+param authenticationExcludedPaths array = [
+  '/api/sync'
+]
+
 @description('Object id of the Entra group of operator staff who may sign in. Empty: nobody can sign in until it is set (the HTTP endpoints other than POST /api/sync answer 401).')
 param operatorGroupId string = ''
 
@@ -293,6 +298,7 @@ module authentication 'app/authentication.bicep' = if (authenticationOn) {
     functionAppName: api.outputs.name
     signInClientId: resolvedSignInClientId
     operatorGroupId: operatorGroupId
+    excludedPaths: authenticationExcludedPaths
   }
 }
 

@@ -461,3 +461,39 @@ def _json_body(model: type[_Model], body: bytes, limit: int, example: str) -> _M
         return model.model_validate_json(body if body.strip() else b"{}")
     except ValidationError as error:
         raise _refusal(model, error, "field", "the body") from None
+
+
+# -- who signed in (App Service Authentication) -------------------------------------------------
+
+#: The header App Service Authentication sets to the signed-in person's name (the UPN, for
+#: Entra ID). It strips the header from every request that arrives with one.
+PRINCIPAL_NAME_HEADER = "x-ms-client-principal-name"
+
+
+def signed_in_principal(headers: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
+    """The person App Service Authentication signed in, or None.
+
+    Believed only while authentication runs in front of the app (App Service sets
+    ``WEBSITE_AUTH_ENABLED=True`` then): without it, anyone holding a function key could send
+    the header and approve in someone else's name.
+    """
+    if environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() != "true":
+        return None
+    name = next((value for key, value in headers.items()
+                 if key.lower() == PRINCIPAL_NAME_HEADER), "").strip()
+    return name or None
+
+
+def with_signed_in_approver(body: bytes, principal: str | None) -> bytes:
+    """An approval's body with ``approvedBy`` set to the signed-in person: who approves is who
+    signed in, whatever the body says. Unchanged without a principal, or when the body is not
+    a JSON object (its validation then says what is wrong with it)."""
+    if principal is None or len(body) > MAX_BODY_BYTES:  # an oversized body is refused as it is
+        return body
+    try:
+        fields = json.loads(body) if body.strip() else {}
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(fields, dict):
+        return body
+    return json.dumps({**fields, "approvedBy": principal}).encode("utf-8")

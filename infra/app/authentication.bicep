@@ -3,14 +3,17 @@
 // approval takes numbers away: a function key in a URL is not enough for people). The function
 // keys stay: every HTTP function is still authLevel FUNCTION behind this.
 //
-// POST /api/sync stays reachable with the function key alone, for scripts and the portal's
-// Test/Run: it starts runs and answers counts, no personal data.
+// The paths in excludedPaths (by default POST /api/sync: it starts runs and answers counts, no
+// personal data) stay reachable with the function key alone, for scripts and the portal's
+// Test/Run. The approval records the signed-in person (X-MS-CLIENT-PRINCIPAL-NAME) as approver.
 
 param functionAppName string
 @description('Client id of the sign-in app registration (single-tenant, the operator\'s tenant).')
 param signInClientId string
 @description('Object id of the operator group; empty: no one is admitted.')
 param operatorGroupId string
+@description('Paths reachable with a function key alone (exact paths, e.g. /api/sync).')
+param excludedPaths array
 
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
@@ -27,9 +30,7 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
       requireAuthentication: true
       unauthenticatedClientAction: 'RedirectToLoginPage'
       redirectToProvider: 'azureactivedirectory'
-      excludedPaths: [
-        '/api/sync'
-      ]
+      excludedPaths: excludedPaths
     }
     httpSettings: {
       requireHttps: true

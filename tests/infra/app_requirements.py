@@ -25,7 +25,6 @@ from shared.adapters.storage.queue import (
 from shared.config import AppSettings, ConfigError, app_setting_names
 from shared.core.tenant_checks import POLICY_ASSIGNMENT, REQUIRED
 from tests.infra.bicep_checks import (
-    UNRESOLVED,
     Scope,
     Template,
     evaluate,
@@ -119,7 +118,8 @@ def plan_problems(template: Template, name: str) -> list[str]:
     params = plans[0]["params"]
     problems = []
     if params.get("sku") != {"name": "FC1", "tier": "FlexConsumption"}:
-        problems.append(f"{name}: plan sku must be FC1 / FlexConsumption, got {params.get('sku')!r}")
+        problems.append(f"{name}: plan sku must be FC1 / FlexConsumption, got "
+                        f"{params.get('sku')!r}")
     if params.get("reserved") is not True:
         problems.append(f"{name}: plan must be reserved: true (Linux), got "
                         f"{params.get('reserved')!r}")
@@ -157,7 +157,7 @@ def _names(items: Any, scope: Scope) -> frozenset[str]:
     """Names of ``[for x in xs: {name: x}]`` (or a plain list of ``{name: ...}``)."""
     if isinstance(items, dict) and "loop_type" in items:
         values = evaluate(items["loop_type"]["detail"]["array_name"], scope)
-        return frozenset(str(value) for value in values) if isinstance(values, list) else frozenset()
+        return frozenset(map(str, values)) if isinstance(values, list) else frozenset()
     if isinstance(items, list):
         return frozenset(str(evaluate(item.get("name"), scope)) for item in items)
     return frozenset()
@@ -204,7 +204,7 @@ def app_settings(template: Template, scope: Scope) -> dict[str, str]:
         raise AssertionError(f"expected one appsettings config on the site, got {len(configs)}")
     settings = evaluate(configs[0]["properties"], scope)
     if not isinstance(settings, dict):
-        raise AssertionError(f"the app settings did not evaluate to an object: {settings!r}")
+        raise TypeError(f"the app settings did not evaluate to an object: {settings!r}")
     return {key: _as_setting(value) for key, value in settings.items()}
 
 
@@ -312,16 +312,18 @@ def alert_problems(template: Template, name: str, alerts_dir: Path, scope: Scope
     problems, used = [], []
     for raw in raw_rules:
         rule = {key: evaluate(value, scope) for key, value in raw.items() if key != "query"}
-        load = raw.get("query", {}).get("function", {}) if isinstance(raw.get("query"), dict) else {}
+        query_expression = raw.get("query")
+        load = query_expression.get("function", {}) if isinstance(query_expression, dict) else {}
         if load.get("type") != "load_text_content":
             problems.append(f"{name}: rule {rule.get('name')!r}: its query must be "
-                            f"loadTextContent of a file in {alerts_dir.name}/, got {raw.get('query')!r}")
+                            f"loadTextContent of a file in {alerts_dir.name}/, got "
+                            f"{query_expression!r}")
             continue
-        path = (Path(name).parent / load["parameters"]["file_path"])
-        query_file = alerts_dir / path.name
-        if path.parent.name != alerts_dir.name or not query_file.is_file():
-            problems.append(f"{name}: rule {rule.get('name')!r} loads {load['parameters']['file_path']!r}, "
-                            f"not a query in {alerts_dir.relative_to(alerts_dir.parents[1])}/")
+        loaded = load["parameters"]["file_path"]
+        query_file = alerts_dir / Path(loaded).name
+        if Path(loaded).parent.name != alerts_dir.name or not query_file.is_file():
+            problems.append(f"{name}: rule {rule.get('name')!r} loads {loaded!r}, not a query in "
+                            f"{alerts_dir.name}/")
             continue
         used.append(query_file.name)
         query = query_file.read_text(encoding="utf-8")
@@ -343,9 +345,11 @@ def _dimension_problems(name: str, rule: Mapping[str, Any], split: list[str] | N
     # The header says it in words ("one alert per tenantId and queue", "per function"): each
     # word starts the name of a column the rule splits by, and each such column is the query's.
     dimensions = rule.get("dimensions")
-    if split is None or not isinstance(dimensions, list) or len(dimensions) != len(split) or not all(
-            str(dimension).startswith(word) for dimension, word in zip(dimensions, split,
-                                                                       strict=True)):
+    matches = (split is not None and isinstance(dimensions, list)
+               and len(dimensions) == len(split)
+               and all(str(dimension).startswith(word)
+                       for dimension, word in zip(dimensions, split, strict=True)))
+    if not matches or not isinstance(dimensions, list):
         return [f"{name}: rule {rule.get('name')!r}: dimensions are {dimensions!r}, the query's "
                 f"header splits one alert per {split!r}"]
     return [f"{name}: rule {rule.get('name')!r}: dimension {dimension!r} is not a column of "
@@ -385,8 +389,8 @@ def registration_problems(template: Template, name: str, scope: Scope) -> list[s
                                ("policyPermissions", optional_permissions())):
         declared = evaluate(variables.get(variable, {}).get("value"), scope)
         if declared != expected:
-            problems.append(f"{name}: {variable} must be {expected} (shared/core/tenant_checks.py), "
-                            f"got {declared!r}")
+            problems.append(f"{name}: {variable} must be {expected} "
+                            f"(shared/core/tenant_checks.py), got {declared!r}")
     apps = resources(template, "Microsoft.Graph/applications")
     multi = [app for app in apps.values() if app.get("signInAudience") == "AzureADMultipleOrgs"]
     if len(multi) != 1:

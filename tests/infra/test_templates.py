@@ -22,9 +22,11 @@ from tests.infra.bicep_checks import (
     Scope,
     Template,
     bicep_files,
+    evaluate,
     module_arguments,
     parse,
     registry_modules,
+    resources,
     syntax_errors,
 )
 
@@ -192,6 +194,26 @@ def test_the_app_registration_asks_for_the_codes_permissions_and_trusts_the_iden
     scope = module_scope(templates, "app/app-registrations.bicep")
     assert needs.registration_problems(templates["app/app-registrations.bicep"],
                                        "app/app-registrations.bicep", scope) == []
+
+
+def test_people_sign_in_in_the_operators_tenant_and_group(templates: dict[str, Template]) -> None:
+    main = templates["main.bicep"]
+    assert main["parameters"]["appServiceAuthentication"]["default"] is True
+    scope = module_scope(templates, "app/authentication.bicep", operatorGroupId="group-id")
+    (settings,) = resources(templates["app/authentication.bicep"],
+                            "Microsoft.Web/sites/config").values()
+    properties = evaluate(settings["properties"], scope)
+    validation = properties["globalValidation"]
+    entra = properties["identityProviders"]["azureActiveDirectory"]
+    assert (validation["requireAuthentication"], validation["unauthenticatedClientAction"]) == (
+        True, "RedirectToLoginPage")
+    # Only the script's trigger is reachable with a key alone: never the report, holds, tenants.
+    assert validation["excludedPaths"] == ["/api/sync"]
+    assert entra["registration"]["openIdIssuer"].endswith("/v2.0")
+    assert "tenant().tenantId" in settings["properties"]["identityProviders"][
+        "azureActiveDirectory"]["registration"]["openIdIssuer"]
+    assert entra["validation"]["defaultAuthorizationPolicy"]["allowedPrincipals"] == {
+        "groups": ["group-id"]}
 
 
 def test_the_consent_redirect_is_the_apps_default(templates: dict[str, Template]) -> None:
