@@ -25,6 +25,13 @@ param location string
 @description('Object id of the person running azd: gets table and queue data roles so the CLI (python -m shared.cli) works against the account. Empty: none.')
 param principalId string = ''
 
+@description('What principalId is: User, or ServicePrincipal when a pipeline runs azd.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
 @description('How the app gets Graph tokens for the customer tenants: federatedIdentity (the identity is the app registration\'s credential, no secret) or certificate (the app registration\'s certificate in Key Vault).')
 @allowed([
   'federatedIdentity'
@@ -288,6 +295,7 @@ module rbac 'app/rbac.bicep' = {
     keyVaultName: certificateMode ? keyVault.outputs.name : ''
     identityPrincipalId: identity.outputs.principalId
     deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
   }
 }
 

@@ -8,6 +8,8 @@ param keyVaultName string
 param identityPrincipalId string
 @description('The person running azd (empty: none): table and queue data roles for the CLI.')
 param deployerPrincipalId string
+@description('User, or ServicePrincipal for a pipeline.')
+param deployerPrincipalType string
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
@@ -91,7 +93,7 @@ resource deployerQueues 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
     principalId: deployerPrincipalId
-    principalType: 'User'
+    principalType: deployerPrincipalType
   }
 }
 
@@ -101,6 +103,6 @@ resource deployerTables 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
     principalId: deployerPrincipalId
-    principalType: 'User'
+    principalType: deployerPrincipalType
   }
 }
