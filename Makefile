@@ -3,7 +3,8 @@
 #               sync and timeline with per-user reports, a customer whose consent lacks a Teams
 #               permission, one just added and checked, and the per-tenant summary
 #   make test   every check: ruff, mypy, import layers, unit + contract + integration + fault tests
-# Both install what they need (a venv from the pinned requirements, Azurite from package-lock.json).
+# Both install what they need (a venv from the pinned requirements, Azurite from package-lock.json,
+# Debian's chromium for the helpdesk report's browser test).
 #   make test-fast  ruff and the tests without Azurite or the simulator (the pure core and fakes)
 #   make infra-check  the offline checks of infra/ alone (tree-sitter, structure, checkov)
 
@@ -16,11 +17,13 @@ NODE_STAMP := node_modules/.installed
 # pycep-parser) the app's venv must not get.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHROMIUM       := /usr/bin/chromium
+CHROMIUM_STAMP := $(VENV)/.chromium
 
-.PHONY: demo demo-reset test test-fast lint typecheck layers pytest faults install clean \
+.PHONY: demo demo-reset test test-fast lint typecheck layers pytest faults install chromium clean \
 	checkov-venv infra-check
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -41,6 +44,25 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The helpdesk report's browser test (tests/integration/test_helpdesk_report.py) drives Debian's
+# chromium through Playwright, which never downloads browsers of its own. Installed once with
+# apt-get when missing (the machine runs as root; otherwise it says what to run); the stamp is
+# made again whenever chromium has gone missing since.
+chromium: $(CHROMIUM_STAMP)
+
+$(CHROMIUM_STAMP): $(if $(wildcard $(CHROMIUM)),,FORCE) | $(PY_STAMP)
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "need $(CHROMIUM): run sudo apt-get install -y chromium"; exit 1; fi; \
+		echo "installing chromium (apt-get) for the browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq >/dev/null && \
+		apt-get install -y -qq chromium >/dev/null || exit 1; \
+	fi
+	@touch $@
+
+FORCE:
 
 # The demo keeps its Azurite and Teams state in .demo/, so a second run shows nothing to change.
 demo: install

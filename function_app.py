@@ -12,7 +12,8 @@ Table of contents:
 * ``list_holds`` / ``approve_holds`` — HTTP GET /api/holds, POST /api/holds/approve: the
                         ``TENANT_ID`` tenant's held unassignments.
 * ``tenants_*``      — HTTP /api/tenants…: register, check, import numbers, activate, pause,
-                        resume, remove, list; one tenant's sync and holds.
+                        resume, remove, list; one tenant's sync, holds and audit trail.
+* ``tenants_report`` — HTTP GET /api/tenants/{id}/report: the helpdesk report (html, csv, json).
 
 All HTTP routes need the function key. Each trigger only translates between the host and
 ``shared.runtime``; the rules and every decision live in ``shared.core``. What each HTTP trigger
@@ -32,7 +33,11 @@ import azure.functions as func
 
 from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, TENANT_SYNC_QUEUE
 from shared.config import ConfigError, sync_schedule_from_environ
+from shared.core.audit import Actor
 from shared.core.errors import PermanentError, TemporaryError
+from shared.core.helpdesk_report import RenderedReport
+from shared.core.report_page import CONTENT_SECURITY_POLICY_HEADER, render_report
+from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import (
     NumberImportError,
     RegistryError,
@@ -42,13 +47,16 @@ from shared.core.tenant_registry import (
 )
 from shared.http_requests import (
     ApprovalRequest,
+    AuditQuery,
     HoldsQuery,
     NumbersImportRequest,
+    ReportQuery,
     RequestError,
     SyncRequest,
     TenantAddRequest,
     TenantChangeRequest,
     TenantPath,
+    http_actor,
     signed_in_principal,
     with_signed_in_approver,
 )
@@ -62,7 +70,9 @@ from shared.runtime import (
 
 app = func.FunctionApp()
 runtime = RuntimeHolder(os.environ)
-log = logging.getLogger("teams_number_sync")
+# A child of the logger the worker sends to Application Insights
+# (PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME).
+log = logging.getLogger(f"{APP_LOGGER_NAME}.function_app")
 
 
 @app.timer_trigger(
@@ -75,13 +85,16 @@ async def sync_scheduled(timer: func.TimerRequest) -> None:
     """Start a run for every active tenant that is due: one tenant-sync message each."""
     if timer.past_due:
         log.warning("sync timer is past due; running now")
-    await (await runtime.get()).fan_out()
+    current = await runtime.get()
+    await current.fan_out()
+    await current.purge_expired_audit()
 
 
 @app.queue_trigger(arg_name="msg", queue_name=TENANT_SYNC_QUEUE, connection="AzureWebJobsStorage")
 async def sync_tenant(msg: func.QueueMessage) -> None:
     """One tenant's run; its trouble ends in the tenant's health record, not in a retry."""
-    await (await runtime.get()).run_tenant_sync(msg.get_body())
+    dequeue_count = getattr(msg, "dequeue_count", None) or 1
+    await (await runtime.get()).run_tenant_sync(msg.get_body(), dequeue_count)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=ASSIGNMENT_QUEUE, connection="AzureWebJobsStorage")
@@ -101,13 +114,14 @@ async def sync_now(req: func.HttpRequest) -> func.HttpResponse:
 
     async def run() -> func.HttpResponse:
         current = await runtime.get()
+        actor = _actor(req, current.settings.app_service_authentication)
         if not await current.serves_one_tenant():
             if request.dry_run:
                 return _refused(RequestError("dryRun", (
                     "dryRun=true: this app serves several tenants; preview one with "
                     "POST /api/tenants/{tenantId}/sync?dryRun=true")))
-            return _json((await current.fan_out("POST /api/sync")).to_json(), 202)
-        summary = await current.sync(dry_run=request.dry_run)
+            return _json((await current.fan_out("POST /api/sync", actor=actor)).to_json(), 202)
+        summary = await current.sync(dry_run=request.dry_run, actor=actor)
         return _json(summary.to_json(), 200)
 
     return await _answered(run)
@@ -138,7 +152,9 @@ async def approve_holds(req: func.HttpRequest) -> func.HttpResponse:
 
     async def run() -> func.HttpResponse:
         current = await runtime.get()
-        approved = await current.approve_holds(approval.approved_by, approval.run_id)
+        caller = _actor(req, current.settings.app_service_authentication).caller
+        approved = await current.approve_holds(approval.approved_by, approval.run_id,
+                                               caller=caller)
         if approval.run_id is not None and not approved:
             return _refused(approval.no_pending_holds())
         return _json({"approved": [hold_json(hold) for hold in approved]}, 200)
@@ -169,8 +185,10 @@ async def tenants_add(req: func.HttpRequest) -> func.HttpResponse:
         return _refused(error)
 
     async def run() -> func.HttpResponse:
-        added = await (await runtime.get()).add_tenant(request.record_fields,
-                                                         by=request.created_by)
+        current = await runtime.get()
+        added = await current.add_tenant(
+            request.record_fields, by=request.created_by,
+            caller=_actor(req, current.settings.app_service_authentication).caller)
         return _json({"tenant": record_json(added.record), "consentUrl": added.consent_url},
                      201)
 
@@ -203,8 +221,10 @@ async def tenants_numbers(req: func.HttpRequest) -> func.HttpResponse:
         return _refused(error)
 
     async def run() -> func.HttpResponse:
-        record = await (await runtime.get()).import_numbers(
-            path.key, text, "body", by=request.changed_by
+        current = await runtime.get()
+        record = await current.import_numbers(
+            path.key, text, "body", by=request.changed_by,
+            caller=_actor(req, current.settings.app_service_authentication).caller,
         )
         return _json({"tenant": record_json(record)}, 200)
 
@@ -229,8 +249,10 @@ async def tenants_change(req: func.HttpRequest) -> func.HttpResponse:
                                      "resume or remove"))
 
     async def run() -> func.HttpResponse:
-        change = await (await runtime.get()).change_state(
+        current = await runtime.get()
+        change = await current.change_state(
             path.key, action, by=request.changed_by, release_numbers=request.release_numbers,
+            caller=_actor(req, current.settings.app_service_authentication).caller,
         )
         return _json({"tenant": record_json(change.record),
                       "heldForRelease": [hold_json(hold) for hold in change.held]}, 200)
@@ -248,7 +270,10 @@ async def tenants_sync(req: func.HttpRequest) -> func.HttpResponse:
         return _refused(error)
 
     async def run() -> func.HttpResponse:
-        result = await (await runtime.get()).sync_tenant(path.key, dry_run=request.dry_run)
+        current = await runtime.get()
+        result = await current.sync_tenant(
+            path.key, dry_run=request.dry_run,
+            actor=_actor(req, current.settings.app_service_authentication))
         return _json(result.to_json(), 200)
 
     return await _answered(run)
@@ -283,8 +308,10 @@ async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
         return _refused(error)
 
     async def run() -> func.HttpResponse:
-        approved = await (await runtime.get()).approve_holds(
-            approval.approved_by, approval.run_id, tenant_id=path.key
+        current = await runtime.get()
+        approved = await current.approve_holds(
+            approval.approved_by, approval.run_id, tenant_id=path.key,
+            caller=_actor(req, current.settings.app_service_authentication).caller,
         )
         if approval.run_id is not None and not approved:
             return _refused(approval.no_pending_holds(
@@ -294,9 +321,62 @@ async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
     return await _answered(run)
 
 
+@app.route(route="tenants/{tenantId}/audit", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_audit(req: func.HttpRequest) -> func.HttpResponse:
+    """A tenant's audit trail: every Teams write, manual trigger, approval and tenant change
+    (``?since=2026-11-01`` — default the last 31 days — and ``?user=<id or UPN>``)."""
+    try:
+        path = TenantPath.from_route(req.route_params, "GET /api/tenants/{tenantId}/audit")
+        query = AuditQuery.from_http(req.params)
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        entries = await (await runtime.get()).audit_entries(
+            path.key, since=query.since, user=query.user)
+        return _json({"entries": [entry.to_json() for entry in entries]}, 200)
+
+    return await _answered(run)
+
+
 def _approval_body(req: func.HttpRequest) -> bytes:
     """The approval's body; behind App Service Authentication, approvedBy is who signed in."""
     return with_signed_in_approver(req.get_body(), signed_in_principal(req.headers, os.environ))
+
+
+def _actor(req: func.HttpRequest, app_service_authentication: bool) -> Actor:
+    """Who calls, for the audit trail (a bad principal header raises ``RequestError``, which
+    ``_answered`` answers naming the header)."""
+    return http_actor(req.headers, None, app_service_authentication=app_service_authentication)
+
+
+# -- the helpdesk report -----------------------------------------------------------------------
+
+@app.route(route="tenants/{tenantId}/report", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+async def tenants_report(req: func.HttpRequest) -> func.HttpResponse:
+    """A tenant's helpdesk report: ``?format=html`` (the default: one self-contained page),
+    ``csv`` (a download) or ``json``; ``outcome``, ``reason`` and ``search`` choose the users."""
+    try:
+        path = TenantPath.from_route(req.route_params, "GET /api/tenants/{tenantId}/report")
+        query = ReportQuery.from_http(req.params)
+    except RequestError as error:
+        return _refused(error)
+
+    async def run() -> func.HttpResponse:
+        report = await (await runtime.get()).helpdesk_report(path.key, query.filters)
+        return _report_answer(render_report(report, query.format))
+
+    return await _answered(run)
+
+
+def _report_answer(rendered: RenderedReport) -> func.HttpResponse:
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+    if rendered.content_type == "text/html":
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HEADER
+    if rendered.content_type == "text/csv":
+        headers["Content-Disposition"] = f'attachment; filename="{rendered.filename}"'
+    return func.HttpResponse(rendered.body, status_code=200, mimetype=rendered.content_type,
+                             charset="utf-8", headers=headers)
 
 
 # -- answers -----------------------------------------------------------------------------------
@@ -305,6 +385,8 @@ async def _answered(run: Callable[[], Awaitable[func.HttpResponse]]) -> func.Htt
     """Run a request's work; every failure a person can act on becomes a JSON answer."""
     try:
         return await run()
+    except RequestError as error:
+        return _refused(error)
     except ConfigError as error:
         return _json({"error": "configuration", "message": str(error)}, 500)
     except UnknownTenantError as error:

@@ -19,7 +19,13 @@ from rich.table import Table
 import function_app
 from graph_simulator import EVERY_TENANT, Scenario, ScenarioError, load_scenario
 from local_runner.customers import Customer, merged_scenario, onboard, operator_stack
-from local_runner.report import SyncReport, build_report, render
+from local_runner.report import (
+    SyncReport,
+    build_report,
+    helpdesk_report_path,
+    render,
+    write_helpdesk_report,
+)
 from local_runner.session import (
     LocalStack,
     app_environment,
@@ -52,7 +58,9 @@ def main(  # noqa: PLR0917 - typer reads its options from the signature
     numbers: Annotated[list[Path] | None, typer.Option(
         help="the numbers CSV of each --just-added customer, in the same order")] = None,
 ) -> None:
-    """Start Azurite and the Graph simulator, run the timer, drain the queue, print the report.
+    """Start Azurite and the Graph simulator, run the timer, drain the queue, print the report
+    (with ``--state-dir``, the first tenant's helpdesk report page is written there too:
+    ``report-<tenant>.html``, its path printed last).
 
     With ``--customer`` or ``--just-added`` the app serves several customer tenants as an
     operator deploys it (every tenant in the registry, tokens by federated identity), and the
@@ -84,17 +92,23 @@ def main(  # noqa: PLR0917 - typer reads its options from the signature
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    page = helpdesk_report_path(state_dir, scenario.tenant.id) if state_dir else None
     if json_output:
         body: dict[str, object] = {"steps": [report.to_json() for report in reports]}
         if customers:
             body["checks"] = [check.to_json() for check in operator.checks]
             body["tenants"] = [line.to_json() for line in operator.tenants]
+        if page is not None:
+            body["helpdeskReport"] = str(page.resolve())
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return
     for report in reports:
         render(report, console)
     if customers:
         render_operator(operator, console)
+    if page is not None:
+        console.print(f"Helpdesk report of tenant {scenario.tenant.id} (open it in a browser): "
+                      f"{page.resolve()}", soft_wrap=True)
 
 
 @dataclass
@@ -166,6 +180,8 @@ async def _sync_and_timeline(
         reports.append(await _step(stack, scenario, title, reports[-1].run_id, tenant))
     if state_dir is not None:
         (state_dir / "clock-offset-hours").write_text(str(offset.total_seconds() / 3600))
+        await write_helpdesk_report(runtime, scenario.tenant.id,
+                                    helpdesk_report_path(state_dir, scenario.tenant.id))
     return reports
 
 

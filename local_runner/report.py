@@ -1,16 +1,22 @@
-"""The sync report a helpdesk reads: one row per user, a summary, and what Graph was asked."""
+"""The sync report a helpdesk reads: one row per user, a summary, and what Graph was asked; and
+the tenant's helpdesk report page the demo writes (``write_helpdesk_report``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from graph_simulator import Scenario
 from local_runner.queue_host import DrainStats
+from shared.core.helpdesk_report import ReportFormat, report_filename
 from shared.core.records import UserStatus
+from shared.core.report_page import render_html
+from shared.runtime import AppRuntime
 
 _STYLE = {
     "assigned": "green", "kept": "cyan", "skipped": "yellow", "unassigned": "magenta",
@@ -133,3 +139,24 @@ def _row_json(row: ReportRow) -> dict[str, str]:
         "reason": row.reason,
         "message": row.message,
     }
+
+
+# -- the helpdesk report (``make demo`` writes the demo tenant's) --------------------------------
+
+
+def helpdesk_report_path(state_dir: Path, tenant_id: str) -> Path:
+    """Where the demo keeps a tenant's helpdesk report: ``<state dir>/report-<tenant>.html``."""
+    return state_dir / report_filename(tenant_id, ReportFormat.HTML)
+
+
+async def write_helpdesk_report(runtime: AppRuntime, tenant_id: str, path: Path) -> Path:
+    """Write the tenant's helpdesk report page (what ``GET /api/tenants/{id}/report`` answers)
+    to ``path``."""
+    page = render_html(await runtime.helpdesk_report(tenant_id))
+    await asyncio.to_thread(_write, path, page)
+    return path
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -1,7 +1,9 @@
 """Operator commands: ``plan`` (preview a tenant's plan, offline), ``runs`` (how the latest sync
 runs ended), ``holds list`` / ``holds approve`` (the mass-unassign guard's holds), ``tenants …``
 (add, check, numbers import, activate, pause, resume, remove, list: the customer tenants),
-``export`` / ``restore`` (a tenant's state to a file, and back after a storage account is lost).
+``audit TENANT`` (who changed what, and when),
+``export`` / ``restore`` (a tenant's state to a file, and back after a storage account is lost),
+``report TENANT [--format html|csv|json] [-o FILE]`` (a tenant's helpdesk report).
 
 Every command follows ``shared.cli_conventions``: exit code 0 ok, 1 findings, 2 bad input;
 ``--json`` on every listing and summary; progress on stderr, on a terminal only.
@@ -17,6 +19,7 @@ anywhere. A broken or incomplete file gets one line naming the field, and exit c
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import sys
@@ -27,6 +30,7 @@ from typing import Annotated, TypeVar
 import typer
 from azure.core.exceptions import AzureError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.cli_conventions import (
@@ -39,16 +43,20 @@ from shared.cli_conventions import (
     stop_with_finding,
 )
 from shared.config import ConfigError
+from shared.core.audit import AuditEntry, AuditOutcome
 from shared.core.errors import SyncError
 from shared.core.planner import Plan, plan
 from shared.core.records import Hold, RunRecord
+from shared.core.report_page import render_report
 from shared.core.snapshot_file import SnapshotError, read_snapshot
 from shared.core.tenant_export import ExportError, read_export, statuses_csv
 from shared.core.tenant_registry import RegistryError, TenantAction, TenantExistsError
 from shared.core.tenant_restore import RestorePlan
 from shared.http_requests import (
     ApprovalRequest,
+    AuditQuery,
     HoldsQuery,
+    ReportQuery,
     RequestError,
     TenantChangeRequest,
     TenantPath,
@@ -220,7 +228,7 @@ def holds_approve(
         approved_by, run_id, {"approvedBy": "--by", "runId": "--run"}))
     key = _tenant_option(tenant)
     approved = _run_tenant_command(lambda runtime: runtime.approve_holds(
-        approval.approved_by, approval.run_id, tenant_id=key))
+        approval.approved_by, approval.run_id, tenant_id=key, caller=cli_caller()))
     if approval.run_id is not None and not approved:
         refuse(approval.no_pending_holds("--run", "holds list --status all").message)
     sys.stdout.write(json.dumps({"approved": [hold_json(h) for h in approved]}, indent=2) + "\n")
@@ -259,7 +267,8 @@ def tenants_add(  # noqa: PLR0917 - typer reads its options from the signature
     if rules_file is not None:
         fields["rules"] = _json_file(rules_file)
     who = _checked(lambda: TenantChangeRequest.from_options(by))
-    added = _run_tenant_command(lambda runtime: runtime.add_tenant(fields, by=who))
+    added = _run_tenant_command(
+        lambda runtime: runtime.add_tenant(fields, by=who, caller=cli_caller()))
     console = Console(width=160)
     console.print(f"[cyan]{added.record.key}[/] {added.record.display_name}: "
                   f"{added.record.state.value}")
@@ -314,7 +323,8 @@ def tenants_numbers_import(
     except (OSError, UnicodeDecodeError) as error:
         refuse(f"{csv_file}: {error}")
     record = _run_tenant_command(
-        lambda runtime: runtime.import_numbers(key, text, str(csv_file), by=who))
+        lambda runtime: runtime.import_numbers(key, text, str(csv_file), by=who,
+                                               caller=cli_caller()))
     ranges = record.rules.number_ranges
     typer.echo(f"{key}: {len(ranges)} number ranges, "
                f"{sum(r.size for r in ranges):,} numbers")
@@ -324,7 +334,8 @@ def _state_command(action: TenantAction) -> Callable[..., None]:
     def command(tenant_id: TenantArgument, by: ByOption) -> None:
         key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, action.value).key)
         who = _checked(lambda: TenantChangeRequest.from_options(by))
-        change = _run_tenant_command(lambda runtime: runtime.change_state(key, action, by=who))
+        change = _run_tenant_command(
+            lambda runtime: runtime.change_state(key, action, by=who, caller=cli_caller()))
         typer.echo(f"{key}: {change.record.state.value}")
 
     command.__doc__ = {
@@ -353,7 +364,8 @@ def tenants_remove(
     key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "remove").key)
     who = _checked(lambda: TenantChangeRequest.from_options(by))
     change = _run_tenant_command(lambda runtime: runtime.change_state(
-        key, TenantAction.REMOVE, by=who, release_numbers=release_numbers))
+        key, TenantAction.REMOVE, by=who, release_numbers=release_numbers,
+        caller=cli_caller()))
     typer.echo(f"{key}: {change.record.state.value}")
     if change.held:
         typer.echo(f"{len(change.held)} numbers held for release; approve with: "
@@ -388,6 +400,105 @@ def render_tenants(lines: Sequence[TenantOverview], console: Console) -> None:
                       f"[{_STATE_STYLE.get(state, 'white')}]{state}[/]", health_text, last,
                       outcomes, str(line.pending_holds))
     console.print(table)
+
+
+_OUTCOME_STYLE = {AuditOutcome.DONE: "green", AuditOutcome.FAILED: "red",
+                  AuditOutcome.PENDING: "yellow"}
+
+
+@cli.command("audit")
+def audit_command(
+    tenant_id: TenantArgument,
+    since: Annotated[str | None, typer.Option(
+        help="from this date (2026-11-01) or time (ISO); default: the last 31 days")] = None,
+    user: Annotated[str | None, typer.Option(help="only this user (Entra id or UPN)")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Who changed what, and when: every Teams write the app made, every manual sync,
+    approval and tenant change, oldest first (uses the app settings in the environment)."""
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "audit").key)
+    query = _checked(lambda: AuditQuery.from_options(since, user,
+                                                     {"since": "--since", "user": "--user"}))
+    entries = _run_tenant_command(lambda runtime: runtime.audit_entries(
+        key, since=query.since, user=query.user))
+    if json_output:
+        print_json({"entries": [entry.to_json() for entry in entries]})
+        return
+    render_audit(entries, Console(width=160), title=f"Audit trail of tenant {key}")
+
+
+def render_audit(entries: Sequence[AuditEntry], console: Console, *, title: str) -> None:
+    """The audit entries as a table, oldest first."""
+    table = Table(title=f"{title}: {len(entries)} entries")
+    for column in ("when (UTC)", "what", "user", "number / policies", "before → after",
+                   "outcome", "who", "run"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        style = _OUTCOME_STYLE[entry.outcome]
+        outcome = f"[{style}]{entry.outcome.value}[/]"
+        if entry.detail:
+            outcome += f"\n{escape(entry.detail)}"
+        who = entry.who if entry.who == entry.caller else f"{entry.who}\nvia {entry.caller}"
+        table.add_row(
+            f"{entry.at:%Y-%m-%d %H:%M:%S}", entry.kind.value,
+            escape(entry.user_principal_name or entry.user_id or ""),
+            escape(entry.number or "; ".join(entry.policies)),
+            escape(f"{entry.before or '-'} → {entry.after or '-'}"), outcome, escape(who),
+            entry.run_id or "",
+        )
+    console.print(table)
+
+
+def cli_caller() -> str:
+    """The door a CLI command comes through, for the audit trail: ``cli:<OS user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or the password database
+        return "cli:unknown"
+
+
+# -- the helpdesk report ------------------------------------------------------------------------
+
+@cli.command("report")
+def report_command(  # noqa: PLR0917 - typer reads its options from the signature
+    tenant_id: TenantArgument,
+    report_format: Annotated[str | None, typer.Option(
+        "--format", help="html (the default: one self-contained page), csv or json")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="write it to this file (default: print it)")] = None,
+    outcome: Annotated[str | None, typer.Option(
+        help="only users with this outcome (several: separated by commas)")] = None,
+    reason: Annotated[str | None, typer.Option(
+        help="only users with this reason code (several: separated by commas)")] = None,
+    search: Annotated[str | None, typer.Option(
+        help="only users whose principal name, id or number contains this")] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="the same as --format json (printed on stdout unless -o)")] = False,
+) -> None:
+    """A tenant's helpdesk report: every user's outcome, what to do and since when, under a
+    summary (last run, counts, pending holds, health); the same as
+    GET /api/tenants/{id}/report. Exit code 2 for bad input."""
+    if json_output and report_format is not None and report_format.strip().lower() != "json":
+        refuse(f"--json and --format {report_format}: give one of them")
+    key = _checked(lambda: TenantPath.from_route({"tenantId": tenant_id}, "report").key)
+    query = _checked(lambda: ReportQuery.from_options(
+        {"format": "json" if json_output else report_format, "outcome": outcome,
+         "reason": reason, "search": search},
+        {"format": "--format", "outcome": "--outcome", "reason": "--reason",
+         "search": "--search"}))
+    report = _run_tenant_command(lambda runtime: runtime.helpdesk_report(key, query.filters))
+    rendered = render_report(report, query.format)
+    if output is None:
+        sys.stdout.write(rendered.body)
+        return
+    try:
+        # newline="": the CSV module ends its lines itself (RFC 4180's CRLF).
+        with output.open("w", encoding="utf-8", newline="") as file:
+            file.write(rendered.body)
+    except OSError as error:
+        refuse(f"--output {output}: {error.strerror}")
+    typer.echo(f"{output}: the {query.format.value} report of tenant {key} "
+               f"({report.summary.shown} of {report.summary.users} users)")
 
 
 def _json_file(path: Path) -> object:

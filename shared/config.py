@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Re-exported (the "as" form, PEP 484): defined in the core, whose tenant registry needs them.
+from shared.core.audit import DEFAULT_RETENTION_MONTHS, MAX_RETENTION_MONTHS
+from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import NumberType as NumberType  # noqa: PLC0414
 from shared.core.tenant_registry import TenantSettings as TenantSettings  # noqa: PLC0414
 from shared.core.tenant_rules import TenantRules
@@ -241,6 +243,29 @@ class AppSettings(BaseModel):
     """Where Entra ID sends a customer's admin after consenting (a redirect URI registered on
     the app registration); ``tenants add`` builds the admin-consent URL with it."""
 
+    audit_retention_months: Annotated[
+        int, Field(ge=1, le=MAX_RETENTION_MONTHS)
+    ] = DEFAULT_RETENTION_MONTHS
+    """How many months of audit trail each tenant keeps, the current month counted: older
+    months are deleted whole by the timer."""
+    app_service_authentication: bool = False
+    """App Service authentication is on (the platform's ``WEBSITE_AUTH_ENABLED``): only then is
+    ``X-MS-CLIENT-PRINCIPAL-NAME`` the caller's (the platform sets it and strips what a client
+    sends); without it the header is anyone's to send and is ignored."""
+    telemetry_logger_name: str = APP_LOGGER_NAME
+    """The logger the Functions worker sends to Application Insights
+    (``PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME``): the app's events are logged on
+    ``APP_LOGGER_NAME``, so any other name would drop them without a word."""
+
+    @field_validator("telemetry_logger_name")
+    @classmethod
+    def _telemetry_logger_is_the_apps(cls, value: str) -> str:
+        if value != APP_LOGGER_NAME:
+            raise ValueError(
+                f"must be {APP_LOGGER_NAME!r} (the logger the app's events and log lines go "
+                f"to) or unset, got {value!r}")
+        return value
+
     @field_validator("consent_redirect_uri")
     @classmethod
     def _consent_redirect_is_https(cls, value: str) -> str:
@@ -330,6 +355,9 @@ _APP_KEYS = {
     "DELTA_READS": "delta_reads",
     "FULL_READ_INTERVAL_MINUTES": "full_read_interval_minutes",
     "CONSENT_REDIRECT_URI": "consent_redirect_uri",
+    "AUDIT_RETENTION_MONTHS": "audit_retention_months",
+    "WEBSITE_AUTH_ENABLED": "app_service_authentication",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME": "telemetry_logger_name",
 }
 _SECTIONS: dict[str, dict[str, str]] = {
     "tenant": _TENANT_KEYS,

@@ -24,13 +24,23 @@ With many tenants (``/api/tenants…``): ``POST /api/tenants`` (a registry recor
 ``POST /api/tenants/{tenantId}/sync[?dryRun=true]``, ``POST /api/tenants/{tenantId}/check`` and
 the holds routes under ``/api/tenants/{tenantId}/``. A ``tenantId`` that is not a GUID is refused
 naming it.
+
+The audit trail: ``GET /api/tenants/{tenantId}/audit?since=<date or ISO time>&user=<id or UPN>``
+(``AuditQuery``); who calls each changing route is ``http_actor``: the name the body gives
+(``approvedBy``, ``changedBy``, ``createdBy``), else ``X-MS-CLIENT-PRINCIPAL-NAME`` (only with
+App Service authentication on: 1-256 characters, no control characters), else ``function key``.
+
+``GET /api/tenants/{tenantId}/report``: ``?format=html|csv|json`` (any case; absent or empty:
+html), ``outcome`` and ``reason`` (one value or several separated by commas, any case; an
+unknown one is named with the values allowed), ``search`` (up to 256 characters).
 """
 
 from __future__ import annotations
 
 import json
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal, TypeVar
 from uuid import UUID
 
@@ -47,6 +57,10 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
+
+from shared.core.audit import FUNCTION_KEY, Actor
+from shared.core.helpdesk_report import ReportFilters, ReportFormat
+from shared.core.outcomes import Outcome, Reason
 
 MAX_BODY_BYTES = 4 * 1024
 """The largest approval body read: a real one is under 200 bytes."""
@@ -463,25 +477,215 @@ def _json_body(model: type[_Model], body: bytes, limit: int, example: str) -> _M
         raise _refusal(model, error, "field", "the body") from None
 
 
-# -- who signed in (App Service Authentication) -------------------------------------------------
+# -- the audit trail: who is calling, and GET /api/tenants/{tenantId}/audit ----------------------
 
-#: The header App Service Authentication sets to the signed-in person's name (the UPN, for
-#: Entra ID). It strips the header from every request that arrives with one.
-PRINCIPAL_NAME_HEADER = "x-ms-client-principal-name"
+PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
+"""Set by App Service authentication to the signed-in caller's name (UPN or e-mail)."""
+MAX_PRINCIPAL = 256
+MAX_AUDIT_USER = 256
 
+
+class CallerPrincipal(BaseModel):
+    """``X-MS-CLIENT-PRINCIPAL-NAME`` as App Service authentication sends it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_PRINCIPAL),
+                    AfterValidator(_text)]
+
+
+def http_actor(
+    headers: Mapping[str, str], given: str | None, *, app_service_authentication: bool
+) -> Actor:
+    """Who makes an HTTP call, for the audit trail: ``given`` (approvedBy, changedBy,
+    createdBy) when the request names someone, else the signed-in caller, else
+    ``function key``; the caller is the signed-in principal or ``function key``.
+
+    The principal header counts only with App Service authentication on (the platform sets it
+    then and drops one a client sends); otherwise anyone could send it, and it is ignored. The
+    function key's *name* is not known here: the host puts it in a claim of the request's
+    identities, which the Python worker's ``HttpRequest`` does not carry.
+
+    Raises:
+        RequestError: naming the header and the value when it is empty, too long or holds
+            control characters.
+    """
+    principal: str | None = None
+    if app_service_authentication:
+        sent = next((value for name, value in headers.items()
+                     if name.lower() == PRINCIPAL_HEADER.lower()), None)
+        if sent is not None:
+            try:
+                principal = CallerPrincipal.model_validate({"name": sent.strip()}).name
+            except ValidationError as error:
+                problem = error.errors()[0]["msg"].removeprefix("Value error, ")
+                raise RequestError(
+                    PRINCIPAL_HEADER, f"{PRINCIPAL_HEADER}={_shown(sent)}: {problem}"
+                ) from None
+    return Actor.of(given, principal or FUNCTION_KEY)
+
+
+def _since(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("say a date (2026-11-01) or a time (2026-11-01T08:00:00Z)")
+    text = value.strip()
+    try:
+        if len(text) == len("2026-11-01"):
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("say a date (2026-11-01) or a time (2026-11-01T08:00:00Z)") from None
+    # A time without an offset is read as UTC, the time every entry is kept in.
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+Since = Annotated[datetime, BeforeValidator(_since)]
+
+
+class AuditQuery(BaseModel):
+    """``GET /api/tenants/{tenantId}/audit?since=&user=``: the entries from a date, for one
+    user (an Entra user id or a UPN, any case) or everyone."""
+
+    model_config = _Request
+
+    since: Annotated[Since | None, Field(
+        description="a date or an ISO time; absent: the last 31 days")] = None
+    user: Annotated[StrictStr | None, Field(
+        min_length=1, max_length=MAX_AUDIT_USER, description="a user's id or UPN"),
+        AfterValidator(lambda value: value if value is None else _text(value).strip()),
+    ] = None
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str]) -> AuditQuery:
+        """Read the query (a GET's body means nothing and is ignored).
+
+        Raises:
+            RequestError: naming the parameter and the value.
+        """
+        return _validated(cls, _query(params), "query parameter",
+                          "GET /api/tenants/{tenantId}/audit")
+
+    @classmethod
+    def from_options(cls, since: str | None, user: str | None, names: Mapping[str, str]
+                     ) -> AuditQuery:
+        """The same rules for the CLI; ``names`` maps the fields to the options to name.
+
+        Raises:
+            RequestError: naming the option and the value.
+        """
+        values = {name: value for name, value in (("since", since), ("user", user))
+                  if value is not None}
+        return _validated(cls, values, "option", "audit", names)
+
+
+# -- the helpdesk report: GET /api/tenants/{id}/report ------------------------------------------
+
+MAX_REPORT_SEARCH = 256
+"""The longest report search (a user principal name is at most 113 characters)."""
+
+
+def _choices(kind: str, allowed: tuple[str, ...]) -> Callable[[object], object]:
+    """A comma-separated list of ``kind`` values (any case, blanks ignored; empty: every one);
+    an unknown value is named with what is allowed."""
+
+    def read(value: object) -> object:
+        if isinstance(value, str):
+            chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
+            for part in chosen:
+                if part not in allowed:
+                    raise ValueError(f"{part!r} is not {kind}; say one or more of "
+                                     f"{', '.join(allowed)} (separated by commas; empty: every "
+                                     "one)")
+            return frozenset(chosen)
+        raise ValueError(f"say one or more of {', '.join(allowed)}, separated by commas")
+
+    return read
+
+
+def _report_format(value: object) -> object:
+    if isinstance(value, str):
+        chosen = value.strip().lower() or ReportFormat.HTML.value
+        if chosen in {each.value for each in ReportFormat}:
+            return chosen
+    raise ValueError("say html, csv or json (empty: html)")
+
+
+def _search(value: str) -> str:
+    text = _text(value.strip())
+    if len(text) > MAX_REPORT_SEARCH:
+        raise ValueError(f"at most {MAX_REPORT_SEARCH} characters, got {len(text):,}")
+    return text
+
+
+class ReportQuery(BaseModel):
+    """``GET /api/tenants/{id}/report?format=html|csv|json&outcome=&reason=&search=``: the
+    helpdesk report's format (html unless asked) and which users it lists (``outcome`` and
+    ``reason`` take one value or several separated by commas; ``search`` a part of a user or a
+    number)."""
+
+    model_config = _Request
+
+    format: Annotated[ReportFormat, BeforeValidator(_report_format),
+                      Field(description="html, csv or json")] = ReportFormat.HTML
+    outcome: Annotated[
+        frozenset[Outcome],
+        BeforeValidator(_choices("an outcome", tuple(o.value for o in Outcome))),
+        Field(description="only users with this outcome (several: separated by commas)"),
+    ] = frozenset()
+    reason: Annotated[
+        frozenset[Reason],
+        BeforeValidator(_choices("a reason code", tuple(r.value for r in Reason))),
+        Field(description="only users with this reason code (several: separated by commas)"),
+    ] = frozenset()
+    search: Annotated[StrictStr, AfterValidator(_search),
+                      Field(description="a part of a user principal name, user id or number")
+                      ] = ""
+
+    @property
+    def filters(self) -> ReportFilters:
+        """The filters the report builder takes."""
+        return ReportFilters(outcomes=self.outcome, reasons=self.reason, search=self.search)
+
+    @classmethod
+    def from_http(cls, params: Mapping[str, str]) -> ReportQuery:
+        """Read the query (a GET's body is ignored).
+
+        Raises:
+            RequestError: naming the parameter and the value (an unknown parameter too).
+        """
+        return _validated(cls, _query(params), "query parameter",
+                          "GET /api/tenants/{tenantId}/report")
+
+    @classmethod
+    def from_options(cls, values: Mapping[str, str | None], names: Mapping[str, str]
+                     ) -> ReportQuery:
+        """The same rules for the CLI: ``values`` by field name (None: not given), ``names``
+        maps the fields to the options to name.
+
+        Raises:
+            RequestError: naming the option and the value.
+        """
+        given = {name: value for name, value in values.items() if value is not None}
+        return _validated(cls, given, "option", "report", names)
+
+
+# -- who approves, behind App Service Authentication ---------------------------------------------
 
 def signed_in_principal(headers: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
-    """The person App Service Authentication signed in, or None.
+    """The person App Service Authentication signed in (``http_actor``'s caller), or None.
 
-    Believed only while authentication runs in front of the app (App Service sets
-    ``WEBSITE_AUTH_ENABLED=True`` then): without it, anyone holding a function key could send
-    the header and approve in someone else's name.
+    Believed only while authentication runs in front of the app: App Service sets
+    ``WEBSITE_AUTH_ENABLED=True`` then (the setting ``AppSettings.app_service_authentication``
+    reads); without it, anyone holding a function key could send the header.
+
+    Raises:
+        RequestError: naming the principal header when its value is unusable.
     """
-    if environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() != "true":
-        return None
-    name = next((value for key, value in headers.items()
-                 if key.lower() == PRINCIPAL_NAME_HEADER), "").strip()
-    return name or None
+    enabled = environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() in {"true", "1", "yes"}
+    caller = http_actor(headers, None, app_service_authentication=enabled).caller
+    return None if caller == FUNCTION_KEY else caller
 
 
 def with_signed_in_approver(body: bytes, principal: str | None) -> bytes:

@@ -39,6 +39,7 @@ from shared.adapters.graph.pacing import TeamsRequestPacer
 from shared.adapters.graph.policies import GraphPolicies
 from shared.adapters.graph.user_configurations import GraphUserConfigurations
 from shared.adapters.storage.accounts import queue_client, table_service
+from shared.adapters.storage.audit import TableAuditLog
 from shared.adapters.storage.claims_and_statuses import (
     TableClaimStore,
     TableStatusStore,
@@ -58,12 +59,26 @@ from shared.adapters.storage.queue import (
 from shared.adapters.storage.runs import TableRunLedger
 from shared.adapters.storage.snapshots import TableSnapshotStore
 from shared.adapters.storage.tenants import TableTenantHealthStore, TableTenantRegistry
+from shared.adapters.telemetry import OpenTelemetryEvents
 from shared.config import AppSettings, ConfigError
+from shared.core.audit import (
+    Actor,
+    AuditEntry,
+    AuditMonth,
+    AuditOutcome,
+    manual_sync,
+    numbers_imported,
+    reading_from,
+    tenant_added,
+    tenant_state_changed,
+)
 from shared.core.errors import PermanentError
+from shared.core.helpdesk_report import HelpdeskReport, ReportFilters, build_report
 from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.request_pace import Pace
+from shared.core.telemetry_events import poisoned_event
 from shared.core.tenant_export import TenantExport
 from shared.core.tenant_registry import (
     TenantAction,
@@ -82,11 +97,12 @@ from shared.core.tenant_registry import (
 from shared.core.tenant_restore import RestorePlan
 from shared.core.tenant_sync_messages import TenantSyncMessage
 from shared.host_settings import QueueHostSettings, read_queue_settings
+from shared.service.audit_trail import purge_expired, record_entry
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.directory_refresh import TeamsWritesNoted
 from shared.service.holds import approve_holds
 from shared.service.message_handler import process_assignment
-from shared.service.ports import TeamsNumbers
+from shared.service.ports import EventSink, TeamsNumbers
 from shared.service.progress import NO_PROGRESS, WorkProgress
 from shared.service.tenant_export import export_tenant, restore_tenant
 from shared.service.tenant_runs import (
@@ -98,6 +114,7 @@ from shared.service.tenant_runs import (
     fan_out,
     health_json,
     hold_numbers_for_release,
+    report_poison_depths,
     run_tenant,
 )
 from shared.service.timer_run import SyncSummary, run_sync
@@ -123,8 +140,12 @@ def tenant_limits(settings: AppSettings, record: TenantRecord) -> TenantLimits:
         delta_reads=settings.delta_reads,
         full_read_interval=timedelta(minutes=record.full_read_interval_minutes),
         teams_requests_per_second=record.teams_requests_per_second,
+        sync_interval_minutes=record.sync_interval_minutes,
     )
 
+
+#: How far back ``audit`` reads when it is not told (``--since``, ``?since=``).
+AUDIT_DEFAULT_SPAN = timedelta(days=31)
 
 #: How long a worker trusts a tenant's registry record before reading it again (a queue message
 #: of a tenant paused a moment ago may still be carried out within this time).
@@ -169,6 +190,8 @@ class TenantRuntime:
     grants: TablePolicyGrantStore
     in_flight: TableInFlightStore
     _graph_transport: GraphTransport
+    audit: TableAuditLog | None = None
+    """The tenant's audit trail (the one its context writes to)."""
 
     async def close(self) -> None:
         """Close the tenant's Graph connections."""
@@ -227,9 +250,16 @@ class AppRuntime:
     _app_pacer: TeamsRequestPacer
     clock: Callable[[], datetime] = utc_now
     """The app's only clock; the local runner moves it forward to replay days in seconds."""
+    events: EventSink = field(default_factory=OpenTelemetryEvents)
+    """Where the app's telemetry goes (the worker's OpenTelemetry exporter in Azure)."""
     _tenants: dict[str, TenantRuntime] = field(default_factory=dict)
     _retired: list[TenantRuntime] = field(default_factory=list)
     _records: dict[str, tuple[float, TenantRecord | None]] = field(default_factory=dict)
+    _audit_purged: dict[str, AuditMonth] = field(default_factory=dict)
+    """Per tenant, the month whose purge this process has done (nothing expires again before
+    the month turns: entries are written at the time they happen)."""
+    _audit_purged_all: AuditMonth | None = None
+    """The month every tenant's purge is done for (the timer then skips it until the next)."""
 
     @classmethod
     async def create(cls, settings: AppSettings) -> AppRuntime:
@@ -360,7 +390,8 @@ class AppRuntime:
             TablePaceStore(tables, key), Pace.at(record.teams_requests_per_second),
             app_pacer=self._app_pacer,
         )
-        graph_transport = graph_http_client(settings.graph, teams_pacer, tenant_id=key)
+        graph_transport = graph_http_client(
+            settings.graph, teams_pacer, tenant_id=key, events=self.events)
         graph = build_graph_client(
             settings.graph, self.credentials.auth_provider(key), graph_transport
         )
@@ -368,6 +399,7 @@ class AppRuntime:
         claims, statuses = TableClaimStore(tables, key), TableStatusStore(tables, key)
         ledger, policies = TableRunLedger(tables, key), GraphPolicies(graph)
         grants, in_flight = TablePolicyGrantStore(tables, key), TableInFlightStore(tables, key)
+        audit = self.audit_log(key)
         teams = TeamsWritesNoted(GraphTeamsNumbers(
             graph,
             number_type=record.number_type,
@@ -382,8 +414,9 @@ class AppRuntime:
                 teams_users=GraphUserConfigurations(graph), teams=teams,
                 delta=GraphDirectoryDelta(graph), snapshots=snapshots, claims=claims,
                 statuses=statuses, queue=self.queue, ledger=ledger, policies=policies,
-                grants=grants, in_flight=in_flight,
+                grants=grants, in_flight=in_flight, audit=audit,
             ),
+            events=self.events,
             clock=self._now,
             limits=tenant_limits(settings, record),
         )
@@ -391,7 +424,7 @@ class AppRuntime:
             record=record, context=context, access=CredentialAccess(self.credentials, key),
             claims=claims, statuses=statuses, ledger=ledger, snapshots=snapshots,
             policies=policies, grants=grants, in_flight=in_flight,
-            _graph_transport=graph_transport,
+            _graph_transport=graph_transport, audit=audit,
         )
 
     async def tenant(self, tenant_id: str) -> TenantRuntime:
@@ -477,16 +510,28 @@ class AppRuntime:
             return False
         return all(record.key == own.key for record in await self.records())
 
-    async def sync(self, *, dry_run: bool = False) -> SyncSummary:
-        """The ``TENANT_ID`` tenant's run, now (``POST /api/sync`` of a one-tenant app)."""
-        return await run_sync(self.context, new_run_id(self.clock()), dry_run=dry_run)
+    async def sync(self, *, dry_run: bool = False, actor: Actor | None = None) -> SyncSummary:
+        """The ``TENANT_ID`` tenant's run, now (``POST /api/sync`` of a one-tenant app); with
+        ``actor`` (a person's trigger) a real run is an audit entry."""
+        run_id = new_run_id(self.clock())
+        if actor is None or dry_run:
+            return await run_sync(self.context, run_id, dry_run=dry_run)
+        try:
+            summary = await run_sync(self.context, run_id)
+        except Exception as error:
+            await self._audit_manual_sync(self.context.tenant.key, actor, run_id, None, error)
+            raise
+        await self._audit_manual_sync(self.context.tenant.key, actor, run_id, summary)
+        return summary
 
     async def approve_holds(
-        self, approved_by: str, run_id: str | None = None, *, tenant_id: str | None = None
+        self, approved_by: str, run_id: str | None = None, *, tenant_id: str | None = None,
+        caller: str = "unknown",
     ) -> list[Hold]:
-        """Approve held unassignments (all pending, or one run's) and enqueue them."""
+        """Approve held unassignments (all pending, or one run's) and enqueue them; each is an
+        audit entry (``caller``: the door the approval came through)."""
         tenant = self.default if tenant_id is None else await self.tenant(tenant_id)
-        return await approve_holds(tenant.context, approved_by, run_id)
+        return await approve_holds(tenant.context, approved_by, run_id, caller=caller)
 
     async def report(self) -> list[UserStatus]:
         """The ``TENANT_ID`` tenant's users' latest outcomes, in read order."""
@@ -494,15 +539,29 @@ class AppRuntime:
 
     # -- many tenants -------------------------------------------------------------------------
 
-    async def fan_out(self, requested_by: str = "timer") -> FanOut:
-        """Enqueue a tenant-sync for every active tenant that is due (the timer)."""
-        return await fan_out(
+    async def fan_out(self, requested_by: str = "timer", *, actor: Actor | None = None
+                      ) -> FanOut:
+        """Enqueue a tenant-sync for every active tenant that is due (the timer); with
+        ``actor`` (``POST /api/sync`` by a person) each tenant enqueued is an audit entry."""
+        started = await fan_out(
             await self.records(), OperatorPorts(self.health, self.tenant_syncs),
             now=self.clock(), requested_by=requested_by,
         )
+        if actor is not None:
+            for key in started.enqueued:
+                await record_entry(self.audit_log(key), manual_sync(
+                    actor, self.clock(), run_id=None, outcome=AuditOutcome.DONE,
+                    after=f"tenant-sync enqueued by {requested_by}"))
+        await report_poison_depths(
+            {POISON_QUEUE: self.poison, TENANT_SYNC_POISON_QUEUE: self.tenant_sync_poison},
+            self.events,
+        )
+        return started
 
-    async def sync_tenant(self, tenant_id: str, *, dry_run: bool = False) -> TenantRun:
-        """One tenant's run now, with its consent check and health.
+    async def sync_tenant(self, tenant_id: str, *, dry_run: bool = False,
+                          actor: Actor | None = None) -> TenantRun:
+        """One tenant's run now, with its consent check and health; with ``actor`` (a
+        person's trigger) a real run is an audit entry.
 
         Raises:
             UnknownTenantError: the registry has no such tenant.
@@ -514,17 +573,29 @@ class AppRuntime:
         if not dry_run and record.state is not TenantState.ACTIVE:
             raise TenantNotActiveError(record)
         tenant = self.tenant_runtime(record)
-        return await run_tenant(
-            tenant.context, tenant.access, self.health, new_run_id(self.clock()), dry_run=dry_run,
-        )
+        run_id = new_run_id(self.clock())
+        if actor is None or dry_run:
+            return await run_tenant(tenant.context, tenant.access, self.health, run_id,
+                                    dry_run=dry_run)
+        try:
+            result = await run_tenant(tenant.context, tenant.access, self.health, run_id)
+        except Exception as error:
+            await self._audit_manual_sync(record.key, actor, run_id, None, error)
+            raise
+        failed = None if result.summary is not None or result.health is None else (
+            result.health.message)
+        await self._audit_manual_sync(record.key, actor, run_id, result.summary, failed)
+        return result
 
-    async def run_tenant_sync(self, body: bytes) -> TenantRun | None:
+    async def run_tenant_sync(self, body: bytes, dequeue_count: int = 1) -> TenantRun | None:
         """The ``tenant-syncs`` queue function: run the tenant the message names, if it is still
-        active; None when there was nothing to run (the message is then done)."""
+        active; None when there was nothing to run (the message is then done). A run that
+        raises on the host's last dequeue is reported poisoned before the host sets it aside."""
         try:
             message = TenantSyncMessage.from_body(body)
         except MessageError as error:
-            await _set_aside(self.tenant_sync_poison, TENANT_SYNC_POISON_QUEUE, body, error)
+            await _set_aside(self.tenant_sync_poison, TENANT_SYNC_POISON_QUEUE, body, error,
+                             self.events)
             return None
         record = await self.record(message.tenant_key)
         if record is None or record.state is not TenantState.ACTIVE:
@@ -532,9 +603,16 @@ class AppRuntime:
             log.info("tenant-sync for %s dropped: the tenant is %s", message.tenant_key, state)
             return None
         tenant = self.tenant_runtime(record)
-        return await run_tenant(
-            tenant.context, tenant.access, self.health, new_run_id(self.clock()),
-        )
+        try:
+            return await run_tenant(
+                tenant.context, tenant.access, self.health, new_run_id(self.clock()),
+            )
+        except Exception as error:
+            if dequeue_count >= self.host.max_dequeue_count:
+                self.events.emit(poisoned_event(
+                    TENANT_SYNC_POISON_QUEUE, "host", error, tenant_id=message.tenant_key,
+                    action="sync"))
+            raise
 
     async def assign(self, body: bytes, dequeue_count: int) -> UserResult | None:
         """Process one queue message; None when the message was unreadable and set aside, or
@@ -544,14 +622,14 @@ class AppRuntime:
         except MessageError as error:
             # Retrying cannot fix a message; keep it for a person instead of failing it five
             # times.
-            await _set_aside(self.poison, POISON_QUEUE, body, error)
+            await _set_aside(self.poison, POISON_QUEUE, body, error, self.events)
             return None
         record = await self.record(message.tenant_id, fresh=False)
         if record is None:
             # Nothing can carry it out here; keep it for a person rather than drop it.
             await _set_aside(self.poison, POISON_QUEUE, body, MessageError(
                 f"tenantId={message.tenant_id!r}: not a tenant this app serves "
-                f"(tenants list shows them)"))
+                f"(tenants list shows them)"), self.events, message=message)
             return None
         if not _carries_out(record, message):
             log.info("%s for %s in tenant %s dropped: the tenant is %s (its next run after it "
@@ -559,20 +637,29 @@ class AppRuntime:
                      message.user_principal_name, message.tenant_id, record.state.value)
             return None
         tenant = self.tenant_runtime(record)
+        final_attempt = dequeue_count >= self.host.max_dequeue_count
         try:
             return await process_assignment(
                 tenant.context, message,
-                final_attempt=dequeue_count >= self.host.max_dequeue_count,
+                final_attempt=final_attempt,
                 redelivered=dequeue_count > 1,
             )
         except MessageError as error:
-            await _set_aside(self.poison, POISON_QUEUE, body, error)
+            await _set_aside(self.poison, POISON_QUEUE, body, error, self.events, message=message)
             return None
+        except Exception as error:
+            if final_attempt:  # the host sets it aside now (maxDequeueCount in host.json)
+                self.events.emit(poisoned_event(
+                    POISON_QUEUE, "host", error, tenant_id=message.tenant_id,
+                    action=message.action, user_id=message.user_id))
+            raise
 
     # -- onboarding and offboarding -----------------------------------------------------------
 
-    async def add_tenant(self, fields: Mapping[str, object], *, by: str) -> AddedTenant:
-        """Register a tenant (state ``onboarding``) and say how its admin consents.
+    async def add_tenant(self, fields: Mapping[str, object], *, by: str,
+                         caller: str = "unknown") -> AddedTenant:
+        """Register a tenant (state ``onboarding``) and say how its admin consents (an audit
+        entry: who ``by``, through ``caller``).
 
         Raises:
             RegistryError: a field is missing or wrong (named with its value).
@@ -589,6 +676,8 @@ class AppRuntime:
         await self.registry.add(record)
         self._records.pop(record.key, None)
         log.info("tenant %s (%s) added by %s", record.key, record.display_name, by)
+        await record_entry(self.audit_log(record.key),
+                           tenant_added(record, Actor.of(by, caller), self.clock()))
         return AddedTenant(record, self.consent_url(record.key))
 
     def consent_url(self, tenant_id: str) -> str | None:
@@ -610,10 +699,10 @@ class AppRuntime:
         return await check_tenant(tenant.context, tenant.access, new_run_id(self.clock()),
                                   progress=progress)
 
-    async def import_numbers(self, tenant_id: str, text: str, source: str, *, by: str
-                             ) -> TenantRecord:
+    async def import_numbers(self, tenant_id: str, text: str, source: str, *, by: str,
+                             caller: str = "unknown") -> TenantRecord:
         """Make the numbers the operator supplied (a CSV of numbers or ranges) the tenant's
-        ranges.
+        ranges (an audit entry: who ``by``, through ``caller``).
 
         Raises:
             NumberImportError: every bad line, each with its line number.
@@ -625,20 +714,27 @@ class AppRuntime:
         ranges = parse_number_import(text, source, default_region=record.rules.default_region)
         now = self.clock()
 
+        before: list[TenantRecord] = []
+
         def with_ranges(current: TenantRecord) -> TenantRecord:
+            before[:] = [current]
             rules = current.rules.model_copy(update={"number_ranges": tuple(ranges)})
             return with_changes(current, by=by, at=now, rules=rules)
 
         changed = await self.change(tenant_id, with_ranges)
         log.info("tenant %s: %d number ranges imported by %s from %s", tenant_id,
                  len(ranges), by, source)
+        await record_entry(self.audit_log(changed.key), numbers_imported(
+            before[0] if before else None, changed, source, Actor.of(by, caller), now))
         return changed
 
     async def change_state(
-        self, tenant_id: str, action: TenantAction, *, by: str, release_numbers: bool = False
+        self, tenant_id: str, action: TenantAction, *, by: str, release_numbers: bool = False,
+        caller: str = "unknown",
     ) -> StateChange:
         """Activate, pause, resume or remove a tenant. Removal unassigns nothing; with
-        ``release_numbers`` every number the app assigned there is held for approval.
+        ``release_numbers`` every number the app assigned there is held for approval. The
+        change is an audit entry (who ``by``, through ``caller``).
 
         Raises:
             TransitionRefused: the action does not apply to the tenant's state.
@@ -648,14 +744,21 @@ class AppRuntime:
         if release_numbers and action is not TenantAction.REMOVE:
             raise ValueError("releaseNumbers: only removal releases numbers")
         now = self.clock()
-        changed = await self.change(
-            tenant_id, lambda current: apply_action(current, action, by=by, at=now)
-        )
+        before: list[TenantRecord] = []
+
+        def acted(current: TenantRecord) -> TenantRecord:
+            before[:] = [current]
+            return apply_action(current, action, by=by, at=now)
+
+        changed = await self.change(tenant_id, acted)
         log.info("tenant %s: %s by %s, now %s", tenant_id, action.value, by,
                  changed.state.value)
         held: list[Hold] = []
         if release_numbers:
             held = await hold_numbers_for_release(self.tenant_runtime(changed).context, by)
+        await record_entry(self.audit_log(changed.key), tenant_state_changed(
+            before[0] if before else None, changed, action.value, Actor.of(by, caller), now,
+            held=len(held)))
         return StateChange(changed, held)
 
     async def overview(self) -> list[TenantOverview]:
@@ -674,6 +777,102 @@ class AppRuntime:
                 pending_holds=len(await tenant.ledger.holds("pending")),
             ))
         return lines
+
+    # -- the audit trail -----------------------------------------------------------------------
+
+    def audit_log(self, tenant_id: str) -> TableAuditLog:
+        """The tenant's audit trail (its runtime's, when it has one)."""
+        current = self._tenants.get(tenant_id)
+        if current is not None and current.audit is not None:
+            return current.audit
+        return TableAuditLog(self._tables, tenant_id)
+
+    async def audit_entries(
+        self, tenant_id: str, *, since: datetime | None = None, user: str | None = None,
+    ) -> list[AuditEntry]:
+        """A tenant's audit entries from ``since`` (default: the last 31 days; never before the
+        oldest month kept), oldest first; ``user``: only the entries about that user (id or UPN).
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+        """
+        record = await self.record(tenant_id)
+        if record is None:
+            raise UnknownTenantError(tenant_id)
+        now = self.clock()
+        start = reading_from(since if since is not None else now - AUDIT_DEFAULT_SPAN, now,
+                             self.settings.audit_retention_months)
+        entries = await self.audit_log(record.key).entries(start, now)
+        return [entry for entry in entries if user is None or entry.concerns(user)]
+
+    async def purge_expired_audit(self) -> dict[str, dict[AuditMonth, int]]:
+        """Delete every tenant's audit months older than ``AUDIT_RETENTION_MONTHS`` keeps (the
+        timer, once per month and process for each tenant); the rows deleted per tenant and
+        month. A tenant whose purge fails is logged and tried again on the next tick."""
+        now = self.clock()
+        month = AuditMonth.of(now)
+        done: dict[str, dict[AuditMonth, int]] = {}
+        if self._audit_purged_all == month:
+            return done
+        complete = True
+        for record in await self.records():
+            if self._audit_purged.get(record.key) == month:
+                continue
+            try:
+                gone = await purge_expired(
+                    self.audit_log(record.key), record.key, now=now,
+                    retention_months=self.settings.audit_retention_months,
+                )
+            except Exception as error:  # noqa: BLE001 - one tenant's storage trouble stops no other's purge
+                log.error("audit trail of tenant %s not purged: %s: %s", record.key,  # noqa: TRY400
+                          type(error).__name__, error)
+                complete = False
+                continue
+            self._audit_purged[record.key] = month
+            if gone:
+                done[record.key] = gone
+        if complete:
+            self._audit_purged_all = month
+        return done
+
+    async def _audit_manual_sync(
+        self, tenant_id: str, actor: Actor, run_id: str, summary: SyncSummary | None,
+        failure: BaseException | str | None = None,
+    ) -> None:
+        if summary is not None and failure is None:
+            after = (f"{summary.enqueued} changes enqueued ({summary.members} members, "
+                     f"{summary.read} read)")
+            if summary.skipped_because:
+                after = f"skipped: {summary.skipped_because}"
+            entry = manual_sync(actor, self.clock(), run_id=run_id, outcome=AuditOutcome.DONE,
+                                after=after)
+        else:
+            detail = failure if isinstance(failure, str) else (
+                f"{type(failure).__name__}: {failure}" if failure is not None else "")
+            entry = manual_sync(actor, self.clock(), run_id=run_id,
+                                outcome=AuditOutcome.FAILED, after="run failed", detail=detail)
+        await record_entry(self.audit_log(tenant_id), entry)
+    # -- the helpdesk report -------------------------------------------------------------------
+
+    async def helpdesk_report(
+        self, tenant_id: str, filters: ReportFilters | None = None
+    ) -> HelpdeskReport:
+        """One tenant's helpdesk report (``GET /api/tenants/{id}/report``, ``report TENANT``):
+        its stored statuses, pending holds, health and last run, under its display name. Any
+        state's tenant has one (reading is always allowed).
+
+        Raises:
+            UnknownTenantError: the registry has no such tenant.
+        """
+        tenant = await self.tenant(tenant_id)
+        runs = await tenant.ledger.runs()
+        return build_report(
+            tenant_id=tenant.record.key, display_name=tenant.record.display_name,
+            statuses=await tenant.statuses.list_statuses(),
+            holds=await tenant.ledger.holds("pending"),
+            health=await self.health.health(tenant.record.key),
+            last_run=runs[-1] if runs else None, now=self.clock(), filters=filters,
+        )
 
     # -- export and restore -------------------------------------------------------------------
 
@@ -765,17 +964,23 @@ def _carries_out(record: TenantRecord, message: AssignmentMessage) -> bool:
 
 
 async def _set_aside(
-    poison: StorageAssignmentQueue, name: str, body: bytes, error: MessageError
+    poison: StorageAssignmentQueue, name: str, body: bytes, error: MessageError,
+    events: EventSink, *, message: AssignmentMessage | None = None,
 ) -> None:
     text = body.decode("utf-8", errors="replace")
+    named = {} if message is None else {
+        "tenant_id": message.tenant_id, "action": message.action, "user_id": message.user_id}
     if await poison.send_raw(text):
         log.error("queue message set aside in %s: %s", name, error)
+        events.emit(poisoned_event(name, "app", error, **named))
         return
     # Too large for any queue: what a person needs to find its sender is its size and start.
     log.error(
         "queue message of %d bytes dropped: too large for %s (%s); it began %r",
         len(body), name, error, body[:200],
     )
+    events.emit(poisoned_event(name, "app", MessageError(
+        f"dropped, {len(body)} bytes are too large for the poison queue: {error}"), **named))
 
 
 def hold_json(hold: Hold) -> dict[str, object]:

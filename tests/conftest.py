@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.azurite_fixtures"]
+pytest_plugins = ["tests.azurite_fixtures", "tests.telemetry_support"]
 
 _TESTS = Path(__file__).resolve().parent
 #: Folders whose tests start or talk to Azurite or the Graph simulator.

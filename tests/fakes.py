@@ -10,15 +10,25 @@ table's, (PartitionKey, RowKey), so a test reads them as ``store.claims[(tenant,
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
+from shared.core.audit import (
+    MARKER_PREFIX,
+    AuditEntry,
+    AuditMonth,
+    entry_keys,
+    marker_row_key,
+    partition_month,
+)
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
-from shared.core.outcomes import Reason, counts_as_attempt
+from shared.core.outcomes import Outcome, Reason, counts_as_attempt
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import (
     DirectorySnapshot,
@@ -32,6 +42,12 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.telemetry_events import (
+    DimensionValue,
+    TelemetryEvent,
+    counter_name,
+    event_record,
+)
 from shared.core.tenant_registry import (
     NumberType,
     RegistryError,
@@ -47,8 +63,10 @@ from shared.core.tenant_rules import TenantRules
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
 from shared.service.ports import (
     AssignmentQueue,
+    AuditLog,
     ClaimStore,
     DirectoryDelta,
+    EventSink,
     InFlightStore,
     PolicyGrantStore,
     RunLedger,
@@ -622,6 +640,51 @@ class FakeTenantHealthStore:
         self.schedules[tenant_id] = replace(await self.schedule(tenant_id), finished_at=at)
 
 
+class FakeAuditLog:
+    """The audit table in a dict keyed (PartitionKey, RowKey) like the table's, markers
+    included; create-only like the adapter."""
+
+    def __init__(self, tenant_id: str) -> None:
+        self._tenant_id = tenant_id
+        self.rows: dict[tuple[str, str], AuditEntry | str] = {}
+
+    async def record(self, entry: AuditEntry) -> bool:
+        partition, row = entry_keys(self._tenant_id, entry)
+        keys = [(partition, row)]
+        if entry.dedupe_key is not None:
+            keys.append((partition, marker_row_key(entry.dedupe_key)))
+        if any(key in self.rows for key in keys):
+            return False
+        self.rows[(partition, row)] = entry
+        if entry.dedupe_key is not None:
+            self.rows[keys[1]] = row
+        return True
+
+    async def entries(self, since: datetime, until: datetime) -> list[AuditEntry]:
+        mine = sorted(
+            (key, row) for key, row in self.rows.items()
+            if isinstance(row, AuditEntry) and partition_month(self._tenant_id, key[0])
+        )
+        return [row for _, row in mine
+                if isinstance(row, AuditEntry) and since <= row.at <= until]
+
+    async def purge_before(self, month: AuditMonth) -> dict[AuditMonth, int]:
+        gone: dict[AuditMonth, int] = {}
+        for key in sorted(self.rows):
+            of = partition_month(self._tenant_id, key[0])
+            if of is not None and of < month:
+                del self.rows[key]
+                if not key[1].startswith(MARKER_PREFIX):
+                    gone[of] = gone.get(of, 0) + 1
+                else:
+                    gone.setdefault(of, 0)
+        return gone
+
+    def recorded(self) -> list[AuditEntry]:
+        """Every entry, in key order (time order within a month)."""
+        return [row for _, row in sorted(self.rows.items()) if isinstance(row, AuditEntry)]
+
+
 class SettableClock:
     """A clock the test sets (``clock.now = ...``)."""
 
@@ -651,6 +714,8 @@ def fake_context(
     policies: TeamsPolicies | None = None,
     grants: PolicyGrantStore | None = None,
     in_flight: InFlightStore | None = None,
+    audit: AuditLog | None = None,
+    events: EventSink | None = None,
 ) -> TenantContext:
     """A tenant context of fresh, empty fakes bound to ``tenant``, with the given ones instead.
 
@@ -683,5 +748,41 @@ def fake_context(
             policies=policies if policies is not None else FakeTeamsPolicies(),
             grants=grants if grants is not None else FakePolicyGrantStore(key),
             in_flight=in_flight if in_flight is not None else FakeInFlightStore(key),
+            audit=audit if audit is not None else FakeAuditLog(key),
         ),
+        events=events if events is not None else RecordedEvents(),
     )
+
+
+EventT = TypeVar("EventT", bound=TelemetryEvent)
+
+
+class RecordedEvents:
+    """Implements ``EventSink`` in memory: the events in the order emitted, the counts by
+    (tenant, outcome). Refuses what the real sink refuses (a dimension that is not text or a
+    number, an outcome without a counter, a negative amount)."""
+
+    def __init__(self) -> None:
+        self.events: list[TelemetryEvent] = []
+        self.counts: Counter[tuple[str, Outcome]] = Counter()
+
+    def emit(self, event: TelemetryEvent) -> None:
+        """Keep the event (checked as the real sink checks it)."""
+        event_record(event)
+        self.events.append(event)
+
+    def count(self, tenant_id: str, outcome: Outcome, amount: int = 1) -> None:
+        """Add to the tenant's count of ``outcome``."""
+        counter_name(outcome)
+        if amount < 0:
+            raise ValueError(f"amount={amount!r}: a count only grows")
+        if amount:
+            self.counts[(tenant_id, outcome)] += amount
+
+    def records(self) -> list[tuple[str, dict[str, DimensionValue]]]:
+        """Each event as its name and dimensions, in order."""
+        return [event_record(event) for event in self.events]
+
+    def of(self, kind: type[EventT]) -> list[EventT]:
+        """The events of one type, in order."""
+        return [event for event in self.events if isinstance(event, kind)]

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Final, Literal
 from uuid import UUID
 
+from shared.core.messages import MessageError
 from shared.core.outcomes import WAITING_REASONS, Outcome
 from shared.core.records import InFlight, UserStatus
 
@@ -38,6 +39,9 @@ CUSTOM_EVENT_NAME_KEY: Final = "microsoft.custom_event.name"
 
 #: ``tenantId`` of a fact that is no one tenant's (see the module docstring).
 APP_WIDE: Final = "*"
+
+#: ``runId`` of ``HoldsApproved`` when every pending hold was approved, not one run's.
+ALL_RUNS: Final = "*"
 
 DimensionValue = str | int | float
 
@@ -105,7 +109,8 @@ class UserAssignmentFailed:
     run_id: str
     user_id: str
     action: str
-    """The message's action: ``assign``, ``unassign``, ``grant`` or ``revoke``."""
+    """The message's action: ``assign``, ``unassign``, ``grant_policies`` or
+    ``revoke_policies``."""
     number: str
     reason: str
     """The ``Reason`` code recorded on the user's status."""
@@ -130,7 +135,7 @@ class HoldsApproved:
     approved_by: str
     count: int
     run_id: str
-    """The run whose holds were approved, or ``*`` for every pending hold."""
+    """The run whose holds were approved, or ``ALL_RUNS`` (``*``) for every pending hold."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,11 +158,12 @@ class MessagePoisoned:
 
     tenant_id: str
     queue: str
-    """The queue the message came from (its poison queue is ``<queue>-poison``)."""
+    """The poison queue the message went to (``number-assignments-poison`` or
+    ``tenant-syncs-poison``), as ``PoisonQueueDepth`` names it."""
     poisoned_by: PoisonedBy
     action: str
-    """The message's action (``assign``, ``unassign``, ``grant``, ``revoke``, ``sync``), ``""``
-    when the body could not be read."""
+    """The message's action (``assign``, ``unassign``, ``grant_policies``, ``revoke_policies``;
+    ``sync`` for a tenant-sync message), ``""`` when the body could not be read."""
     user_id: str
     last_error: str
 
@@ -272,11 +278,12 @@ def _is_identifier(segment: str) -> bool:
 
 #: The counters (OpenTelemetry metrics, ``customMetrics`` in Application Insights) by the
 #: outcome they count, each with the dimension ``tenantId``: users given their number, users
-#: whose change failed, users newly held by the mass-unassign guard.
+#: whose change failed, users newly held by the mass-unassign guard. Lower case: OpenTelemetry
+#: instrument names are case-insensitive and the SDK writes them in lower case.
 COUNTERS: Final[Mapping[Outcome, str]] = {
-    Outcome.ASSIGNED: "UsersAssigned",
-    Outcome.FAILED: "UsersFailed",
-    Outcome.HELD: "UsersHeld",
+    Outcome.ASSIGNED: "users.assigned",
+    Outcome.FAILED: "users.failed",
+    Outcome.HELD: "users.held",
 }
 
 
@@ -306,3 +313,21 @@ def oldest_waiting_minutes(
     if not since:
         return 0.0
     return round(max(0.0, (now - min(since)).total_seconds() / 60), 1)
+
+
+#: The longest ``lastError`` kept (an exception's text can be long; a person reads it).
+LAST_ERROR_LIMIT: Final = 1000
+
+
+def poisoned_event(
+    poison_queue: str, by: PoisonedBy, error: BaseException, *, tenant_id: str = APP_WIDE,
+    action: str = "", user_id: str = "",
+) -> MessagePoisoned:
+    """The ``MessagePoisoned`` of a message set aside in ``poison_queue`` after ``error``, with
+    the tenant, action and user when the message could be read (``APP_WIDE`` and ``""``
+    otherwise). A ``MessageError`` is its own text (it names the field); another error is
+    prefixed with its type. Cut to ``LAST_ERROR_LIMIT`` characters."""
+    text = str(error) if isinstance(error, MessageError) else f"{type(error).__name__}: {error}"
+    if len(text) > LAST_ERROR_LIMIT:
+        text = text[:LAST_ERROR_LIMIT - 1] + "…"
+    return MessagePoisoned(tenant_id, poison_queue, by, action, user_id, text)

@@ -33,6 +33,7 @@ from shared.core.directory import Claim
 from shared.core.outcomes import Outcome, Reason
 from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.records import Hold, UserStatus
+from shared.core.spreadsheet_cells import spreadsheet_safe
 
 EXPORT_SCHEMA: Final = "teams-number-sync-export/1"
 """The schema this app writes and reads; a new incompatible shape gets a new number."""
@@ -369,18 +370,9 @@ STATUS_COLUMNS: Final = (
 )
 
 #: A cell a spreadsheet would run as a formula starts with one of these ...
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 #: ... but a phone number is shown as text without the guard.
-_PLAIN_NUMBER = re.compile(r"\+[0-9][0-9 ]*(;ext=[0-9]+)?")
 
 
-def spreadsheet_safe(value: str) -> str:
-    """A cell value a spreadsheet shows as text: one that would start a formula (a display name
-    ``=HYPERLINK(…)`` put in the directory) gets a leading apostrophe; a phone number stays as
-    it is."""
-    if value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
 
 
 def statuses_csv(statuses: Sequence[ExportedStatus]) -> str:

@@ -16,8 +16,10 @@ from shared.core.tenant_registry import TenantSettings
 from shared.core.tenant_rules import TenantRules
 from shared.service.ports import (
     AssignmentQueue,
+    AuditLog,
     ClaimStore,
     DirectoryDelta,
+    EventSink,
     InFlightStore,
     PolicyGrantStore,
     RunLedger,
@@ -58,6 +60,8 @@ class TenantPorts:
     policies: TeamsPolicies
     grants: PolicyGrantStore
     in_flight: InFlightStore
+    audit: AuditLog
+    """The tenant's audit trail: every Teams write, manual trigger, approval and change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,9 @@ class TenantLimits:
     teams_requests_per_second: float | None = None
     """The tenant's Teams pace: a run lets its changes onto the queue no faster than this can
     carry them (None: all at once)."""
+    sync_interval_minutes: int = 0
+    """The tenant's own interval between runs (0: every tick); reported with each run, so the
+    missing-sync alert knows how long a quiet tenant may be quiet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,9 @@ class TenantContext:
     tenant: TenantSettings
     rules: TenantRules
     ports: TenantPorts
+    events: EventSink
+    """Where the run's and the queue function's telemetry goes (app-wide: events name their
+    tenant)."""
     clock: Clock
     """The app's only clock (the local runner moves it forward to replay days in seconds)."""
     limits: TenantLimits = field(default_factory=TenantLimits)

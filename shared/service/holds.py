@@ -10,18 +10,23 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from shared.core.audit import Actor, holds_approved
 from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import Reason
 from shared.core.records import Hold
+from shared.core.telemetry_events import ALL_RUNS, HoldsApproved
+from shared.service.audit_trail import record_entry
 from shared.service.context import TenantContext
 
 log = logging.getLogger(__name__)
 
 
 async def approve_holds(
-    context: TenantContext, approved_by: str, run_id: str | None = None
+    context: TenantContext, approved_by: str, run_id: str | None = None, *,
+    caller: str = "unknown",
 ) -> list[Hold]:
-    """Approve the pending holds (of one run, or all) and enqueue their unassignments.
+    """Approve the pending holds (of one run, or all) and enqueue their unassignments; each
+    approval is an audit entry (who: ``approved_by``; ``caller``: the door they came through).
 
     The queue function still only takes back numbers with this app's ownership marker.
     """
@@ -36,6 +41,10 @@ async def approve_holds(
         decided = replace(hold, status="approved", decided_by=approved_by, decided_at=now)
         await ledger.update_hold(decided)
         approved.append(decided)
+    # Recorded once decided: the holds are approved from here on, whether or not the send
+    # below goes through.
+    for entry in holds_approved(approved, Actor.of(approved_by, caller)):
+        await record_entry(context.ports.audit, entry)
     await context.ports.queue.send([
         AssignmentMessage(
             idempotency_key=f"approved|{hold.key}",
@@ -47,4 +56,9 @@ async def approve_holds(
         for hold in approved
     ])
     log.warning("%d held unassignments approved by %s", len(approved), approved_by)
+    if approved:
+        context.events.emit(HoldsApproved(
+            context.tenant.key, approved_by, len(approved),
+            run_id if run_id is not None else ALL_RUNS,
+        ))
     return approved

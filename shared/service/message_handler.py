@@ -21,9 +21,10 @@ from shared.core.assignment_steps import (
     carry_out,
     needs_reread,
 )
+from shared.core.audit import TeamsWrites
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage, MessageError
-from shared.core.outcomes import UserResult
+from shared.core.outcomes import Outcome, UserResult
 from shared.core.recording import gave_up, message_status
 from shared.core.run_decisions import change_kind
 from shared.core.steps import (
@@ -58,6 +59,8 @@ from shared.core.steps import (
     UnassignPolicies,
 )
 from shared.core.teams_readiness import TeamsUser
+from shared.core.telemetry_events import UserAssignmentFailed
+from shared.service.audit_trail import record_entry
 from shared.service.context import TenantContext
 
 log = logging.getLogger(__name__)
@@ -117,7 +120,7 @@ async def process_assignment(
         look_first=delivery.redelivered,
     )
     try:
-        return await perform_flow(context, carry_out(message, limits))
+        result = await perform_flow(context, carry_out(message, limits), TeamsWrites(message))
     except TemporaryError as error:
         return await _after_temporary(context, message, error, delivery)
     except Exception as error:
@@ -128,19 +131,46 @@ async def process_assignment(
                 message, f"Gave up after {type(error).__name__}: {error}",
             ))
         raise
+    _tell(context, message, result)
+    return result
 
 
-async def perform_flow(context: TenantContext, flow: Flow[R]) -> R:
+def _tell(context: TenantContext, message: AssignmentMessage, result: UserResult | None) -> None:
+    """Count the user's outcome, and report a failure (``UserAssignmentFailed``)."""
+    if result is None:
+        return
+    key = context.tenant.key
+    if result.outcome is Outcome.ASSIGNED:
+        context.events.count(key, Outcome.ASSIGNED)
+    elif result.outcome is Outcome.FAILED:
+        context.events.count(key, Outcome.FAILED)
+        context.events.emit(UserAssignmentFailed(
+            key, message.run_id, message.user_id, message.action,
+            result.number or message.telephone_number or message.previous_number or "",
+            result.reason.value,
+        ))
+
+
+async def perform_flow(
+    context: TenantContext, flow: Flow[R], writes: TeamsWrites | None = None
+) -> R:
     """Drive ``flow`` to its result: perform each step it yields, send back the answer. A
-    failure to perform a step ends the flow and is raised."""
+    failure to perform a step ends the flow and is raised. With ``writes``, every Teams write
+    is recorded in the audit trail once it returned or raised."""
     try:
         step = next(flow)
         while True:
             try:
                 answer = await perform(context, step)
-            except BaseException:
+            except BaseException as error:
+                if writes is not None:
+                    await record_entry(context.ports.audit,
+                                       writes.raised(step, error, context.clock()))
                 flow.close()
                 raise
+            if writes is not None:
+                await record_entry(context.ports.audit,
+                                   writes.answered(step, answer, context.clock()))
             step = flow.send(answer)
     except StopIteration as finished:
         return cast(R, finished.value)
@@ -248,6 +278,7 @@ async def _after_temporary(
 async def _give_up(context: TenantContext, message: AssignmentMessage, failed: UserResult) -> None:
     """Record the change as failed (best effort: storage may be what failed) and let the next
     run plan the user again."""
+    _tell(context, message, failed)
     try:
         await context.ports.statuses.record(message_status(message, failed, context.clock()))
         await context.ports.in_flight.clear(

@@ -20,8 +20,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from shared.core.audit import AuditEntry, AuditMonth
 from shared.core.directory import Claim, Member
 from shared.core.messages import AssignmentMessage
+from shared.core.outcomes import Outcome
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import (
     DirectorySnapshot,
@@ -35,6 +37,7 @@ from shared.core.records import (
 )
 from shared.core.request_pace import Pace, SlotBlock
 from shared.core.teams_readiness import TeamsUser
+from shared.core.telemetry_events import TelemetryEvent
 from shared.core.tenant_registry import RegistryError, SyncSchedule, TenantHealth, TenantRecord
 from shared.core.tenant_sync_messages import TenantSyncMessage
 
@@ -467,4 +470,58 @@ class TenantHealthStore(Protocol):
 
     async def mark_finished(self, tenant_id: str, at: datetime) -> None:
         """A sync of the tenant finished (however it ended) at ``at``."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The tenant's audit trail (table ``audit``): append-only, a partition per month."""
+
+    async def record(self, entry: AuditEntry) -> bool:
+        """Append the entry (create only: no row is ever changed). False when it is recorded
+        already: the same entry, or a queue message's write with the same dedupe key (a
+        redelivery that performed the write again)."""
+        ...
+
+    async def entries(self, since: datetime, until: datetime) -> list[AuditEntry]:
+        """The tenant's entries from ``since`` to ``until`` (both included), oldest first; one
+        query per month."""
+        ...
+
+    async def purge_before(self, month: AuditMonth) -> dict[AuditMonth, int]:
+        """Delete every row of the tenant's months before ``month`` (whole months, nothing of
+        any other tenant or table); the rows deleted per month."""
+# --- Telemetry -----------------------------------------------------------------------------------
+
+
+class EventSink(Protocol):
+    """Where the app's telemetry goes: the events of ``shared.core.telemetry_events`` (custom
+    events in Application Insights) and the per-tenant counters of its ``COUNTERS``.
+
+    App-wide, not bound to a tenant: every event names its tenant itself, and so does a count.
+    Neither method waits for I/O, and neither raises for a sink that cannot deliver: telemetry
+    never fails the work it reports on.
+    """
+
+    def emit(self, event: TelemetryEvent) -> None:
+        """Send one event with its dimensions.
+
+        Raises:
+            TypeError: a dimension of the event is neither text nor a number (a bug).
+        """
+        ...
+
+    def count(self, tenant_id: str, outcome: Outcome, amount: int = 1) -> None:
+        """Add ``amount`` users to the tenant's counter of ``outcome``.
+
+        Raises:
+            ValueError: the outcome has no counter, or ``amount`` is negative.
+        """
+        ...
+
+
+class MessageCount(Protocol):
+    """A queue whose length can be read: the poison queues, read on every timer tick."""
+
+    async def approximate_message_count(self) -> int:
+        """The queue's approximate number of messages (Queue Storage's own estimate)."""
         ...

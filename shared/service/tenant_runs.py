@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.core.errors import SyncError
 from shared.core.planner import Plan
 from shared.core.records import Hold, RunRecord
+from shared.core.telemetry_events import (
+    APP_WIDE,
+    PoisonQueueDepth,
+    SyncRunFailed,
+    TenantHealthChanged,
+)
 from shared.core.tenant_checks import (
     HEALTHY,
     CheckFinding,
@@ -41,7 +47,13 @@ from shared.core.tenant_registry import (
 from shared.core.tenant_release import holds_for_release, release_run_id
 from shared.core.tenant_sync_messages import TenantSyncMessage
 from shared.service.context import TenantContext
-from shared.service.ports import TenantAccess, TenantHealthStore, TenantSyncQueue
+from shared.service.ports import (
+    EventSink,
+    MessageCount,
+    TenantAccess,
+    TenantHealthStore,
+    TenantSyncQueue,
+)
 from shared.service.progress import NO_PROGRESS, WorkProgress
 from shared.service.timer_run import SyncSummary, run_sync
 
@@ -136,9 +148,13 @@ async def run_tenant(
         if missing:
             observed = health_of_missing(missing)
             if not dry_run:
+                finished = context.clock()
                 await context.ports.ledger.record_run(RunRecord(
-                    run_id, now, context.clock(), "failed", observed.message, {},
+                    run_id, now, finished, "failed", observed.message, {},
                 ))
+                context.events.emit(SyncRunFailed(
+                    key, run_id, observed.message,
+                    max(0, round((finished - now).total_seconds() * 1000))))
         else:
             summary = await run_sync(context, run_id, dry_run=dry_run)
     except SyncError as error:
@@ -176,7 +192,29 @@ async def _record_health(
             log.warning("tenant %s is healthy again", key)
         else:
             log.error("tenant %s health %s: %s", key, current.state.value, current.message)
+        context.events.emit(TenantHealthChanged(
+            key, current.state.value, previous.state.value if previous is not None else "",
+            current.message,
+        ))
     return current
+
+
+async def report_poison_depths(
+    queues: Mapping[str, MessageCount], events: EventSink
+) -> dict[str, int]:
+    """Read each poison queue's approximate length and report it (``PoisonQueueDepth``, app-wide:
+    the poison queues are every tenant's). A queue that cannot be read is logged and left out:
+    the timer's fan-out must not fail over its telemetry."""
+    depths: dict[str, int] = {}
+    for name, queue in queues.items():
+        try:
+            depths[name] = await queue.approximate_message_count()
+        except Exception as error:  # noqa: BLE001 - reported and skipped, never the tick's end
+            log.warning("could not read the length of %s: %s: %s", name,
+                        type(error).__name__, error)
+            continue
+        events.emit(PoisonQueueDepth(APP_WIDE, name, depths[name]))
+    return depths
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,10 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.core.messages import AssignmentMessage
+from shared.core.outcomes import Outcome
 from shared.core.planner import CurrentState, Plan, plan
 from shared.core.records import InFlight, RunRecord
 from shared.core.request_pace import release_delays
@@ -29,9 +30,17 @@ from shared.core.run_decisions import (
     failure_reason,
     run_outcome,
 )
+from shared.core.telemetry_events import (
+    MassUnassignHeld,
+    SyncRunCompleted,
+    SyncRunFailed,
+    SyncRunSkipped,
+    oldest_waiting_minutes,
+)
 from shared.service.collector_pause import cycle_collection_paused
 from shared.service.context import TenantContext
 from shared.service.directory_refresh import ReadKind, read_directory
+from shared.service.graph_request_tally import graph_requests_counted
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,8 @@ class SyncSummary:
     skipped_because: str | None = None
     read: ReadKind = "full"
     """How the directory was read: ``full`` or ``delta``."""
+    oldest_waiting_minutes: float = 0.0
+    """Age of the oldest change still on its way to Teams when the run read (0: none)."""
 
     def to_json(self) -> dict[str, object]:
         """The JSON answer of the HTTP trigger (every decision on a dry run)."""
@@ -95,16 +106,20 @@ async def run_sync(context: TenantContext, run_id: str, *, dry_run: bool = False
             await ledger.record_run(RunRecord(
                 run_id, started, clock(), "skipped", f"Skipped: {why}.", {},
             ))
+            context.events.emit(SyncRunSkipped(tenant.key, run_id, lease_holder=holder))
             return SyncSummary(tenant.key, run_id, dry_run, 0, 0, Plan(()), why)
-    try:
-        summary = await _plan_and_apply(context, run_id, dry_run=dry_run)
-    except Exception as error:
-        why = failure_reason(error)
-        log.error("sync run %s for tenant %s failed: %s", run_id, tenant.key, why)  # noqa: TRY400 - the host logs the traceback; this line is the alert's
-        if not dry_run:
-            await ledger.record_run(RunRecord(run_id, started, clock(), "failed", why, {}))
-            await ledger.release_lease(run_id)
-        raise
+    with graph_requests_counted() as tally:
+        try:
+            summary = await _plan_and_apply(context, run_id, dry_run=dry_run)
+        except Exception as error:
+            why = failure_reason(error)
+            log.error("sync run %s for tenant %s failed: %s", run_id, tenant.key, why)  # noqa: TRY400 - the host logs the traceback; this line is the alert's
+            if not dry_run:
+                await ledger.record_run(RunRecord(run_id, started, clock(), "failed", why, {}))
+                await ledger.release_lease(run_id)
+                context.events.emit(SyncRunFailed(
+                    tenant.key, run_id, why, _milliseconds(started, clock())))
+            raise
     outcome, message = run_outcome(summary.plan)
     if outcome == RUN_HELD_EMPTY_GROUP:
         log.error("sync run %s for tenant %s: %s", run_id, tenant.key, message)
@@ -112,9 +127,23 @@ async def run_sync(context: TenantContext, run_id: str, *, dry_run: bool = False
         by_outcome = Counter(decision.action.value for decision in summary.plan.decisions)
         counts = {"members": summary.members, "enqueued": summary.enqueued,
                   f"{summary.read}Read": 1, **by_outcome}
-        await ledger.record_run(RunRecord(run_id, started, clock(), outcome, message, counts))
+        finished = clock()
+        await ledger.record_run(RunRecord(run_id, started, finished, outcome, message, counts))
         await ledger.release_lease(run_id)
+        context.events.emit(SyncRunCompleted(
+            tenant.key, run_id, read_mode=summary.read, outcome=outcome,
+            members=summary.members, enqueued=summary.enqueued,
+            assign=by_outcome["assign"], keep=by_outcome["keep"], skip=by_outcome["skip"],
+            unassign=by_outcome["unassign"], hold=by_outcome["hold"],
+            sync_interval_minutes=context.limits.sync_interval_minutes,
+            graph_requests=tally.requests, duration_ms=_milliseconds(started, finished),
+            oldest_waiting_minutes=summary.oldest_waiting_minutes,
+        ))
     return summary
+
+
+def _milliseconds(started: datetime, finished: datetime) -> int:
+    return max(0, round((finished - started).total_seconds() * 1000))
 
 
 async def _plan_and_apply(context: TenantContext, run_id: str, *, dry_run: bool) -> SyncSummary:
@@ -132,11 +161,9 @@ async def _plan_and_apply(context: TenantContext, run_id: str, *, dry_run: bool)
     # A number Teams has on its holder after the app set out to assign it is planned as the
     # app's (decide_run marks it so), even when the answer to that write was lost.
     _, planned_claims = claims_with_adopted(stored, read.teams)
+    state = CurrentState(claims=planned_claims, teams=read.teams, now=now)
     with cycle_collection_paused():
-        decided = plan(
-            read.members, context.rules,
-            CurrentState(claims=planned_claims, teams=read.teams, now=now),
-        )
+        decided = plan(read.members, context.rules, state)
     actions = decide_run(RunInputs(
         tenant_id=tenant.key, run_id=run_id, decided=decided, rules=context.rules, now=now,
         claims=stored, teams=read.teams,
@@ -145,9 +172,11 @@ async def _plan_and_apply(context: TenantContext, run_id: str, *, dry_run: bool)
     ))
     if not dry_run:
         await _apply(context, run_id, actions)
+        _tell_holds(context, run_id, actions, state)
     summary = SyncSummary(
         tenant_id=tenant.key, run_id=run_id, dry_run=dry_run, members=len(read.members),
         enqueued=0 if dry_run else actions.enqueued, plan=decided, read=read.kind,
+        oldest_waiting_minutes=oldest_waiting_minutes(now, queued, recorded),
     )
     log.info(
         "sync run %s for tenant %s: %s read (%s), %d members, %d changes enqueued%s "
@@ -158,6 +187,19 @@ async def _plan_and_apply(context: TenantContext, run_id: str, *, dry_run: bool)
         len(actions.adopted), decided.summary()["byReason"], dict(actions.policy_summary),
     )
     return summary
+
+
+def _tell_holds(
+    context: TenantContext, run_id: str, actions: RunActions, state: CurrentState
+) -> None:
+    """Once the run's holds are saved: the guard's event, and the users newly held counted."""
+    key = context.tenant.key
+    if actions.holds_to_save:
+        threshold = context.rules.mass_unassign_threshold(len(state.holdings_by_user()))
+        context.events.emit(MassUnassignHeld(key, run_id, len(actions.holds_to_save), threshold))
+    newly_held = sum(1 for status in (*actions.statuses_first, *actions.statuses_changed)
+                     if status.outcome is Outcome.HELD)
+    context.events.count(key, Outcome.HELD, newly_held)
 
 
 async def _apply(context: TenantContext, run_id: str, actions: RunActions) -> None:

@@ -73,7 +73,8 @@ class FakeRuntime:
         return []
 
     async def approve_holds(self, approved_by: str, run_id: str | None = None,
-                            *, tenant_id: str | None = None) -> list[Hold]:
+                            *, tenant_id: str | None = None, caller: str = "unknown"
+                            ) -> list[Hold]:
         return []
 
     async def check_tenant(self, tenant_id: str, *, progress: WorkProgress = NO_PROGRESS

@@ -34,8 +34,9 @@ def test_the_service_reads_its_tenant_from_one_context() -> None:
     assert too_many == []
 
 
-#: The app-wide ports: they hold a row per tenant, so their methods name the tenant.
-APP_WIDE_PORTS = {"TenantRegistry", "TenantHealthStore"}
+#: The app-wide ports: they hold a row per tenant, so their methods name the tenant (the event
+#: sink is the worker's one exporter; its counts name their tenant like its events).
+APP_WIDE_PORTS = {"TenantRegistry", "TenantHealthStore", "EventSink"}
 
 
 def test_no_tenant_port_takes_a_tenant_id() -> None:

@@ -14,13 +14,13 @@ from shared.core.directory import Claim
 from shared.core.outcomes import Outcome, Reason
 from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.records import Hold, UserStatus
+from shared.core.spreadsheet_cells import spreadsheet_safe
 from shared.core.tenant_export import (
     EXPORT_SCHEMA,
     ExportError,
     TenantExport,
     build_export,
     read_export,
-    spreadsheet_safe,
     statuses_csv,
 )
 

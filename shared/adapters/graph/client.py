@@ -20,6 +20,7 @@ from shared.adapters.graph.pacing import TeamsPaceHandler, TeamsRequestPacer
 from shared.adapters.graph.throttling import ThrottleLogHandler
 from shared.adapters.graph.transport_failures import TransportFailureHandler
 from shared.config import GraphSettings
+from shared.service.ports import EventSink
 
 
 class GraphTransport(Protocol):
@@ -51,15 +52,16 @@ class ShortWaitRetryHandler(RetryHandler):  # type: ignore[misc]  # kiota base i
 
 def graph_http_client(
     settings: GraphSettings, pacer: TeamsRequestPacer | None = None, *,
-    tenant_id: str | None = None,
+    tenant_id: str | None = None, events: EventSink | None = None,
 ) -> GraphTransport:
     """The SDK's HTTP client with its default middleware; retries wait ``inline_retry_max``
     seconds at most (see ``ShortWaitRetryHandler``). With ``pacer``, every attempt of a request
     under ``/admin/teams/`` waits for a slot of the tenant's Teams pace, and of the app's when
     the pacer has one (``TeamsPaceHandler``, after the retry handler so that retries are paced
     as well). Every 429 attempt is logged with its throttle scope and ``tenant_id``
-    (``ThrottleLogHandler``). A connection that fails without an answer becomes a 503
-    (``TransportFailureHandler``, last), retried and classified as one."""
+    (``ThrottleLogHandler``), and reported to ``events`` when given. A connection that fails
+    without an answer becomes a 503 (``TransportFailureHandler``, last), retried and classified
+    as one."""
     options = RetryHandlerOption(max_retries=settings.max_retries, delay=0.5)
     middleware = [
         ShortWaitRetryHandler(options, settings.inline_retry_max_seconds)
@@ -68,7 +70,7 @@ def graph_http_client(
     ]
     if pacer is not None:
         middleware.append(TeamsPaceHandler(pacer))
-    middleware.append(ThrottleLogHandler(tenant_id))
+    middleware.append(ThrottleLogHandler(tenant_id, events))
     # Last, closest to the socket: each attempt's failed connection is a 503 the retry sees.
     middleware.append(TransportFailureHandler())
     transport: GraphTransport = GraphClientFactory.create_with_custom_middleware(middleware)

@@ -23,6 +23,7 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, TransactionOperation, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from shared.adapters.storage.audit import AUDIT_TABLE
 from shared.adapters.storage.in_flight import IN_FLIGHT_TABLE
 from shared.adapters.storage.pace import PACE_TABLE
 from shared.adapters.storage.policy_grants import GRANTS_TABLE
@@ -40,7 +41,7 @@ STATUS_TABLE = "userstatus"
 async def ensure_tables(service: TableServiceClient) -> None:
     """Create the app's tables when they do not exist yet (idempotent)."""
     for name in (CLAIMS_TABLE, STATUS_TABLE, SNAPSHOT_TABLE, *RUN_TABLES, GRANTS_TABLE,
-                 PACE_TABLE, IN_FLIGHT_TABLE, *TENANT_TABLES):
+                 PACE_TABLE, IN_FLIGHT_TABLE, *TENANT_TABLES, AUDIT_TABLE):
         await service.create_table_if_not_exists(name)
 
 

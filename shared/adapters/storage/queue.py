@@ -38,6 +38,11 @@ class _StorageQueue:
         with contextlib.suppress(ResourceExistsError):
             await self._client.create_queue()
 
+    async def approximate_message_count(self) -> int:
+        """The queue's approximate number of messages (implements ``MessageCount``)."""
+        properties = await self._client.get_queue_properties()
+        return int(properties.approximate_message_count or 0)
+
     async def _send_all(self, bodies: Sequence[str]) -> None:
         """Enqueue every body, ``concurrency`` at a time (a 10,000-member run, hundreds of
         tenants per tick)."""
