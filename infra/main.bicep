@@ -127,6 +127,7 @@ var tableNames = [
   'inflight'
   'tenants'
   'tenanthealth'
+  'audit'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-11-01' = {

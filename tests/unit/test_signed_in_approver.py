@@ -39,9 +39,11 @@ def test_the_header_is_not_believed_without_app_service_authentication() -> None
         ApprovalRequest.from_http({}, with_signed_in_approver(b"{}", None))
 
 
-def test_header_names_are_case_insensitive_and_blank_is_nobody() -> None:
+def test_header_names_are_case_insensitive_and_a_blank_principal_is_refused() -> None:
     assert signed_in_principal({"x-ms-client-principal-name": "ana"}, _AUTH_ON) == "ana"
-    assert signed_in_principal({"X-MS-CLIENT-PRINCIPAL-NAME": "  "}, _AUTH_ON) is None
+    assert signed_in_principal({}, _AUTH_ON) is None
+    with pytest.raises(RequestError, match="X-MS-CLIENT-PRINCIPAL-NAME"):
+        signed_in_principal({"X-MS-CLIENT-PRINCIPAL-NAME": "  "}, _AUTH_ON)
 
 
 @pytest.mark.parametrize("body", [b"[1]", b"not json", b"x" * (MAX_BODY_BYTES + 1)])
