@@ -1,13 +1,13 @@
-"""Offline checks of the Bicep templates under ``infra/`` (no Bicep compiler is reachable here).
+"""Offline checks of the Bicep templates under ``infra/`` (no Bicep compiler is reachable here):
+reading them, evaluating their expressions, and running checkov.
 
-Three checks, each a function that returns the problems it found (an empty list: none):
+Three checks:
 
 * **syntax** (``syntax_errors``): tree-sitter-bicep parses every ``.bicep`` file with no error
   or missing node;
-* **structure** (the ``*_problems`` functions): pycep-parser's dict of a template, with its
-  expressions evaluated as far as they can be offline (``evaluate``), against what the app
-  needs — FC1, storage without shared keys, every app setting the app's own settings model
-  requires, identity-based storage, the role assignments, the alert queries, the permissions;
+* **structure**: pycep-parser's dict of a template (``parse``), with its expressions evaluated
+  as far as they can be offline (``evaluate``); what the app needs of it is in
+  ``tests/infra/app_requirements.py``;
 * **checkov** (``checkov_report``): its Bicep checks, run from its own venv with
   ``--skip-download``; every failed check must be listed in ``infra/checkov-skips.toml``.
 
