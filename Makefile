@@ -6,16 +6,22 @@
 # Both install what they need (a venv from the pinned requirements, Azurite from package-lock.json,
 # Debian's chromium for the helpdesk report's browser test).
 #   make test-fast  ruff and the tests without Azurite or the simulator (the pure core and fakes)
+#   make infra-check  the offline checks of infra/ alone (tree-sitter, structure, checkov)
 
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 PY_STAMP   := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov (the Bicep checks of tests/infra) lives in its own venv: it pins packages (packaging,
+# pycep-parser) the app's venv must not get.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHROMIUM       := /usr/bin/chromium
 CHROMIUM_STAMP := $(VENV)/.chromium
 
-.PHONY: demo demo-reset test test-fast lint typecheck layers pytest faults install chromium clean
+.PHONY: demo demo-reset test test-fast lint typecheck layers pytest faults install chromium clean \
+	checkov-venv infra-check
 
 install: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
 
@@ -24,6 +30,15 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements.txt -r requirements-dev.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-checkov.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -58,7 +73,7 @@ demo: install
 demo-reset:
 	rm -rf .demo
 
-test: install lint typecheck layers pytest
+test: install checkov-venv lint typecheck layers pytest
 
 # The pure core and the fakes only — no Azurite, no simulator (the tests under tests/integration,
 # tests/contract, tests/simulator and tests/faults are marked integration by tests/conftest.py).
@@ -80,10 +95,14 @@ pytest:
 	$(BIN)/python -m pytest; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
 
+# The offline checks of the Bicep templates alone (also part of `make test`).
+infra-check: $(PY_STAMP) checkov-venv
+	$(BIN)/python -m pytest tests/infra -q
+
 # The fault drills alone (tests/faults, also part of `make test`): the app under injected Graph,
 # worker and storage faults. `python -m benchmarks.faults` is the big version.
 faults: install
 	$(BIN)/python -m pytest -m faults
 
 clean:
-	rm -rf $(VENV) node_modules .demo .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .demo .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -57,6 +57,8 @@ from shared.http_requests import (
     TenantChangeRequest,
     TenantPath,
     http_actor,
+    signed_in_principal,
+    with_signed_in_approver,
 )
 from shared.runtime import (
     RuntimeHolder,
@@ -144,7 +146,7 @@ async def list_holds(req: func.HttpRequest) -> func.HttpResponse:
 async def approve_holds(req: func.HttpRequest) -> func.HttpResponse:
     """Approve held unassignments; records who approved, then enqueues them."""
     try:
-        approval = ApprovalRequest.from_http(req.params, req.get_body())
+        approval = ApprovalRequest.from_http(req.params, _approval_body(req))
     except RequestError as error:
         return _refused(error)
 
@@ -301,7 +303,7 @@ async def tenants_approve_holds(req: func.HttpRequest) -> func.HttpResponse:
     try:
         path = TenantPath.from_route(req.route_params,
                                      "POST /api/tenants/{tenantId}/holds/approve")
-        approval = ApprovalRequest.from_http(req.params, req.get_body())
+        approval = ApprovalRequest.from_http(req.params, _approval_body(req))
     except RequestError as error:
         return _refused(error)
 
@@ -335,6 +337,11 @@ async def tenants_audit(req: func.HttpRequest) -> func.HttpResponse:
         return _json({"entries": [entry.to_json() for entry in entries]}, 200)
 
     return await _answered(run)
+
+
+def _approval_body(req: func.HttpRequest) -> bytes:
+    """The approval's body; behind App Service Authentication, approvedBy is who signed in."""
+    return with_signed_in_approver(req.get_body(), signed_in_principal(req.headers, os.environ))
 
 
 def _actor(req: func.HttpRequest, app_service_authentication: bool) -> Actor:

@@ -452,3 +452,15 @@ def _is_loopback(url: str) -> bool:
     except ValueError:
         return False
 
+
+
+# -- the names, for the deployment templates ---------------------------------------------------
+
+def app_setting_names() -> frozenset[str]:
+    """Every app setting the app reads (what ``from_environ`` looks at, and ``SYNC_SCHEDULE``).
+
+    The infra tests check the templates against it: a setting the templates set that the app
+    does not read is a typo or a leftover.
+    """
+    sections = (_TENANT_KEYS, _RULES_KEYS, _GRAPH_KEYS, _STORAGE_KEYS, _APP_KEYS)
+    return frozenset(name for keys in sections for name in keys)

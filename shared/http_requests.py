@@ -669,3 +669,35 @@ class ReportQuery(BaseModel):
         """
         given = {name: value for name, value in values.items() if value is not None}
         return _validated(cls, given, "option", "report", names)
+
+
+# -- who approves, behind App Service Authentication ---------------------------------------------
+
+def signed_in_principal(headers: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
+    """The person App Service Authentication signed in (``http_actor``'s caller), or None.
+
+    Believed only while authentication runs in front of the app: App Service sets
+    ``WEBSITE_AUTH_ENABLED=True`` then (the setting ``AppSettings.app_service_authentication``
+    reads); without it, anyone holding a function key could send the header.
+
+    Raises:
+        RequestError: naming the principal header when its value is unusable.
+    """
+    enabled = environ.get("WEBSITE_AUTH_ENABLED", "").strip().lower() in {"true", "1", "yes"}
+    caller = http_actor(headers, None, app_service_authentication=enabled).caller
+    return None if caller == FUNCTION_KEY else caller
+
+
+def with_signed_in_approver(body: bytes, principal: str | None) -> bytes:
+    """An approval's body with ``approvedBy`` set to the signed-in person: who approves is who
+    signed in, whatever the body says. Unchanged without a principal, or when the body is not
+    a JSON object (its validation then says what is wrong with it)."""
+    if principal is None or len(body) > MAX_BODY_BYTES:  # an oversized body is refused as it is
+        return body
+    try:
+        fields = json.loads(body) if body.strip() else {}
+    except (ValueError, RecursionError):
+        return body
+    if not isinstance(fields, dict):
+        return body
+    return json.dumps({**fields, "approvedBy": principal}).encode("utf-8")
