@@ -101,6 +101,17 @@ def failed_read_back(decision: Decision, status: UserStatus) -> bool:
     )
 
 
+DUE_SLACK = timedelta(minutes=1)
+"""A retry time this close ahead counts as due now. The timer ticks on the schedule and the queue
+function sets a retry time a few seconds into a tick: the tick one backoff later starts a few
+seconds before it, and without the slack every look would come one tick (5 minutes) late."""
+
+
+def is_due(retry_at: datetime | None, now: datetime) -> bool:
+    """Whether a stored retry time has come (none: at once), with ``DUE_SLACK``."""
+    return retry_at is None or retry_at <= now + DUE_SLACK
+
+
 def look_later(decision: Decision, status: UserStatus | None, now: datetime) -> bool:
     """Whether the user's stored status says not to look at them before its retry time: an
     assignment Teams was not ready for, the same number refused for a reason nobody could name,
@@ -110,7 +121,7 @@ def look_later(decision: Decision, status: UserStatus | None, now: datetime) -> 
     A number the app just assigned may be missing from a later run's numberAssignments list
     (eventually consistent, like the configuration): planned as an assign again, it waits for
     its read-back's retry time like a kept one."""
-    if status is None or status.retry_at is None or status.retry_at <= now:
+    if status is None or is_due(status.retry_at, now):
         return False
     if decision.action is Action.ASSIGN:
         return status.reason in WAITING_REASONS or (
@@ -125,7 +136,7 @@ def verify_again(decision: Decision, status: UserStatus | None, now: datetime) -
     again (by the queue function, which records kept once it reads back fine)."""
     return (
         status is not None and failed_read_back(decision, status)
-        and (status.retry_at is None or status.retry_at <= now)
+        and is_due(status.retry_at, now)
     )
 
 
@@ -468,7 +479,7 @@ def policy_look_later(existing: Mapping[str, UserStatus], now: datetime) -> froz
     their policies wait too."""
     return frozenset(
         user_id for user_id, status in existing.items()
-        if status.retry_at is not None and status.retry_at > now
+        if not is_due(status.retry_at, now)
     )
 
 

@@ -141,6 +141,14 @@ def test_a_full_read_is_due_without_a_snapshot_links_or_a_recent_full_read() -> 
     assert full_read_due(_snapshot(), HOUR, AT + HOUR / 2) is None
 
 
+def test_the_hourly_full_read_is_due_at_the_tick_that_starts_seconds_earlier() -> None:
+    # Stamped 20 s into its tick; the tick an hour later starts 5 s in: 59:45 later. Without the
+    # slack the full read would wait one more tick (65 minutes).
+    stamped = _snapshot(full_read_at=AT + timedelta(seconds=20))
+    assert full_read_due(stamped, HOUR, AT + HOUR + timedelta(seconds=5)) is not None
+    assert full_read_due(stamped, HOUR, AT + HOUR - timedelta(minutes=2)) is None
+
+
 def test_only_joiners_without_fields_in_the_users_round_are_read() -> None:
     users = UserDelta((_m("dee", 0, "+31855363014"),), (), "u2")
     group = GroupDelta(("dee", "eve", "ann"), (), False, "g2")

@@ -20,6 +20,7 @@ from shared.core.policy_planner import GrantedPolicy, PolicyAction, PolicyDecisi
 from shared.core.recording import status_news
 from shared.core.records import Hold, InFlight, UserStatus
 from shared.core.run_decisions import (
+    DUE_SLACK,
     IN_FLIGHT_TTL,
     NUMBER_CHANGE,
     POLICY_CHANGE,
@@ -44,6 +45,7 @@ from shared.core.run_decisions import (
     grace_changes,
     hold_changes,
     in_flight_markers,
+    is_due,
     look_later,
     number_message,
     plan_policy_run,
@@ -896,3 +898,13 @@ def test_a_second_run_over_what_the_first_wrote_writes_no_bookkeeping_again(
     assert (again.claims_to_create, again.transfers) == ((), ())
     assert again.statuses_first == ()
     assert {s.user_id for s in (*again.statuses_changed, *again.policy_statuses)} <= both
+
+
+def test_a_retry_time_a_few_seconds_ahead_is_due_at_this_tick() -> None:
+    # The queue function set it seconds into the tick one backoff ago; this tick started
+    # seconds earlier in its own. Without the slack the look would come one tick late.
+    now = datetime(2026, 12, 1, 10, 0, 2, tzinfo=UTC)
+    assert is_due(now + timedelta(seconds=40), now)
+    assert is_due(now + DUE_SLACK, now)
+    assert not is_due(now + DUE_SLACK + timedelta(seconds=1), now)
+    assert is_due(None, now)

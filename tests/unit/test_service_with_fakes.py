@@ -14,6 +14,7 @@ from shared.core.messages import AssignmentMessage, MessageError
 from shared.core.outcomes import Outcome, Reason, UserResult
 from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.records import UserStatus
+from shared.core.teams_readiness import WAIT_LOOK_CAP
 from shared.core.tenant_rules import MainNumberPolicy, TenantRules
 from shared.service.context import TenantContext
 from shared.service.message_handler import process_assignment
@@ -399,7 +400,7 @@ async def test_an_unlicensed_user_waits_and_fails_only_after_the_patience() -> N
     status = _stored(world)
     assert "give the user a Teams Phone licence" in status.message
     assert (status.waiting_since, status.attempts) == (NOW, 3)
-    assert status.retry_at == world.now + timedelta(hours=1)  # backoff(2): 15 min · 2²
+    assert status.retry_at == world.now + WAIT_LOOK_CAP  # backoff(2) = 1 h, capped at 50 min
     assert world.teams.assignments == {}
 
 
@@ -452,7 +453,7 @@ async def test_the_timer_looks_at_a_waiting_user_again_only_after_the_backoff() 
     waiting = _stored(world)
     assert (waiting.outcome, waiting.reason) == (Outcome.SKIPPED, Reason.WAITING_FOR_TEAMS)
 
-    world.now = NOW + timedelta(minutes=14)
+    world.now = NOW + timedelta(minutes=13)  # DUE_SLACK: a minute before is due, two is not
     await world.sync(run_id="run-2")
     assert world.queue.sent == []
     assert _stored(world) == waiting  # nothing new recorded either

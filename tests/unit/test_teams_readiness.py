@@ -16,6 +16,7 @@ from shared.core.teams_readiness import (
     OK,
     READY,
     VERIFY_FAILED,
+    WAIT_LOOK_CAP,
     WAITING_FOR_TEAMS,
     TeamsUser,
     backoff,
@@ -134,8 +135,9 @@ def test_the_patience_can_be_shortened() -> None:
 
 
 def test_the_next_look_is_never_after_the_patience_runs_out() -> None:
-    # 20 h in, a 6 h backoff would report the problem 2 h late; the look is at the deadline.
-    now = FIRST_SEEN + timedelta(hours=20)
+    # 23.5 h in, even the 50-minute cap would report the problem 20 minutes late; the look is at
+    # the deadline.
+    now = FIRST_SEEN + timedelta(hours=23, minutes=30)
 
     state = readiness(None, first_seen=FIRST_SEEN, now=now, attempts=9)
 
@@ -145,9 +147,19 @@ def test_the_next_look_is_never_after_the_patience_runs_out() -> None:
 def test_after_the_patience_the_next_look_follows_the_backoff() -> None:
     now = FIRST_SEEN + timedelta(days=2)
 
-    state = readiness(None, first_seen=FIRST_SEEN, now=now, attempts=2)
+    assert readiness(None, first_seen=FIRST_SEEN, now=now, attempts=1).check_again_at == (
+        now + timedelta(minutes=30)
+    )
 
-    assert state.check_again_at == now + timedelta(hours=1)
+
+@pytest.mark.parametrize("attempts", [2, 3, 9])
+def test_a_waiting_user_is_looked_at_at_least_every_fifty_minutes(attempts: int) -> None:
+    # A licence arriving during a long wait reaches the number within the hour (not 6 h later).
+    now = FIRST_SEEN + timedelta(days=2)
+
+    state = readiness(None, first_seen=FIRST_SEEN, now=now, attempts=attempts)
+
+    assert state.check_again_at == now + WAIT_LOOK_CAP == now + timedelta(minutes=50)
 
 
 def test_backoff_doubles_from_fifteen_minutes_up_to_six_hours() -> None:
