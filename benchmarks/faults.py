@@ -177,6 +177,9 @@ def main() -> None:
                         help="give up draining after this many seconds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.CRITICAL)
+    # The app's telemetry events log at INFO on their own logger (for the Functions worker);
+    # the figures are what this prints, so the events stay out of its output.
+    logging.getLogger("shared.events").propagate = False
     clean = onboard("fault-free", args, FaultPlan(), storage_outage=0.0)
     _print_run(clean)
     faulted = onboard(f"{args.fault_rate:.0%} faults", args,

@@ -695,6 +695,9 @@ def main() -> None:
         for name, value in QUICK.items():
             setattr(args, name, value)
     logging.basicConfig(level=logging.CRITICAL)
+    # The app's telemetry events log at INFO on their own logger (for the Functions worker);
+    # the figures are what this prints, so the events stay out of its output.
+    logging.getLogger("shared.events").propagate = False
     if args.only in (None, "steady"):
         print_steady(steady_state(args.tenants, args.users))
     if args.only in (None, "onboarding"):
