@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -42,6 +43,16 @@ EXPORT_SCHEMA: Final = "teams-number-sync-export/1"
 _NUMBER = re.compile(r"\+[1-9][0-9]{1,14}(;ext=[0-9]{1,10})?")
 
 NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def _e164(value: str) -> str:
+    if not _NUMBER.fullmatch(value):
+        raise ValueError("must be E.164 with a leading + (and ;ext=… at most)")
+    return value
+
+
+E164 = Annotated[str, AfterValidator(_e164)]
+"""A number as the app stores it: E.164 with a leading +, an extension at most."""
 HOLD_STATUSES: Final = ("pending", "approved", "dropped")
 
 
@@ -57,7 +68,7 @@ class _Model(BaseModel):
 class ExportedClaim(_Model):
     """A row of ``numberclaims``: who a number belongs to, and the app's ownership marker."""
 
-    number: str
+    number: E164
     holder_user_id: NonEmpty
     holder_upn: str = ""
     run_id: str = ""
@@ -66,13 +77,6 @@ class ExportedClaim(_Model):
     release_pending_since: AwareDatetime | None = None
     released_at: AwareDatetime | None = None
     assigning_since: AwareDatetime | None = None
-
-    @field_validator("number")
-    @classmethod
-    def _is_number(cls, value: str) -> str:
-        if not _NUMBER.fullmatch(value):
-            raise ValueError("must be E.164 with a leading + (and ;ext=… at most)")
-        return value
 
     @classmethod
     def of(cls, claim: Claim) -> Self:
@@ -140,17 +144,10 @@ class ExportedGrant(_Model):
     user_id: NonEmpty
     user_principal_name: str = ""
     domain: NonEmpty
-    main_number: str
+    main_number: E164
     policies: tuple[ExportedPolicy, ...]
     granted_at: AwareDatetime
     verified: bool
-
-    @field_validator("main_number")
-    @classmethod
-    def _is_number(cls, value: str) -> str:
-        if not _NUMBER.fullmatch(value):
-            raise ValueError("must be E.164 with a leading + (and ;ext=… at most)")
-        return value
 
     @classmethod
     def of(cls, grant: PolicyGrant) -> Self:
