@@ -48,19 +48,21 @@ async def export_tenant(
     ports = context.ports
     progress.stage("reading claims, statuses, policy grants and holds", total=4)
 
-    async def read(rows: Awaitable[T]) -> T:
-        result = await rows
-        progress.advance()
-        return result
-
     claims, statuses, grants, holds = await asyncio.gather(
-        read(ports.claims.list_claims()), read(ports.statuses.list_statuses()),
-        read(ports.grants.list_grants()), read(ports.ledger.holds()),
+        _advancing(progress, ports.claims.list_claims()), _advancing(progress, ports.statuses.list_statuses()),
+        _advancing(progress, ports.grants.list_grants()), _advancing(progress, ports.ledger.holds()),
     )
     return build_export(
         context.tenant.key, context.clock(), claims=claims.values(), statuses=statuses,
         grants=grants.values(), holds=holds,
     )
+
+
+async def _advancing(progress: WorkProgress, rows: Awaitable[T]) -> T:
+    """``rows`` awaited, then one step of ``progress``."""
+    result = await rows
+    progress.advance()
+    return result
 
 
 async def restore_tenant(
@@ -83,14 +85,9 @@ async def restore_tenant(
     ports = context.ports
     progress.stage("reading Teams' number assignments and the tenant's store", total=3)
 
-    async def read(rows: Awaitable[T]) -> T:
-        result = await rows
-        progress.advance()
-        return result
-
     teams, stored_claims, stored_grants = await asyncio.gather(
-        read(ports.teams.list_assignments()), read(ports.claims.list_claims()),
-        read(ports.grants.list_grants()),
+        _advancing(progress, ports.teams.list_assignments()), _advancing(progress, ports.claims.list_claims()),
+        _advancing(progress, ports.grants.list_grants()),
     )
     restore = plan_restore(document, teams)
     refusal = restore_refusal(restore, stored_claims, stored_grants)
