@@ -49,8 +49,10 @@ async def export_tenant(
     progress.stage("reading claims, statuses, policy grants and holds", total=4)
 
     claims, statuses, grants, holds = await asyncio.gather(
-        _advancing(progress, ports.claims.list_claims()), _advancing(progress, ports.statuses.list_statuses()),
-        _advancing(progress, ports.grants.list_grants()), _advancing(progress, ports.ledger.holds()),
+        _advancing(progress, ports.claims.list_claims()),
+        _advancing(progress, ports.statuses.list_statuses()),
+        _advancing(progress, ports.grants.list_grants()),
+        _advancing(progress, ports.ledger.holds()),
     )
     return build_export(
         context.tenant.key, context.clock(), claims=claims.values(), statuses=statuses,
@@ -86,7 +88,8 @@ async def restore_tenant(
     progress.stage("reading Teams' number assignments and the tenant's store", total=3)
 
     teams, stored_claims, stored_grants = await asyncio.gather(
-        _advancing(progress, ports.teams.list_assignments()), _advancing(progress, ports.claims.list_claims()),
+        _advancing(progress, ports.teams.list_assignments()),
+        _advancing(progress, ports.claims.list_claims()),
         _advancing(progress, ports.grants.list_grants()),
     )
     restore = plan_restore(document, teams)
