@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient
 
@@ -30,6 +31,7 @@ from local_runner.session import (
 )
 from local_runner.session import run_timer as invoke_timer
 from shared.adapters.storage.queue import ASSIGNMENT_QUEUE, POISON_QUEUE
+from shared.adapters.storage.tenants import TENANT_HEALTH_TABLE, TENANTS_TABLE
 from shared.core.records import UserStatus
 from shared.host_settings import QueueHostSettings
 from shared.runtime import AppRuntime, utc_now
@@ -134,6 +136,21 @@ async def local_app(
                 await queue.clear_messages()
     async with app_environment(settings):
         yield LocalApp(fresh, simulator, settings)
+    await empty_registry(azurite.connection_string)
+
+
+async def empty_registry(connection_string: str) -> None:
+    """Delete every row of the tenant registry and its health: the registry is app-wide, and a
+    test that changed its tenant (which writes the record) must not leave the next test's app a
+    second tenant to serve. Each test's own tables are its fresh tenant's partitions."""
+    async with TableServiceClient.from_connection_string(connection_string) as tables:
+        for name in (TENANTS_TABLE, TENANT_HEALTH_TABLE):
+            table = tables.get_table_client(name)
+            try:
+                async for entity in table.list_entities():
+                    await table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+            except ResourceNotFoundError:
+                continue
 
 
 async def _exists(queue: QueueClient) -> bool:

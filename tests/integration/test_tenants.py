@@ -35,12 +35,12 @@ from local_runner.customers import OPERATOR, Customer, merged_scenario, onboard,
 from local_runner.functions import function_json
 from local_runner.session import app_environment, drain_queue, run_timer
 from shared.adapters.storage import accounts
-from shared.adapters.storage.tenants import TENANT_HEALTH_TABLE, TENANTS_TABLE
 from shared.cli import cli
 from shared.config import StorageSettings
 from shared.core.outcomes import Outcome, Reason
 from shared.core.tenant_registry import TenantAction, TenantHealthState
 from shared.runtime import AppRuntime
+from tests.integration.conftest import empty_registry
 
 EVERY_PERMISSION = ["GroupMember.Read.All", "User.Read.All", "TeamsTelephoneNumber.ReadWrite.All",
                     "TeamsUserConfiguration.Read.All", "TeamsPolicyUserAssign.ReadWrite.All"]
@@ -131,12 +131,7 @@ async def operator(
                                  storage_connection_string=azurite.connection_string)
     async with app_environment(settings):
         yield Operator(customers, simulator, settings)
-    # The registry is app-wide: leave it empty for the one-tenant tests that share Azurite.
-    async with TableServiceClient.from_connection_string(azurite.connection_string) as tables:
-        for name in (TENANTS_TABLE, TENANT_HEALTH_TABLE):
-            table = tables.get_table_client(name)
-            async for entity in table.list_entities():
-                await table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+    await empty_registry(azurite.connection_string)  # for the one-tenant tests that follow
 
 
 async def test_two_tenants_are_synced_in_one_tick_each_by_its_own_rules(
