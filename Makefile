@@ -91,8 +91,11 @@ layers:
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected nothing: that is a broken suite, not a pass.
+# Two workers (pytest-xdist), a test file each at a time: every file's tests share their worker's
+# Azurite and simulator, and most of a test's time is spent waiting on them.
+PYTEST_WORKERS ?= 2
 pytest:
-	$(BIN)/python -m pytest; status=$$?; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile; status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$status
 
 # The offline checks of the Bicep templates alone (also part of `make test`).
