@@ -46,6 +46,7 @@ from shared.adapters.storage.claims_and_statuses import (
     ensure_tables,
 )
 from shared.adapters.storage.in_flight import TableInFlightStore
+from shared.adapters.storage.operation_waits import TableOperationWaits
 from shared.adapters.storage.pace import APP_PACE_PARTITION, TablePaceStore
 from shared.adapters.storage.policy_grants import TablePolicyGrantStore
 from shared.adapters.storage.queue import (
@@ -415,6 +416,7 @@ class AppRuntime:
                 delta=GraphDirectoryDelta(graph), snapshots=snapshots, claims=claims,
                 statuses=statuses, queue=self.queue, ledger=ledger, policies=policies,
                 grants=grants, in_flight=in_flight, audit=audit,
+                operation_waits=TableOperationWaits(tables, key, clock=self._now),
             ),
             events=self.events,
             clock=self._now,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -28,13 +28,15 @@ from shared.core.audit import (
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError, TemporaryError
 from shared.core.messages import AssignmentMessage
-from shared.core.outcomes import Outcome, Reason, counts_as_attempt
+from shared.core.operation_wait import OperationWait
+from shared.core.outcomes import Outcome, Reason, UserResult, counts_as_attempt
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import (
     DirectorySnapshot,
     GroupDelta,
     Hold,
     InFlight,
+    OperationState,
     RunRecord,
     TeamsNumber,
     UserDelta,
@@ -68,6 +70,7 @@ from shared.service.ports import (
     DirectoryDelta,
     EventSink,
     InFlightStore,
+    OperationWaits,
     PolicyGrantStore,
     RunLedger,
     SnapshotStore,
@@ -217,6 +220,13 @@ class FakeTeamsNumbers:
         """Called with (number, user id) after each assignment that succeeded."""
         self.refuse_target: Callable[[str], PermanentError | None] = lambda user_id: None
         """Teams' refusal of a target (not in Teams, no licence), like the simulator's."""
+        self.operations: dict[str, tuple[str, str, str, str]] = {}
+        """Location → (number, user id, status, detail) of every accepted assignment."""
+        self.operation_reads: list[str] = []
+        self.hold_operations = False
+        """Leave accepted assignments running until ``finish_operations``."""
+        self.fail_operations: str | None = None
+        """Finish assignments ``failed`` with this detail text instead."""
 
     async def list_assignments(self) -> dict[str, str]:
         return dict(self.assignments)
@@ -229,16 +239,15 @@ class FakeTeamsNumbers:
 
     async def find_number(self, number: str) -> TeamsNumber | None:
         target = self.assignments.get(number)
-        return None if target is None else TeamsNumber(number, target, "activated")
+        if target is not None:
+            return TeamsNumber(number, target, "activated")
+        pending = next((op for op in self.operations.values()
+                        if op[0] == number and op[2] == "running"), None)
+        return None if pending is None else TeamsNumber(number, pending[1], "assignmentPending")
 
-    async def assign_number(
-        self,
-        number: str,
-        user_id: str,
-        *,
-        operation_location: str | None = None,
-        landed: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
+    async def assign_number(self, number: str, user_id: str) -> str:
+        """Accept the assignment as an operation: carried out at once, or (``hold_operations``)
+        left running until ``finish_operations``; refusals of the request come at once."""
         self.assign_calls.append((number, user_id, self.number_type))
         if self.temporary is not None:
             raise self.temporary
@@ -252,14 +261,39 @@ class FakeTeamsNumbers:
                 Reason.ASSIGNED_ELSEWHERE,
                 f"Telephone Number '{number}' has already been assigned to another user",
             )
+        location = f"https://graph.example/operations('{len(self.operations) + 1}')"
+        self.operations[location] = (number, user_id, "running", "")
+        if not self.hold_operations:
+            self._finish(location)
+        return location
+
+    async def read_operation(self, location: str) -> OperationState:
+        self.operation_reads.append(location)
+        if self.temporary is not None:
+            raise self.temporary
+        operation = self.operations.get(location)
+        if operation is None:
+            raise PermanentError(Reason.ASSIGNMENT_FAILED, f"Operation {location} not found")
+        return OperationState(operation[2], operation[3])
+
+    def finish_operations(self) -> None:
+        """Carry out every operation still running (as ``fail_operations`` says)."""
+        for location, operation in list(self.operations.items()):
+            if operation[2] == "running":
+                self._finish(location)
+
+    def _finish(self, location: str) -> None:
+        number, user_id, _, _ = self.operations[location]
+        if self.fail_operations is not None:
+            self.operations[location] = (number, user_id, "failed", self.fail_operations)
+            return
         for held, target in list(self.assignments.items()):
             if target == user_id:
                 del self.assignments[held]
         self.assignments[number] = user_id
+        self.operations[location] = (number, user_id, "succeeded", "")
         for listener in self.on_assigned:
             listener(number, user_id)
-        if landed is not None:
-            await landed()
 
 
 class FakeTeamsUsers:
@@ -349,6 +383,21 @@ class FakeDirectory:
     async def read_members(self, group_id: str) -> list[Member]:
         del group_id
         return list(self.members)
+
+
+class FakeOperationWaits:
+    """Implements ``OperationWaits`` in memory: the wait and every look it was told of."""
+
+    def __init__(self, wait: OperationWait | None = None) -> None:
+        self.wait = wait or OperationWait()
+        self.looks: list[tuple[float, bool]] = []
+
+    async def current(self) -> OperationWait:
+        return self.wait
+
+    async def observe(self, elapsed_seconds: float, done: bool) -> None:
+        self.looks.append((elapsed_seconds, done))
+        self.wait = self.wait.observe(elapsed_seconds, done, NOW)
 
 
 class FakeQueue:
@@ -695,6 +744,34 @@ class SettableClock:
         return self.now
 
 
+async def deliver(
+    context: TenantContext,
+    message: AssignmentMessage,
+    *,
+    redelivered: bool = False,
+    final_attempt: bool = False,
+) -> UserResult | None:
+    """Process ``message`` as the queue function does and, while it waits on the (fake) queue
+    for a Teams operation, deliver it again once its wait is over (the clock, a
+    ``SettableClock``, moved on by the wait): the change as the host would end it."""
+    # Imported here: the fakes are the service's ports, the handler is what uses them.
+    from shared.service.message_handler import process_assignment
+
+    queue, clock = context.ports.queue, context.clock
+    assert isinstance(queue, FakeQueue)
+    assert isinstance(clock, SettableClock)
+    result = await process_assignment(
+        context, message, redelivered=redelivered, final_attempt=final_attempt
+    )
+    while (result is None and queue.later
+           and queue.later[-1][0].idempotency_key == message.idempotency_key
+           and queue.later[-1][0].operation_location is not None):
+        message, delay = queue.later.pop()
+        clock.now += timedelta(seconds=delay)
+        result = await process_assignment(context, message, final_attempt=final_attempt)
+    return result
+
+
 def fake_context(
     *,
     tenant: TenantSettings = TENANT,
@@ -716,6 +793,7 @@ def fake_context(
     in_flight: InFlightStore | None = None,
     audit: AuditLog | None = None,
     events: EventSink | None = None,
+    operation_waits: OperationWaits | None = None,
 ) -> TenantContext:
     """A tenant context of fresh, empty fakes bound to ``tenant``, with the given ones instead.
 
@@ -749,6 +827,8 @@ def fake_context(
             grants=grants if grants is not None else FakePolicyGrantStore(key),
             in_flight=in_flight if in_flight is not None else FakeInFlightStore(key),
             audit=audit if audit is not None else FakeAuditLog(key),
+            operation_waits=(operation_waits if operation_waits is not None
+                             else FakeOperationWaits()),
         ),
         events=events if events is not None else RecordedEvents(),
     )

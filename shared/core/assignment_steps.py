@@ -15,13 +15,16 @@ again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 
 from shared.core.directory import Claim, Member
-from shared.core.errors import PermanentError, TemporaryError
+from shared.core.errors import OperationPendingError, PermanentError, TemporaryError
+from shared.core.graph_errors import classify_operation_failure
 from shared.core.messages import POLICY_ACTIONS, AssignmentMessage
+from shared.core.operation_wait import OperationWait, next_look_after
 from shared.core.outcomes import (
     RETRY_REASONS,
     WAITING_REASONS,
@@ -43,8 +46,10 @@ from shared.core.recording import (
     teams_ready,
     waiting_for_teams,
 )
+from shared.core.records import OperationState
 from shared.core.run_decisions import change_kind
 from shared.core.steps import (
+    AssignmentSettled,
     AssignNumber,
     ClaimNumber,
     ClearInFlight,
@@ -53,15 +58,16 @@ from shared.core.steps import (
     Flow,
     GetClaim,
     IsServed,
-    Landed,
     LookAtTeamsUser,
     MarkAssigned,
     MarkAssigning,
     MarkEffectDone,
     Note,
     NoteFound,
+    NoteOperationLook,
     Now,
     ReadDirectoryUser,
+    ReadOperation,
     ReadStatus,
     ReadTeamsUser,
     RecordStatus,
@@ -84,6 +90,8 @@ class MessageLimits:
     """Read the user again from the directory before writing (see ``needs_reread``)."""
     look_first: bool = False
     """A redelivery: an earlier try may have written already, so look before writing."""
+    operation_wait: OperationWait = field(default_factory=OperationWait)
+    """The tenant's learned wait between an accepted assignment and the first look at it."""
 
 
 def needs_reread(
@@ -211,34 +219,9 @@ def assign_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserR
     )))
     if holder.holder_user_id != user_id:
         return _duplicate(number, holder)
-    intended = holder.assigning_since is not None and not holder.assigned
-    # An earlier try of this run's change put the number there (its intent is recorded, and the
-    # claim is this run's): found now, the app assigned it, and the status says so.
-    assigned_by_this_change = holder.assigning_since is not None and (
-        not holder.assigned or holder.run_id == message.run_id
-    ) and message.reason != Reason.ALREADY_ASSIGNED.value
-    if limits.look_first or holder.assigned or intended or (
-        message.reason == Reason.ALREADY_ASSIGNED.value
-    ):
-        # This app put the number there before (a later run planned it again), an earlier try
-        # may have (its intent is recorded), or Teams had it and it is due to be read back:
-        # look first, write only if it is not there.
-        seen = yield from ask(LookAtTeamsUser(user_id))
-        if seen is not None and seen.has_number(number):
-            yield from ask(MarkAssigned(number, user_id))
-            yield from ask(NoteFound(number, user_id))
-            # An earlier try may have died between the assignment and taking back the old
-            # number: the old one is released here as it would have been then.
-            yield from _release_previous(message, number, seen, limits.rules)
-            found = _assigned(message, number) if assigned_by_this_change else _already(number)
-            return (yield from _read_back(message, number, found, seen))
-        if holder.assigned and awaiting_read_back(
-            (yield from ask(ReadStatus(user_id))), number
-        ):
-            # The app's own assignment, which Teams took and its views do not show yet (a
-            # later run's numberAssignments may not either): read back again, never written
-            # twice while the read-back waits.
-            return (yield from _read_back(message, number, _already(number), seen))
+    looked = yield from _look_first(message, number, holder, limits)
+    if looked is not None:
+        return looked
     # The intent is stored before Teams is asked: should the answer be lost, the number found on
     # the user later is known to be the app's (and is taken back when they leave).
     if not (yield from ask(MarkAssigning(number, user_id, (yield from ask(Now()))))):
@@ -247,28 +230,178 @@ def assign_flow(message: AssignmentMessage, limits: MessageLimits) -> Flow[UserR
             return _duplicate(number, moved)
         raise TemporaryError(f"the claim on {number} changed while it was being assigned")
     # Teams is asked nothing before the write: the assignment itself says whether the user is
-    # ready and the number free, and the read-back doubles as the "operation done?" check, so a
-    # new user costs three Graph requests (user, assignNumber, configuration).
-    answer = yield from ask(AssignNumber(number, user_id, message.operation_location))
+    # ready and the number free.
+    answer = yield from ask(AssignNumber(number, user_id))
     if isinstance(answer, PermanentError):
-        refused = yield from _refused(answer, message, number, limits)
-        # Teams did not take it: the intent is withdrawn (a number found on the user keeps the
-        # ownership marker it was just given).
-        yield from ask(MarkAssigning(number, user_id, None))
-        if refused.reason not in WAITING_REASONS:
-            # The directory no longer gives the user the old number, whatever became of the
-            # new one; a user Teams is not ready for keeps theirs until it is.
-            yield from _release_previous(message, number, None, limits.rules)
-        return refused
-    yield from ask(MarkAssigned(number, user_id))
-    # The read-back, taken once: it also says whether the old number is still there.
-    seen = answer.seen if isinstance(answer, Landed) and answer.seen is not None else (
-        yield from ask(LookAtTeamsUser(user_id))
+        return (yield from _not_taken(answer, message, number, limits))
+    # Teams took the request and carries it out in its own time, whoever asks: the message waits
+    # on the queue about as long as the tenant's operations take, then one look says whether it
+    # landed. Asking sooner only spends the tenant's Teams requests.
+    wait = limits.operation_wait.first_look_after()
+    raise OperationPendingError(
+        f"Teams accepted {number} for the user; the app looks whether it landed in {wait} s",
+        location=answer.location, retry_after_seconds=wait,
     )
-    # A new primary number replaces the old one in Teams; the old one is only taken back (by
-    # its own write) if it is still there.
+
+
+def _look_first(
+    message: AssignmentMessage, number: str, holder: Claim, limits: MessageLimits
+) -> Flow[UserResult | None]:
+    """Look at the user before any write when the app may have written already; the result
+    when that ends the change, None when the number is to be assigned."""
+    user_id = message.user_id
+    intended = holder.assigning_since is not None and not holder.assigned
+    # An earlier try of this run's change put the number there (its intent is recorded, and the
+    # claim is this run's): found now, the app assigned it, and the status says so.
+    assigned_by_this_change = holder.assigning_since is not None and (
+        not holder.assigned or holder.run_id == message.run_id
+    ) and message.reason != Reason.ALREADY_ASSIGNED.value
+    follow = intended or message.operation_location is not None
+    if not (limits.look_first or holder.assigned or follow
+            or message.reason == Reason.ALREADY_ASSIGNED.value):
+        return None
+    # This app put the number there before (a later run planned it again), an assignment of
+    # this change may be under way or done (its intent is recorded, its operation known), or
+    # Teams had it and it is due to be read back: look first, write only if it is not there.
+    # For an assignment waiting on the queue, this look is the one request that usually ends it.
+    seen = yield from ask(LookAtTeamsUser(user_id))
+    if seen is not None and seen.has_number(number):
+        if follow:
+            if message.operation_location is not None:
+                yield from _note_look(holder, done=True)
+            yield from ask(AssignmentSettled(number, user_id, True, (
+                f"seen on the user in Teams{(yield from _since_asked(holder))}")))
+        yield from ask(MarkAssigned(number, user_id))
+        yield from ask(NoteFound(number, user_id))
+        # An earlier try may have died between the assignment and taking back the old number:
+        # the old one is released here as it would have been then.
+        yield from _release_previous(message, number, seen, limits.rules)
+        found = _assigned(message, number) if assigned_by_this_change else _already(number)
+        return (yield from _read_back(message, number, found, seen))
+    if follow:
+        # Never a second assignment while the first may still land: follow it.
+        return (yield from _follow_assignment(message, number, holder, seen, limits))
+    if holder.assigned and awaiting_read_back((yield from ask(ReadStatus(user_id))), number):
+        # The app's own assignment, which Teams took and its views do not show yet (a later
+        # run's numberAssignments may not either): read back again, never written twice while
+        # the read-back waits.
+        return (yield from _read_back(message, number, _already(number), seen))
+    return None
+
+
+def _not_taken(
+    error: PermanentError, message: AssignmentMessage, number: str, limits: MessageLimits
+) -> Flow[UserResult]:
+    """Teams refused the assignment, at once or in its operation."""
+    refused = yield from _refused(error, message, number, limits)
+    # Teams did not take it: the intent is withdrawn (a number found on the user keeps the
+    # ownership marker it was just given).
+    yield from ask(MarkAssigning(number, message.user_id, None))
+    if refused.reason not in WAITING_REASONS:
+        # The directory no longer gives the user the old number, whatever became of the
+        # new one; a user Teams is not ready for keeps theirs until it is.
+        yield from _release_previous(message, number, None, limits.rules)
+    return refused
+
+
+def _follow_assignment(
+    message: AssignmentMessage,
+    number: str,
+    holder: Claim,
+    seen: TeamsUser | None,
+    limits: MessageLimits,
+) -> Flow[UserResult | None]:
+    """An assignment of this change that the user's configuration does not show: read its
+    operation (one request) and end the change, or wait again; without an operation to read
+    (a try that died between the write and the wait, one Teams no longer knows or skipped),
+    the number's Teams record says whether an assignment is under way.
+
+    Returns None when nothing is under way: the number may be assigned (again). Raises
+    ``OperationPendingError`` to wait on the queue while Teams is still at it.
+    """
+    user_id = message.user_id
+    elapsed = yield from _elapsed(holder)
+    location = message.operation_location
+    if location is not None:
+        state = yield from ask(ReadOperation(location))
+        if isinstance(state, OperationState):
+            yield from _note_look(holder, done=state.finished)
+            if not state.finished:
+                after = next_look_after(elapsed, limits.operation_wait)
+                raise OperationPendingError(
+                    f"Teams is still carrying out the assignment of {number} "
+                    f"({state.status}, {elapsed:.0f} s after it was accepted); the app looks "
+                    f"again in {after} s",
+                    location=location, retry_after_seconds=after,
+                )
+            if state.status == "failed":
+                failure = classify_operation_failure(
+                    state.detail or f"assignment of {number} failed"
+                )
+                if isinstance(failure, TemporaryError):
+                    # Teams' passing trouble: the number's record (nobody, once the failure
+                    # freed it) lets the next look assign it again, after the usual wait.
+                    raise OperationPendingError(
+                        f"Teams' assignment of {number} failed for now: {failure.message}",
+                        location=None,
+                        retry_after_seconds=limits.operation_wait.first_look_after(),
+                    )
+                yield from ask(AssignmentSettled(number, user_id, False, (
+                    f"Teams' operation failed: {failure.message}")))
+                return (yield from _not_taken(failure, message, number, limits))
+            if state.status == "succeeded":
+                return (yield from _landed_unseen(message, number, seen, limits, (
+                    "Teams' operation succeeded; the user's configuration does not show the "
+                    "number yet")))
+    record = yield from ask(FindNumber(number))
+    if record is None or record.target_id != user_id:
+        return None
+    if record.activation_state not in (None, "activated"):
+        after = next_look_after(elapsed, limits.operation_wait)
+        raise OperationPendingError(
+            f"Teams shows {number} {record.activation_state} on the user "
+            f"({elapsed:.0f} s after the app asked); the app looks again in {after} s",
+            location=location, retry_after_seconds=after,
+        )
+    return (yield from _landed_unseen(message, number, seen, limits, (
+        "Teams' number record shows it on the user; their configuration does not yet")))
+
+
+def _landed_unseen(
+    message: AssignmentMessage,
+    number: str,
+    seen: TeamsUser | None,
+    limits: MessageLimits,
+    detail: str,
+) -> Flow[UserResult]:
+    """Teams says the number is on the user, and their configuration does not show it yet: the
+    number is the app's, and the read-back waits (``read_back_pending``)."""
+    yield from ask(AssignmentSettled(number, message.user_id, True, detail))
+    yield from ask(MarkAssigned(number, message.user_id))
+    yield from ask(NoteFound(number, message.user_id))
     yield from _release_previous(message, number, seen, limits.rules)
     return (yield from _read_back(message, number, _assigned(message, number), seen))
+
+
+def _elapsed(holder: Claim) -> Flow[float]:
+    """Seconds since the intent to assign was recorded (just before Teams was asked)."""
+    if holder.assigning_since is None:
+        return float("nan")
+    now = yield from ask(Now())
+    return (now - holder.assigning_since).total_seconds()
+
+
+def _since_asked(holder: Claim) -> Flow[str]:
+    """`` N s after the app asked`` when that moment is known."""
+    elapsed = yield from _elapsed(holder)
+    return "" if math.isnan(elapsed) else f" {elapsed:.0f} s after the app asked"
+
+
+def _note_look(holder: Claim, *, done: bool) -> Flow[None]:
+    """Teach the tenant's operation wait what this look found."""
+    elapsed = yield from _elapsed(holder)
+    if not math.isnan(elapsed):  # the moment Teams was asked is known
+        yield from ask(NoteOperationLook(elapsed, done))
 
 
 def _refused(

@@ -32,6 +32,8 @@ from shared.core.messages import AssignmentMessage
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import Hold
 from shared.core.steps import (
+    Accepted,
+    AssignmentSettled,
     AssignNumber,
     AssignPolicies,
     GetGrant,
@@ -334,11 +336,19 @@ class TeamsWrites:
             self._seen = answer
         if isinstance(step, GetGrant) and (answer is None or isinstance(answer, PolicyGrant)):
             self._grant = answer
+        if isinstance(step, AssignmentSettled):
+            # The end of an assignment accepted earlier: what became of that write.
+            return self._entry(AssignNumber(step.number, step.user_id), at,
+                               AuditOutcome.DONE if step.landed else AuditOutcome.FAILED,
+                               step.detail)
         if not isinstance(step, TEAMS_WRITES):
             return None
         if isinstance(answer, PermanentError):
             return self._entry(step, at, AuditOutcome.FAILED,
                                f"{answer.reason.value}: {answer.message}")
+        if isinstance(answer, Accepted):
+            return self._entry(step, at, AuditOutcome.PENDING, (
+                "Teams accepted it and carries it out; the app looks whether it landed later"))
         return self._entry(step, at, AuditOutcome.DONE, "")
 
     def raised(self, step: Step[Any], error: BaseException, at: datetime) -> AuditEntry | None:

@@ -38,9 +38,12 @@ class PermanentError(SyncError):
 
 class OperationPendingError(TemporaryError):
     """Teams accepted the change but its operation has not finished; look again later at
-    ``location`` instead of sending the change a second time."""
+    ``location`` (None: the number's Teams record, no operation known) instead of sending the
+    change a second time."""
 
-    def __init__(self, message: str, *, location: str, retry_after_seconds: float) -> None:
+    def __init__(
+        self, message: str, *, location: str | None, retry_after_seconds: float
+    ) -> None:
         super().__init__(message, retry_after_seconds=retry_after_seconds)
         self.location = location
 

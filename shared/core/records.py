@@ -55,6 +55,20 @@ class TeamsNumber:
 
 
 @dataclass(frozen=True, slots=True)
+class OperationState:
+    """What a Teams operation says of itself: ``status`` (``notStarted``, ``running``,
+    ``succeeded``, ``failed``, ``skipped``, or a value Graph adds later) and its detail text."""
+
+    status: str
+    detail: str
+
+    @property
+    def finished(self) -> bool:
+        """Whether the operation has ended, one way or another."""
+        return self.status in {"succeeded", "failed", "skipped"}
+
+
+@dataclass(frozen=True, slots=True)
 class UserStatus:
     """A user's last outcome as stored: what the report shows."""
 

@@ -162,9 +162,10 @@ class LocalSlots:
 #: The longest a change is held back: well inside the hour its in-flight marker lasts, so no run
 #: plans it again while it waits.
 MAX_RELEASE_DELAY_SECONDS = 45 * 60
-#: The fewest Teams requests one queued change costs: the write, a first look at the user, and
-#: the read-back (each operation poll costs one more).
-REQUESTS_PER_CHANGE = 3
+#: The fewest Teams requests one queued change costs: the write, and the one look after Teams'
+#: operation time that confirms it (a look too early costs two more: the operation and a
+#: second look).
+REQUESTS_PER_CHANGE = 2
 
 
 def release_delays(count: int, requests_per_second: float) -> list[int]:

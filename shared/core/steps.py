@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 from shared.core.directory import Claim, Member
 from shared.core.errors import PermanentError
 from shared.core.policy_planner import PolicyGrant
-from shared.core.records import TeamsNumber, UserStatus
+from shared.core.records import OperationState, TeamsNumber, UserStatus
 from shared.core.teams_readiness import TeamsUser
 
 T = TypeVar("T")
@@ -220,23 +220,52 @@ class NoteFound(Step[None]):
 
 
 @dataclass(frozen=True, slots=True)
-class Landed:
-    """Teams took an assignment; ``seen`` is the configuration a look found it on (None: the
-    operation said so, nobody looked)."""
+class Accepted:
+    """Teams accepted an assignment and carries it out in its own time: ``location`` is its
+    long-running operation."""
 
-    seen: TeamsUser | None
+    location: str
 
 
 @dataclass(frozen=True, slots=True)
-class AssignNumber(Step[Landed | PermanentError]):
-    """Assign the number in Teams and follow the operation (``operation_location``: an
-    earlier one), looking at the user to see whether it landed."""
+class AssignNumber(Step[Accepted | PermanentError]):
+    """Ask Teams to assign the number (once: whether it landed is looked at later)."""
 
     number: str
     user_id: str
-    operation_location: str | None
     writes: ClassVar[bool] = True
-    answers: ClassVar[tuple[type, ...]] = (Landed, PermanentError)
+    answers: ClassVar[tuple[type, ...]] = (Accepted, PermanentError)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOperation(Step[OperationState | PermanentError]):
+    """Read an assignment's operation once (a refusal: Teams no longer knows it)."""
+
+    location: str
+    answers: ClassVar[tuple[type, ...]] = (OperationState, PermanentError)
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentSettled(Step[None]):
+    """An assignment Teams accepted earlier has ended: ``landed`` on the user or not, with what
+    said so (for the audit trail; no I/O of its own)."""
+
+    number: str
+    user_id: str
+    landed: bool
+    detail: str
+    io: ClassVar[bool] = False
+    answers: ClassVar[tuple[type, ...]] = (_NONE,)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteOperationLook(Step[None]):
+    """Tell the tenant's learned operation wait what a look found: the assignment done (or not)
+    ``elapsed_seconds`` after Teams accepted it."""
+
+    elapsed_seconds: float
+    done: bool
+    answers: ClassVar[tuple[type, ...]] = (_NONE,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from shared.service.ports import (
     DirectoryDelta,
     EventSink,
     InFlightStore,
+    OperationWaits,
     PolicyGrantStore,
     RunLedger,
     SnapshotStore,
@@ -62,6 +63,8 @@ class TenantPorts:
     in_flight: InFlightStore
     audit: AuditLog
     """The tenant's audit trail: every Teams write, manual trigger, approval and change."""
+    operation_waits: OperationWaits
+    """How long the tenant's assignments take in Teams, learned from the looks at them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -27,7 +26,13 @@ from typing import Literal
 from shared.core.directory import Member
 from shared.core.errors import DeltaGoneError
 from shared.core.member_delta import full_read_due, joiners_to_read, move_forward
-from shared.core.records import DirectorySnapshot, GroupDelta, TeamsNumber, UserDelta
+from shared.core.records import (
+    DirectorySnapshot,
+    GroupDelta,
+    OperationState,
+    TeamsNumber,
+    UserDelta,
+)
 from shared.service.context import TenantContext
 from shared.service.ports import SnapshotStore, TeamsNumbers, UserReader, VoiceGroupDirectory
 
@@ -152,19 +157,14 @@ class TeamsWritesNoted:
         """The number's Teams record, or None."""
         return await self._teams.find_number(number)
 
-    async def assign_number(
-        self,
-        number: str,
-        user_id: str,
-        *,
-        operation_location: str | None = None,
-        landed: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        """Assign (see ``TeamsNumbers``), then note the number on the user."""
-        await self._teams.assign_number(
-            number, user_id, operation_location=operation_location, landed=landed
-        )
-        await self._snapshots.note_number(number, user_id)
+    async def assign_number(self, number: str, user_id: str) -> str:
+        """Ask Teams to assign (see ``TeamsNumbers``); the number is noted on the user once a
+        look finds it there (the queue function's ``NoteFound``), not when Teams accepts."""
+        return await self._teams.assign_number(number, user_id)
+
+    async def read_operation(self, location: str) -> OperationState:
+        """One read of an assignment's operation."""
+        return await self._teams.read_operation(location)
 
     async def unassign_number(self, number: str) -> None:
         """Unassign (see ``TeamsNumbers``), then note the number as on nobody."""

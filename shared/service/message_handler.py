@@ -28,6 +28,8 @@ from shared.core.outcomes import Outcome, UserResult
 from shared.core.recording import gave_up, message_status
 from shared.core.run_decisions import change_kind
 from shared.core.steps import (
+    Accepted,
+    AssignmentSettled,
     AssignNumber,
     AssignPolicies,
     ClaimNumber,
@@ -38,15 +40,16 @@ from shared.core.steps import (
     GetClaim,
     GetGrant,
     IsServed,
-    Landed,
     LookAtTeamsUser,
     MarkAssigned,
     MarkAssigning,
     MarkEffectDone,
     Note,
     NoteFound,
+    NoteOperationLook,
     Now,
     ReadDirectoryUser,
+    ReadOperation,
     ReadStatus,
     ReadTeamsUser,
     RecordStatus,
@@ -118,6 +121,7 @@ async def process_assignment(
         reread=needs_reread(message, context.clock(), context.limits.recheck_after,
                             redelivered=delivery.redelivered),
         look_first=delivery.redelivered,
+        operation_wait=await context.ports.operation_waits.current(),
     )
     try:
         result = await perform_flow(context, carry_out(message, limits), TeamsWrites(message))
@@ -184,6 +188,10 @@ async def perform(context: TenantContext, step: Step[Any]) -> object:
     if isinstance(step, Note):
         (log.warning if step.level == "warning" else log.info)("%s", step.text)
         return None
+    if isinstance(step, AssignmentSettled):
+        log.info("assignment of %s to %s %s: %s", step.number, step.user_id,
+                 "landed" if step.landed else "did not land", step.detail)
+        return None
     try:
         return await _PERFORMERS[type(step)](context, step)
     except PermanentError as refusal:
@@ -201,20 +209,8 @@ async def _look(context: TenantContext, step: LookAtTeamsUser) -> TeamsUser | No
         return None
 
 
-async def _assign_number(context: TenantContext, step: AssignNumber) -> Landed:
-    looked: list[TeamsUser] = []
-
-    async def landed() -> bool:
-        seen = await _look(context, LookAtTeamsUser(step.user_id))
-        if seen is None or not seen.has_number(step.number):
-            return False
-        looked.append(seen)
-        return True
-
-    await context.ports.teams.assign_number(
-        step.number, step.user_id, operation_location=step.operation_location, landed=landed,
-    )
-    return Landed(looked[-1] if looked else None)
+async def _assign_number(context: TenantContext, step: AssignNumber) -> Accepted:
+    return Accepted(await context.ports.teams.assign_number(step.number, step.user_id))
 
 
 async def _unassign_number(context: TenantContext, step: UnassignNumber) -> None:
@@ -241,6 +237,8 @@ _PERFORMERS: dict[type[Step[Any]], Performer] = {
     NoteFound: lambda c, s: c.ports.snapshots.note_number(s.number, s.user_id),
     AssignNumber: _assign_number,
     UnassignNumber: _unassign_number,
+    ReadOperation: lambda c, s: c.ports.teams.read_operation(s.location),
+    NoteOperationLook: lambda c, s: c.ports.operation_waits.observe(s.elapsed_seconds, s.done),
     ReleaseClaim: lambda c, s: c.ports.claims.release(
         s.number, s.user_id, cooling_since=s.cooling_since
     ),

@@ -16,13 +16,14 @@ tenant registry and the tenants' health and sync schedules span the tenants: the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.core.audit import AuditEntry, AuditMonth
 from shared.core.directory import Claim, Member
 from shared.core.messages import AssignmentMessage
+from shared.core.operation_wait import OperationWait
 from shared.core.outcomes import Outcome
 from shared.core.policy_planner import PolicyGrant
 from shared.core.records import (
@@ -30,6 +31,7 @@ from shared.core.records import (
     GroupDelta,
     Hold,
     InFlight,
+    OperationState,
     RunRecord,
     TeamsNumber,
     UserDelta,
@@ -131,23 +133,22 @@ class TeamsNumbers(Protocol):
         """The number's Teams record, or None when Teams has no record of it."""
         ...
 
-    async def assign_number(
-        self,
-        number: str,
-        user_id: str,
-        *,
-        operation_location: str | None = None,
-        landed: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        """Assign and wait for the asynchronous operation to finish; with
-        ``operation_location``, follow that earlier operation instead of assigning again. With
-        ``landed``, the first look asks it whether the number is on the user before the
-        operation is polled (True: done).
+    async def assign_number(self, number: str, user_id: str) -> str:
+        """Ask Teams to assign the number as the user's primary one; returns the location of
+        the operation that carries it out (accepted, not done: nothing waits for it here).
 
         Raises:
-            OperationPendingError: the operation is still running after a short wait.
             TemporaryError: throttled or unavailable.
-            PermanentError: Teams refused; the reason code says why.
+            PermanentError: Teams refused at once; the reason code says why.
+        """
+        ...
+
+    async def read_operation(self, location: str) -> OperationState:
+        """One read of an assignment's operation.
+
+        Raises:
+            TemporaryError: throttled, unavailable, or an answer the app cannot read.
+            PermanentError: Teams does not know the operation (any more).
         """
         ...
 
@@ -348,6 +349,19 @@ class PolicyGrantStore(Protocol):
 
     async def remove_grant(self, user_id: str) -> bool:
         """Forget the user's grant; False when there was none (idempotent)."""
+        ...
+
+
+class OperationWaits(Protocol):
+    """A tenant's learned wait between an accepted assignment and the first look at it
+    (``shared.core.operation_wait``), shared by the tenant's function instances."""
+
+    async def current(self) -> OperationWait:
+        """The wait as this instance knows it (the shared one, read once and kept fresh)."""
+        ...
+
+    async def observe(self, elapsed_seconds: float, done: bool) -> None:
+        """Learn from a look ``elapsed_seconds`` after Teams accepted an assignment."""
         ...
 
 

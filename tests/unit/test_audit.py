@@ -35,6 +35,8 @@ from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import Reason
 from shared.core.policy_planner import GrantedPolicy, PolicyGrant
 from shared.core.steps import (
+    Accepted,
+    AssignmentSettled,
     AssignNumber,
     AssignPolicies,
     GetGrant,
@@ -45,7 +47,6 @@ from shared.core.steps import (
 from shared.core.teams_readiness import TeamsUser
 from shared.core.tenant_rules import MainNumberPolicy
 from shared.http_requests import PRINCIPAL_HEADER, AuditQuery, RequestError, http_actor
-from shared.service.message_handler import process_assignment
 from tests.fakes import (
     NOW,
     TENANT,
@@ -54,6 +55,7 @@ from tests.fakes import (
     FakeTeamsNumbers,
     FakeTeamsUsers,
     FakeUsers,
+    deliver,
     fake_context,
 )
 
@@ -158,7 +160,7 @@ def test_the_retention_setting_defaults_to_13_and_is_checked() -> None:
 
 def test_an_assignment_records_the_number_it_replaces_and_the_message() -> None:
     writes = TeamsWrites(_message())
-    entry = writes.answered(AssignNumber(NUMBER, "u-ann", None), object(), NOW)
+    entry = writes.answered(AssignNumber(NUMBER, "u-ann"), object(), NOW)
     assert entry is not None
     assert (entry.kind, entry.before, entry.after, entry.outcome) == (
         AuditKind.NUMBER_ASSIGNED, OLD, NUMBER, AuditOutcome.DONE)
@@ -166,11 +168,19 @@ def test_an_assignment_records_the_number_it_replaces_and_the_message() -> None:
         "app", NOW, "run-1", f"run-1|u-ann|assign|{NUMBER}", "ann@contoso.example")
     assert entry.dedupe_key == f"run-1|u-ann|assign|{NUMBER}|assign {NUMBER}|done"
     assert writes.answered(ReadTeamsUser("u-ann"), None, NOW) is None  # a read records nothing
+    accepted = writes.answered(AssignNumber(NUMBER, "u-ann"), Accepted("op/1"), NOW)
+    assert accepted is not None
+    assert accepted.outcome is AuditOutcome.PENDING  # Teams carries it out in its own time
+    settled = writes.answered(AssignmentSettled(NUMBER, "u-ann", True, "seen on the user"),
+                              None, NOW)
+    assert settled is not None
+    assert (settled.kind, settled.after, settled.outcome, settled.detail) == (
+        AuditKind.NUMBER_ASSIGNED, NUMBER, AuditOutcome.DONE, "seen on the user")
 
 
 def test_a_refused_or_unfinished_write_records_why() -> None:
     writes = TeamsWrites(_message())
-    step = AssignNumber(NUMBER, "u-ann", None)
+    step = AssignNumber(NUMBER, "u-ann")
     refused = writes.answered(step, PermanentError(Reason.NOT_LICENSED, "no licence"), NOW)
     assert refused is not None
     assert (refused.outcome, refused.detail) == (AuditOutcome.FAILED, "not_licensed: no licence")
@@ -267,7 +277,7 @@ class BrokenAuditLog(FakeAuditLog):
 ANN = Member("u-ann", "ann@contoso.example", (NUMBER,), True, 0)
 
 
-async def test_a_redelivery_that_assigns_again_appends_no_second_entry() -> None:
+async def test_a_redelivery_after_the_wait_appends_no_second_entry() -> None:
     audit = FakeAuditLog(TENANT_KEY)
     teams = FakeTeamsNumbers()
     lagging = FakeTeamsUsers(teams)
@@ -277,12 +287,17 @@ async def test_a_redelivery_that_assigns_again_appends_no_second_entry() -> None
     message = _message(previous_number=None)
 
     with pytest.raises(RuntimeError, match="worker died"):
-        await process_assignment(context, message)
-    await process_assignment(context, message, redelivered=True)
+        await deliver(context, message)  # Teams took it; the worker died as the app marked it
+    # The copy that waited for Teams was being processed: the host delivers it again.
+    (location,) = teams.operations
+    waited = message.model_copy(update={"deferrals": 1, "operation_location": location})
+    await deliver(context, waited, redelivered=True)
 
-    assert [call[:2] for call in teams.assign_calls] == [(NUMBER, "u-ann")] * 2  # written twice
-    (entry,) = audit.recorded()  # recorded once
-    assert (entry.kind, entry.after, entry.outcome) == (
+    assert [call[:2] for call in teams.assign_calls] == [(NUMBER, "u-ann")]  # written once
+    pending, done = audit.recorded()  # each recorded once
+    assert (pending.kind, pending.after, pending.outcome) == (
+        AuditKind.NUMBER_ASSIGNED, NUMBER, AuditOutcome.PENDING)
+    assert (done.kind, done.after, done.outcome) == (
         AuditKind.NUMBER_ASSIGNED, NUMBER, AuditOutcome.DONE)
 
 
@@ -290,7 +305,7 @@ async def test_an_audit_that_cannot_be_written_does_not_fail_the_change() -> Non
     teams = FakeTeamsNumbers()
     context = fake_context(teams=teams, audit=BrokenAuditLog(TENANT_KEY), users=FakeUsers([ANN]))
 
-    result = await process_assignment(context, _message(previous_number=None))
+    result = await deliver(context, _message(previous_number=None))
 
     assert result is not None
     assert result.number == NUMBER

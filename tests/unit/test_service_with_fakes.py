@@ -35,6 +35,7 @@ from tests.fakes import (
     FakeTeamsUsers,
     FakeUsers,
     SettableClock,
+    deliver,
     fake_context,
 )
 
@@ -115,9 +116,8 @@ class World:
     async def carry_out(
         self, message: AssignmentMessage, *, final: bool = False, redelivered: bool = False
     ) -> UserResult | None:
-        return await process_assignment(
-            self.context, message, final_attempt=final, redelivered=redelivered
-        )
+        return await deliver(self.context, message, final_attempt=final,
+                             redelivered=redelivered)
 
     async def sync(self, *, dry_run: bool = False, run_id: str = "run-1") -> None:
         self.summary = await run_sync(self.context, run_id, dry_run=dry_run)
@@ -489,7 +489,7 @@ async def test_an_assignment_that_leaves_enterprise_voice_off_is_ev_not_enabled(
     assert "Set-CsPhoneNumberAssignment -Identity ann -EnterpriseVoiceEnabled $true" in (
         status.message
     )
-    assert status.retry_at == NOW + timedelta(minutes=15)
+    assert status.retry_at == world.now + timedelta(minutes=15)  # from the look that saw it
     assert world.teams.assignments == {"+31855363011": "ann"}
     claim = await world.claims.get_claim("+31855363011")
     assert claim is not None
@@ -504,21 +504,22 @@ async def test_a_read_back_without_the_number_waits_and_is_verify_failed_after_i
     await world.drain()
     first = _stored(world)
     assert (first.outcome, first.reason, first.retry_at, first.waiting_since) == (
-        Outcome.ASSIGNED, Reason.READ_BACK_PENDING, NOW + timedelta(minutes=15), NOW,
+        Outcome.ASSIGNED, Reason.READ_BACK_PENDING, world.now + timedelta(minutes=15),
+        world.now,
     )
 
     # Read back again after 15, 30 and 60 minutes (the patience: an hour); never written again.
-    seen = []
+    seen, looked_at = [], world.now
     for minutes, run_id in ((15, "run-2"), (30, "run-3"), (60, "run-4")):
-        world.now = NOW + timedelta(minutes=minutes)
+        world.now = looked_at + timedelta(minutes=minutes)
         await world.sync(run_id=run_id)
         await world.drain()
         status = _stored(world)
         seen.append((status.outcome, status.reason, status.retry_at))
 
     assert seen[:2] == [
-        (Outcome.ASSIGNED, Reason.READ_BACK_PENDING, NOW + timedelta(minutes=30)),
-        (Outcome.ASSIGNED, Reason.READ_BACK_PENDING, NOW + timedelta(minutes=60)),
+        (Outcome.ASSIGNED, Reason.READ_BACK_PENDING, looked_at + timedelta(minutes=30)),
+        (Outcome.ASSIGNED, Reason.READ_BACK_PENDING, looked_at + timedelta(minutes=60)),
     ]
     assert seen[2][:2] == (Outcome.FAILED, Reason.VERIFY_FAILED)
     assert "shows no number" in _stored(world).message

@@ -33,6 +33,7 @@ from tests.fakes import (
     FakeTenantHealthStore,
     FakeUsers,
     SettableClock,
+    deliver,
     fake_context,
 )
 from tests.telemetry_support import CapturedTelemetry
@@ -139,7 +140,7 @@ async def test_an_assignment_is_counted_and_a_refusal_reported_with_reason_and_n
 ) -> None:
     teams = FakeTeamsNumbers()
     context = _context(telemetry, [ANN], teams=teams)
-    await process_assignment(context, _assign())
+    await deliver(context, _assign())
     assert telemetry.counted(Outcome.ASSIGNED, KEY) == 1
     assert telemetry.events() == []
 

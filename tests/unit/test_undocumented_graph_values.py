@@ -11,14 +11,14 @@ import pytest
 
 from shared.adapters.graph.delta import _gone
 from shared.adapters.graph.user_configurations import teams_user
-from shared.core.assignment_steps import MessageLimits, carry_out
+from shared.core.assignment_steps import MessageLimits
 from shared.core.errors import PermanentError
 from shared.core.outcomes import Outcome, Reason
 from shared.core.policy_steps import in_effect
 from shared.core.steps import AssignNumber, LookAtTeamsUser, ReadTeamsUser
 from shared.core.teams_readiness import TeamsUser
 from shared.core.tenant_rules import MainNumberPolicy, TenantRules
-from tests.unit.test_assignment_steps import World, _assign, _run
+from tests.unit.test_assignment_steps import World, _assign, _carry
 
 GUID = "f7593e81-772a-4455-88a3-fc9e5ebc1e4a"
 OPAQUE = "J93PmFHwFcLZhWfYcBlv9pn-hG-kUWkcxmkDvpwgacw"
@@ -33,7 +33,7 @@ def test_the_assignment_is_written_before_teams_is_looked_at(licensed: bool) -> 
     """Whatever the configuration would say about Teams Phone, Teams is asked to assign first;
     the configuration is read only after the write (the read-back)."""
     world = World(licensed=licensed)
-    result = _run(carry_out(_assign(), MessageLimits(TenantRules(), reread=False)), world.answer)
+    result = _carry(_assign(), MessageLimits(TenantRules(), reread=False), world)
     assert result is not None
     assert (result.outcome, result.reason) == (Outcome.ASSIGNED, Reason.ASSIGNED)
     kinds = [type(step) for step in world.performed]
@@ -66,7 +66,7 @@ def test_a_not_licensed_refusal_names_the_features_teams_listed() -> None:
                          licensed_for_phone=False, feature_types=("Teams", "MCOEV"))
 
     world.config = config  # type: ignore[method-assign]
-    result = _run(carry_out(_assign(), MessageLimits(TenantRules(), reread=False)), world.answer)
+    result = _carry(_assign(), MessageLimits(TenantRules(), reread=False), world)
     assert result is not None
     assert (result.outcome, result.reason) == (Outcome.SKIPPED, Reason.NOT_LICENSED)
     assert "its features: Teams, MCOEV" in result.message

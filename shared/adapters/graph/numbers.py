@@ -1,6 +1,8 @@
 """Teams telephone number management through msgraph-sdk (Graph v1.0).
 
-``assignNumber`` answers ``202 Accepted`` with a ``Location`` header that points at a
+``assignNumber`` is sent and not waited for: its operation's Location is returned, and the queue
+function looks later (``read_operation`` is one read); ``unassignNumber`` is waited for here,
+polling with backoff. Both answer ``202 Accepted`` with a ``Location`` header that points at a
 ``telephoneNumberLongRunningOperation``; the SDK's ``post()`` returns None, so the header is
 captured with ``HeadersInspectionHandlerOption``. The operation is read raw
 (``NativeResponseHandler``) because its documented body wraps the entity in ``value`` while the SDK
@@ -46,7 +48,7 @@ from shared.adapters.graph.bodies import (
 from shared.adapters.graph.failures import raise_for_status
 from shared.core.errors import OperationPendingError, TemporaryError, UnreadableAnswerError
 from shared.core.graph_errors import classify_operation_failure
-from shared.core.records import TeamsNumber
+from shared.core.records import OperationState, TeamsNumber
 from shared.core.tenant_registry import NumberType
 
 _GRAPH_NUMBER_TYPES = {
@@ -149,25 +151,11 @@ class GraphTeamsNumbers:
             return record
         return None
 
-    async def assign_number(
-        self,
-        number: str,
-        user_id: str,
-        *,
-        operation_location: str | None = None,
-        landed: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        """Assign the number as the user's primary number and wait for the operation.
-
-        With ``landed``, the first look after the poll interval asks it (the caller's read-back)
-        instead of the operation; the operation is polled only while it answers False. An
-        operation that ends ``skipped`` is done if ``landed`` (else the number's Teams record)
-        shows the number on the user.
+    async def assign_number(self, number: str, user_id: str) -> str:
+        """Ask Teams to assign the number as the user's primary one; returns the Location of
+        its operation (202 Accepted). Nothing waits here: Teams carries it out in its own time,
+        and the caller looks whether it landed later (``read_operation`` when it did not).
         """
-        done = landed or self._held_by(number, user_id)
-        if operation_location:
-            await self._wait_for_operation(operation_location, number, landed, done)
-            return
         body = AssignNumberPostRequestBody(
             telephone_number=number,
             assignment_target_id=user_id,
@@ -175,9 +163,21 @@ class GraphTeamsNumbers:
             assignment_category=AssignmentCategory.Primary,
         )
         action = self._numbers.microsoft_graph_teams_administration_assign_number
-        await self._run_action(
-            action.to_post_request_information(body), "assignNumber", number, landed, done
+        return await self._send_action(
+            action.to_post_request_information(body), "assignNumber", number
         )
+
+    async def read_operation(self, location: str) -> OperationState:
+        """The operation's status and detail text, from one raw read.
+
+        Raises:
+            PermanentError: Teams does not know the operation (404).
+            UnreadableAnswerError: no operation object, or one without a ``status``.
+        """
+        operations = self._client.admin.teams.telephone_number_management.operations
+        builder = operations.by_telephone_number_long_running_operation_id("_").with_url(location)
+        status, detail = _operation_state(await builder.get(_raw(None)))
+        return OperationState(status, detail)
 
     async def unassign_number(self, number: str) -> None:
         """Take the number off its target and wait for the operation."""
@@ -185,8 +185,10 @@ class GraphTeamsNumbers:
             telephone_number=number, number_type=_GRAPH_NUMBER_TYPES[self._number_type]
         )
         action = self._numbers.microsoft_graph_teams_administration_unassign_number
-        await self._run_action(action.to_post_request_information(body), "unassignNumber",
-                               number, None, self._held_by(number, None))
+        location = await self._send_action(
+            action.to_post_request_information(body), "unassignNumber", number
+        )
+        await self._wait_for_operation(location, number, self._held_by(number, None))
 
     def _held_by(self, number: str, target_id: str | None) -> Callable[[], Awaitable[bool]]:
         """A check whether the number's Teams record has ``target_id`` on it (None: nobody)."""
@@ -197,14 +199,8 @@ class GraphTeamsNumbers:
 
         return check
 
-    async def _run_action(
-        self,
-        request: Any,
-        name: str,
-        number: str,
-        landed: Callable[[], Awaitable[bool]] | None,
-        done: Callable[[], Awaitable[bool]],
-    ) -> None:
+    async def _send_action(self, request: Any, name: str, number: str) -> str:
+        """Send an assign or unassign action; the Location of its operation."""
         # The SDK's post() returns None, and HeadersInspectionHandlerOption misses the Location of
         # a retried request (kiota-http drops request options after the first attempt). Sending
         # the SDK-built request with a native response handler returns the final response itself.
@@ -214,24 +210,19 @@ class GraphTeamsNumbers:
         location = response.headers.get("location")
         if not location:
             raise TemporaryError(f"{name} for {number} was accepted without a Location")
-        await self._wait_for_operation(location, number, landed, done, name)
+        return str(location)
 
     async def _wait_for_operation(
         self,
         location: str,
         number: str,
-        landed: Callable[[], Awaitable[bool]] | None,
         done: Callable[[], Awaitable[bool]],
-        name: str = "assignNumber",
+        name: str = "unassignNumber",
     ) -> None:
+        # An unassignment is waited for here: it is rare (a leaver, a changed number), and the
+        # claim is let go only once Teams has taken the number back.
         deadline = time.monotonic() + self._timeout
         interval = self._poll_interval
-        if landed is not None:
-            # Most operations finish within one interval, and the caller reads the user back
-            # afterwards anyway: that read answers "done?" and saves every operation poll.
-            await asyncio.sleep(interval)
-            if await landed():
-                return
         operations = self._client.admin.teams.telephone_number_management.operations
         builder = operations.by_telephone_number_long_running_operation_id("_").with_url(location)
         while True:
