@@ -25,7 +25,7 @@ def _lose_answers(world: World) -> None:
     """Teams carries out every assignment, but the app never hears back."""
     original = world.teams.assign_number
 
-    async def assign_and_drop(*args: object, **kwargs: object) -> None:
+    async def assign_and_drop(*args: object, **kwargs: object) -> str:
         await original(*args, **kwargs)  # type: ignore[arg-type]
         raise LostAnswerError("No answer from Graph: ReadError (the connection failed)")
 
@@ -44,7 +44,7 @@ async def test_the_last_try_records_a_failed_status_whatever_the_exception(
 ) -> None:
     world = World([_member("ann", ANN)])
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    async def broken(*args: object, **kwargs: object) -> str:
         raise failure
 
     world.teams.assign_number = broken  # type: ignore[method-assign]
@@ -60,7 +60,7 @@ async def test_the_last_try_records_a_failed_status_whatever_the_exception(
 async def test_an_earlier_try_that_fails_unexpectedly_records_nothing_yet() -> None:
     world = World([_member("ann", ANN)])
 
-    async def broken(*args: object, **kwargs: object) -> None:
+    async def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("storage went away")
 
     world.teams.assign_number = broken  # type: ignore[method-assign]
