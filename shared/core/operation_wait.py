@@ -9,8 +9,8 @@ only latency. The wait aims at the duration most operations (``HIT_TARGET``) fin
 
 Operation durations are not told: a look only says whether the operation was done by then. The
 estimate learns from those censored answers, as a stochastic-approximation quantile tracker in
-log space (Robbins-Monro): a look at or before the estimated wait that finds the number says
-"done by the estimate" and moves it down a little; a look at or after the estimate that misses
+log space (Robbins-Monro): a look at the estimated wait (or a little after it: a message comes
+back late) that finds the number says "done by the estimate" and moves it down a little; a look at or after the estimate that misses
 says "not done by it" and moves it up more. It settles where misses are ``1 - HIT_TARGET`` of
 the looks, i.e. at that quantile of the tenant's durations, and follows Teams when it speeds up
 or slows down. Looks that say nothing about the estimate (a hit after it, a miss before it) are
@@ -36,6 +36,10 @@ MAX_RECHECK_SECONDS = 600.0
 #: Learning steps in log space: large while little is known, never below the floor, so the
 #: estimate keeps following a Teams that changes pace.
 _FIRST_STEP = 0.5
+#: A look this late after the wait (seconds, or this share of the wait) still counts as one at
+#: it; later hits are ignored (they could have been done at any time before).
+_LOOK_LATENESS_SECONDS = 3.0
+_LOOK_LATENESS_SHARE = 0.25
 _STEP_FLOOR = 0.05
 
 
@@ -53,7 +57,7 @@ class OperationWait:
         found it ``done`` (or not); unchanged when the look says nothing about the estimate."""
         if math.isnan(elapsed_seconds) or elapsed_seconds < 0:
             return self
-        if done and elapsed_seconds > self.seconds:
+        if done and elapsed_seconds > self.first_look_after() + self._lateness():
             return self  # done by then: it may have been done long before, or just now
         if not done and elapsed_seconds < self.seconds:
             return self  # not done yet, earlier than the wait: nothing about the wait itself
@@ -61,6 +65,11 @@ class OperationWait:
         moved = step * (-(1 - HIT_TARGET) if done else HIT_TARGET)
         seconds = min(max(self.seconds * math.exp(moved), MIN_WAIT_SECONDS), MAX_WAIT_SECONDS)
         return OperationWait(seconds=seconds, looks=self.looks + 1, updated_at=at)
+
+    def _lateness(self) -> float:
+        """How late a look may come and still count as one at the wait: a message comes back
+        a little after its visibility delay, and the look is one request behind the pace."""
+        return max(_LOOK_LATENESS_SECONDS, _LOOK_LATENESS_SHARE * self.seconds)
 
     def first_look_after(self) -> int:
         """Whole seconds before the first look (the queue's visibility delay)."""
