@@ -63,6 +63,7 @@ from shared.core.tenant_registry import (
 )
 from shared.core.tenant_rules import TenantRules
 from shared.service.context import TenantContext, TenantLimits, TenantPorts
+from shared.service.message_handler import process_assignment
 from shared.service.ports import (
     AssignmentQueue,
     AuditLog,
@@ -754,9 +755,6 @@ async def deliver(
     """Process ``message`` as the queue function does and, while it waits on the (fake) queue
     for a Teams operation, deliver it again once its wait is over (the clock, a
     ``SettableClock``, moved on by the wait): the change as the host would end it."""
-    # Imported here: the fakes are the service's ports, the handler is what uses them.
-    from shared.service.message_handler import process_assignment
-
     queue, clock = context.ports.queue, context.clock
     assert isinstance(queue, FakeQueue)
     assert isinstance(clock, SettableClock)

@@ -121,7 +121,7 @@ async def test_a_row_that_does_not_read_is_learned_again(
     await first.observe(DEFAULT_WAIT_SECONDS, done=False)
     async with TableServiceClient.from_connection_string(azurite.connection_string) as service:
         table = service.get_table_client(PACE_TABLE)
-        tenant = first._partition  # noqa: SLF001 - the row this instance wrote
+        tenant = first._partition  # the row this instance wrote
         await table.upsert_entity({"PartitionKey": tenant, "RowKey": OPERATION_WAIT_ROW,
                                    "Seconds": "soon", "Looks": -1})
 
