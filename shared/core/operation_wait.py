@@ -13,8 +13,8 @@ log space (Robbins-Monro): a look at the estimated wait (or a little after it: a
 back late) that finds the number says "done by the estimate" and moves it down a little; a look
 at or after the estimate that misses says "not done by it" and moves it up more. It settles
 where misses are ``1 - HIT_TARGET`` of the looks, i.e. at that quantile of the tenant's
-durations, and follows Teams when it speeds up or slows down. Looks that say nothing about the estimate (a hit after it, a miss before it) are
-ignored.
+durations, and follows Teams when it speeds up or slows down. Looks that say nothing about the
+estimate (a hit long after it, a miss before it) are ignored.
 """
 
 from __future__ import annotations
