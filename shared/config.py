@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 # Re-exported (the "as" form, PEP 484): defined in the core, whose tenant registry needs them.
 from shared.core.audit import DEFAULT_RETENTION_MONTHS, MAX_RETENTION_MONTHS
+from shared.core.operation_wait import DEFAULT_WAIT_SECONDS
 from shared.core.telemetry_events import APP_LOGGER_NAME
 from shared.core.tenant_registry import NumberType as NumberType  # noqa: PLC0414
 from shared.core.tenant_registry import TenantSettings as TenantSettings  # noqa: PLC0414
@@ -75,6 +76,9 @@ class GraphSettings(BaseModel):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 3
     operation_poll_interval_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
     operation_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
+    operation_wait_seconds: Annotated[float, Field(ge=1, le=600)] = DEFAULT_WAIT_SECONDS
+    """How long an accepted assignment is left alone before the first look, until the tenant's
+    own operations have taught the app better (it learns per tenant from every look)."""
     inline_retry_max_seconds: Annotated[float, Field(ge=0, le=170)] = 10.0
     teams_requests_per_second: Annotated[float, Field(gt=0, le=1000)] = 29.0
     """The tenant's pace for requests under /admin/teams/, shared by every instance: just under
@@ -338,6 +342,7 @@ _GRAPH_KEYS = {
     "GRAPH_MAX_RETRIES": "max_retries",
     "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "operation_poll_interval_seconds",
     "GRAPH_OPERATION_TIMEOUT_SECONDS": "operation_timeout_seconds",
+    "GRAPH_OPERATION_WAIT_SECONDS": "operation_wait_seconds",
     "GRAPH_INLINE_RETRY_MAX_SECONDS": "inline_retry_max_seconds",
     "TEAMS_REQUESTS_PER_SECOND": "teams_requests_per_second",
     "TEAMS_APP_REQUESTS_PER_SECOND": "teams_app_requests_per_second",

@@ -76,6 +76,7 @@ from shared.core.audit import (
 from shared.core.errors import PermanentError
 from shared.core.helpdesk_report import HelpdeskReport, ReportFilters, build_report
 from shared.core.messages import AssignmentMessage, MessageError
+from shared.core.operation_wait import OperationWait
 from shared.core.outcomes import Reason, UserResult
 from shared.core.records import Hold, RunRecord, UserStatus
 from shared.core.request_pace import Pace
@@ -416,7 +417,10 @@ class AppRuntime:
                 delta=GraphDirectoryDelta(graph), snapshots=snapshots, claims=claims,
                 statuses=statuses, queue=self.queue, ledger=ledger, policies=policies,
                 grants=grants, in_flight=in_flight, audit=audit,
-                operation_waits=TableOperationWaits(tables, key, clock=self._now),
+                operation_waits=TableOperationWaits(
+                    tables, key, clock=self._now,
+                    start=OperationWait(seconds=settings.graph.operation_wait_seconds),
+                ),
             ),
             events=self.events,
             clock=self._now,

@@ -42,13 +42,15 @@ class TableOperationWaits:
         partition: str,
         *,
         clock: Callable[[], datetime],
+        start: OperationWait | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``start``: the wait before anything is stored or learned (the app's setting)."""
         self._partition = partition  # the tenant's id: the row sits beside its pace
         self._table: TableClient = service.get_table_client(PACE_TABLE)
         self._clock = clock
         self._monotonic = monotonic
-        self._wait = OperationWait()
+        self._wait = start or OperationWait()
         self._read_at: float | None = None
         self._saved_at: float | None = None
         self._unsaved = 0
