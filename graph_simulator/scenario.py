@@ -214,10 +214,30 @@ class RateLimit(_Model):
 DEFAULT_DELTA_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600
 
 
+class OperationDuration(_Model):
+    """How long Teams takes to carry out an assign or unassign: log-normal, given by its median
+    and 95th percentile in seconds (a long tail: most take seconds, a few minutes)."""
+
+    median: Annotated[float, Field(gt=0, le=3600)]
+    p95: Annotated[float, Field(gt=0, le=36_000)]
+
+    @model_validator(mode="after")
+    def _p95_not_below_median(self) -> Self:
+        if self.p95 < self.median:
+            raise ValueError(f"operationSeconds.p95={self.p95:g} is below its "
+                             f"median={self.median:g}")
+        return self
+
+
 class Behaviour(_Model):
     """Knobs for the parts of Graph's behaviour the documentation leaves open."""
 
-    operation_polls: Annotated[int, Field(ge=0, le=1000)] = 2
+    operation_seconds: OperationDuration | Annotated[float, Field(ge=0, le=3600)] = 0.0
+    """How long an accepted assign or unassign operation takes to finish, in wall-clock time
+    (the simulator's ``wall_clock``): a fixed number of seconds (0: done when accepted) or a
+    ``{"median": 8, "p95": 40}`` distribution, sampled per operation, reproducibly per tenant.
+    Polling the operation neither speeds it up nor is needed: it finishes when it is due, and
+    the user's configuration shows the number from then on."""
     operation_body_shape: Literal["root", "value"] = "root"
     assign_errors: Literal["async", "sync"] = "async"
     default_page_size: Annotated[int, Field(ge=1, le=999)] = 100

@@ -258,7 +258,7 @@ class Simulator:
     # -- tenants -----------------------------------------------------------------------------
 
     def _new_tenant(self, entry: TenantEntry, teams_state: TeamsState | None) -> _Tenant:
-        world = World(entry, clock=lambda: _iso(self._wall_clock()),
+        world = World(entry, clock=lambda: _iso(self._wall_clock()), now=self._wall_clock,
                       new_id=lambda: str(uuid.uuid4()), teams_state=teams_state)
         return _Tenant(entry=entry, world=world,
                        granted=_granted(entry.tenant.granted_permissions),

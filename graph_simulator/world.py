@@ -1,8 +1,8 @@
 """One simulated tenant's state: directory, Teams numbers and long-running operations (the
 simulator keeps one world per tenant).
 
-Pure and synchronous: no HTTP, no asyncio, no clock or randomness of its own (both are injected),
-no locking (the server holds one lock around every call).
+Pure and synchronous: no HTTP, no asyncio, no clock of its own (injected), randomness only from a
+generator seeded by the tenant id (reproducible), no locking (the server holds one lock around every call).
 
 Theory of operation for number assignment, which is where the simulator must be as strict as
 Graph:
@@ -11,9 +11,13 @@ Graph:
   assign operation (`assignmentPending`). An accepted assign reserves a free number at once, so
   a second assign of it to someone else is refused -- at the POST (`assignErrors: sync`) or via a
   `failed` operation (`assignErrors: async`).
-* Operations advance only when polled (`operationPolls` GETs see `notStarted`, then `running`).
-  When one reaches its terminal state the checks run *again*, so whatever happened in between
-  (an unassign, a directory change, a competing operation) is judged at completion, and two
+* Operations take time, whoever asks (`operationSeconds`: fixed, or a median/p95 distribution
+  sampled per operation with the tenant's seeded random numbers): each is due a duration after
+  it was accepted, shows `notStarted` for the first tenth of it and `running` until then, and is
+  completed by the first look at Teams' state (an operation, a number list, a user's
+  configuration, another write) at or after its due moment, in due order. Polling neither
+  speeds it up nor is needed. At completion the checks run *again*, so whatever happened in
+  between (an unassign, a directory change, a competing operation) is judged then, and two
   operations can never both succeed in giving one number to two users.
 * Completing an assign gives the number to its target; a `primary` assign frees the target's
   other primary numbers. Freeing an inventory number makes it unassigned; freeing a direct
@@ -34,6 +38,8 @@ from __future__ import annotations
 import base64
 import copy
 import dataclasses
+import math
+import random
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +64,8 @@ OperationStatus = Literal["notStarted", "running", "succeeded", "failed", "skipp
 ActivationState = Literal["activated", "assignmentPending"]
 
 TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "skipped"})
+#: The standard normal's 95th percentile: a log-normal's sigma from its median and p95.
+_Z95: Final = 1.6448536
 
 # Enough for any test or demo; older versions are dropped and their delta tokens answer 410,
 # which Graph also does when it no longer has the state a token refers to.
@@ -137,7 +145,10 @@ class Operation:
     status_detail: str | None = None
     # A refusal found when the request was accepted (async mode) is reported at completion.
     refusal: str | None = None
-    polls: int = 0
+    accepted_at: float = 0.0
+    """Unix seconds (the injected ``now``) when the request was accepted."""
+    due_at: float = 0.0
+    """When it finishes: ``accepted_at`` plus its sampled duration."""
 
 
 @dataclass
@@ -214,14 +225,19 @@ class World:
         clock: Callable[[], str],
         new_id: Callable[[], str],
         teams_state: TeamsState | None = None,
+        now: Callable[[], float] = lambda: 0.0,
     ) -> None:
         """Build the world of one tenant (`scenario`, or a scenario's first tenant);
         `teams_state` (from a state file) replaces its numbers.
 
         `clock` returns the ISO timestamp stamped on operations; `new_id` returns a fresh unique
-        string used to build operation ids.
+        string used to build operation ids; `now` is the same wall clock in Unix seconds, which
+        says when an operation is due (a fixed moment by default: only operations of no
+        duration finish).
         """
         self._clock = clock
+        self._now = now
+        self._durations = random.Random(zlib.crc32(scenario.tenant.id.encode()))
         self._new_id = new_id
         self.tenant: Tenant = scenario.tenant
         self.behaviour: Behaviour = scenario.behaviour
@@ -353,11 +369,13 @@ class World:
 
     def number_assignments(self) -> list[NumberRecord]:
         """All numbers in list order (inventory first, then numbers created by assignment)."""
+        self._settle()
         return [copy.copy(record) for record in self._numbers.values()]
 
     def listed_number_assignments(self) -> list[NumberRecord]:
         """The numbers as numberAssignments shows them now (`numberAssignmentsLagReads`): one
         assigned lately still looks as it did before (unassigned inventory, or not there)."""
+        self._settle()
         if not self._number_lag:
             return self.number_assignments()
         listed: list[NumberRecord] = []
@@ -406,6 +424,7 @@ class World:
 
         Raises NotFoundError (code `NotFound`) while the user is not in Teams.
         """
+        self._settle()
         user = self._users.get(user_id)
         record = self._teams_users.get(user_id)
         if user is None or record is None or not record.present:
@@ -427,6 +446,7 @@ class World:
 
     def user_configurations(self) -> list[UserConfiguration]:
         """Configurations of every user present in Teams, in directory order (not a read)."""
+        self._settle()
         return [self._configuration(user, record)
                 for user in self._users.values()
                 if (record := self._teams_users.get(user.id)) is not None and record.present]
@@ -590,6 +610,7 @@ class World:
 
         Raises RejectedError instead when the request is refused and `assignErrors` is `sync`.
         """
+        self._settle()
         refusal = self._assign_refusal(number, number_type, target_id)
         if refusal is not None and self.behaviour.assign_errors == "sync":
             raise RejectedError(refusal)
@@ -615,7 +636,7 @@ class World:
         if forced is not None:
             op.refusal = forced
         self._operations[op.id] = op
-        self._advance(op)
+        self._schedule(op)
         return copy.copy(op)
 
     def request_unassign(self, number: str, number_type: NumberType) -> Operation:
@@ -623,40 +644,59 @@ class World:
 
         Raises RejectedError instead when the request is refused and `assignErrors` is `sync`.
         """
+        self._settle()
         refusal = self._unassign_refusal(number, number_type)
         if refusal is not None and self.behaviour.assign_errors == "sync":
             raise RejectedError(refusal)
         op = self._new_operation("unassign", number, number_type)
         op.refusal = self._take_forced_failure("unassign") or refusal
         self._operations[op.id] = op
-        self._advance(op)
+        self._schedule(op)
         return copy.copy(op)
 
     def carry_out(self, operation_id: str) -> Operation:
-        """Complete the operation now, however many polls it would have waited for (Teams
-        carried the request out; `assignAnswerLost`)."""
+        """Complete the operation now, however long it would have taken (Teams carried the
+        request out; `assignAnswerLost`)."""
         op = self._operations[operation_id]
         if op.status not in TERMINAL_STATUSES:
-            op.polls = max(op.polls, self.behaviour.operation_polls)
+            op.due_at = min(op.due_at, self._now())
             self._complete(op)
         return copy.copy(op)
 
     def poll_operation(self, operation_id: str) -> Operation:
-        """Return the operation as it is now, then move it one step towards its terminal state."""
+        """The operation as it is now: polling changes nothing (it finishes when it is due)."""
+        self._settle()
         op = self._operations.get(operation_id)
         if op is None:
             raise NotFoundError(f"Operation '{operation_id}' was not found.", code="NotFound")
-        seen = copy.copy(op)
         if op.status not in TERMINAL_STATUSES:
-            op.polls += 1
-            self._advance(op)
-        return seen
+            started = op.accepted_at + (op.due_at - op.accepted_at) / 10
+            op.status = "running" if self._now() >= started else "notStarted"
+        return copy.copy(op)
 
-    def _advance(self, op: Operation) -> None:
-        if op.polls >= self.behaviour.operation_polls:
+    def _duration(self) -> float:
+        """A sampled operation duration in seconds (``operationSeconds``)."""
+        spec = self.behaviour.operation_seconds
+        if isinstance(spec, int | float):
+            return float(spec)
+        sigma = math.log(spec.p95 / spec.median) / _Z95
+        return self._durations.lognormvariate(math.log(spec.median), sigma)
+
+    def _schedule(self, op: Operation) -> None:
+        """Give the operation its due moment; one of no duration finishes now."""
+        op.accepted_at = self._now()
+        duration = self._duration()
+        op.due_at = op.accepted_at + duration
+        if duration <= 0:
             self._complete(op)
-        elif op.polls > 0:
-            op.status = "running"
+
+    def _settle(self) -> None:
+        """Complete every operation due by now, in due order (then acceptance order)."""
+        now = self._now()
+        due = [op for op in self._operations.values()
+               if op.status not in TERMINAL_STATUSES and op.due_at <= now]
+        for op in sorted(due, key=lambda op: op.due_at):  # stable: acceptance order on ties
+            self._complete(op)
 
     def _complete(self, op: Operation) -> None:
         if op.kind == "assign":

@@ -58,6 +58,7 @@ def operator_settings(
         "MANAGED_IDENTITY_CLIENT_ID": MANAGED_IDENTITY_CLIENT_ID,
         "GRAPH_IDENTITY_URL": simulator.url,
         "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "0.05",
+        "GRAPH_OPERATION_WAIT_SECONDS": "1",
         "AzureWebJobsStorage": storage_connection_string,
     }
 

@@ -63,7 +63,7 @@ def onboarding_tenant(
     users: int, *, behaviour: dict[str, Any] | None = None
 ) -> tuple[Scenario, Expectations]:
     """A voice group of ``users`` members (see the module docstring) and what they must end
-    with; ``behaviour`` is the simulator's (``rateLimit``, ``operationPolls``, ...)."""
+    with; ``behaviour`` is the simulator's (``rateLimit``, ``operationSeconds``, ...)."""
     refused_at = _refused_positions(users)
     people: list[dict[str, Any]] = []
     inventory: list[dict[str, Any]] = []

@@ -48,6 +48,7 @@ def app_settings_for(
         "GRAPH_AUTH": "staticToken",
         "GRAPH_STATIC_TOKEN": SIMULATOR_TOKEN,
         "GRAPH_OPERATION_POLL_INTERVAL_SECONDS": "0.05",
+        "GRAPH_OPERATION_WAIT_SECONDS": str(operation_wait_for(scenario)),
         "TEAMS_REQUESTS_PER_SECOND": str(teams_pace_for(scenario)),
         "AzureWebJobsStorage": storage_connection_string,
     }
@@ -55,6 +56,14 @@ def app_settings_for(
 
 #: The pace when the simulator has no Teams rate limit: as fast as the setting allows.
 UNTHROTTLED_TEAMS_PACE = 1000.0
+
+
+def operation_wait_for(scenario: Scenario) -> float:
+    """The first wait after an accepted assignment against this scenario's operations: their
+    fixed duration, or their median (the app learns the rest), and never under a second."""
+    spec = scenario.behaviour.operation_seconds
+    seconds = float(spec) if isinstance(spec, int | float) else spec.median
+    return max(1.0, seconds)
 
 
 def teams_pace_for(scenario: Scenario) -> float:

@@ -111,7 +111,7 @@ def scenario(*, body_shape: str = "root") -> Scenario:
             {"type": CLI_TYPE, "name": CLI_NAME, "id": CLI_ID},
             {"type": DIAL_PLAN_TYPE, "name": DIAL_PLAN_NAME, "id": DIAL_PLAN_ID},
         ],
-        "behaviour": {"defaultPageSize": PAGE_SIZE, "operationPolls": 2,
+        "behaviour": {"defaultPageSize": PAGE_SIZE, "operationSeconds": 0,
                       "operationBodyShape": body_shape,
                       "userConfigurationBodyShape": body_shape},
     }, "contract scenario")

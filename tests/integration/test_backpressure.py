@@ -16,19 +16,22 @@ from tests.integration.scenario_builder import build_scenario
 def scenario() -> Scenario:
     return build_scenario(
         [("ann", ["+31855363011"]), ("bob", ["+31855363012"])],
-        behaviour={"operationPolls": 12},
+        behaviour={"operationSeconds": 2.5},
     )
 
 
-async def _record_deferrals(app: LocalApp) -> list[tuple[AssignmentMessage, int]]:
-    """Capture deferred messages and let them come back at once (time passing, in a test)."""
+async def _record_deferrals(
+    app: LocalApp, *, at_once: bool = True
+) -> list[tuple[AssignmentMessage, int]]:
+    """Capture deferred messages; ``at_once``: let them come back at once (time passing, in a
+    test), else after their delay."""
     runtime = await app.runtime()
     deferred: list[tuple[AssignmentMessage, int]] = []
     send_later = runtime.queue.send_later
 
     async def record(message: AssignmentMessage, delay_seconds: int) -> None:
         deferred.append((message, delay_seconds))
-        await send_later(message, 0)
+        await send_later(message, 0 if at_once else delay_seconds)
 
     runtime.queue.send_later = record  # type: ignore[method-assign]
     return deferred
@@ -44,7 +47,8 @@ async def test_a_long_retry_after_is_waited_out_on_the_queue(
 
     stats = await local_app.sync()
 
-    assert [(m.deferrals, delay) for m, delay in deferred] == [(1, 120)]
+    throttled = [(m.deferrals, delay) for m, delay in deferred if m.operation_location is None]
+    assert throttled == [(1, 120)]
     assert stats.failed_attempts == 0
     # The SDK did not retry inside the request: one 429, then one accepted assign per user.
     assert local_app.simulator.request_counts()["assignNumber"] == 3
@@ -55,15 +59,21 @@ async def test_a_long_retry_after_is_waited_out_on_the_queue(
 async def test_a_slow_operation_is_followed_later_and_never_sent_twice(
     local_app: LocalApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GRAPH_OPERATION_TIMEOUT_SECONDS", "0.2")
+    """Operations take 2.5 s, the first look comes after 1 s: it misses, the operation says
+    running, and a later look finds the number; assignNumber is sent once per user."""
+    monkeypatch.setenv("GRAPH_OPERATION_WAIT_SECONDS", "1")
     await function_app.runtime.close()
-    deferred = await _record_deferrals(local_app)
+    deferred = await _record_deferrals(local_app, at_once=False)
 
     await local_app.sync()
 
     assert deferred
     assert all(m.operation_location and "operations" in m.operation_location for m, _ in deferred)
-    assert local_app.simulator.request_counts()["assignNumber"] == 2
+    counts = local_app.simulator.request_counts()
+    assert counts["assignNumber"] == 2
+    assert counts["getOperation"] >= 2  # each user's first look was too early
     assert local_app.teams_by_upn() == {
         "+31855363011": "ann@contoso.example", "+31855363012": "bob@contoso.example",
     }
+    statuses = await local_app.statuses()
+    assert {s.outcome for s in statuses.values()} == {Outcome.ASSIGNED}

@@ -34,7 +34,7 @@ def scenario() -> Scenario:
         [*members, ("out1", ["+31855319001"]), ("out2", ["+31855319002"]),
          ("out3", ["+31855319003"])],
         existing={_number(i): f"user{i:05}" for i in range(MEMBERS)},
-        behaviour={"operationPolls": 0},
+        behaviour={"operationSeconds": 0},
     )
     data: dict[str, Any] = json.loads(base.model_dump_json(by_alias=True))
     outsiders = {user_id(name) for name in ("out1", "out2", "out3")}

@@ -27,7 +27,7 @@ USERS = 5
 @pytest.fixture
 def scenario() -> Scenario:
     return build_scenario([(f"user{n:02d}", [f"+318553630{n:02d}"]) for n in range(10, 10 + USERS)],
-                          behaviour={"operationPolls": 0})
+                          behaviour={"operationSeconds": 0})
 
 
 async def _failed_run(local_app: LocalApp) -> str:

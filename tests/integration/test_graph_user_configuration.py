@@ -45,7 +45,7 @@ def scenario(**behaviour: Any) -> Scenario:
         existing={ANNS_NUMBER: "ann"},
         # operationPolls 0: assignNumber's operation is done at the first look, so the adapter
         # never waits between polls.
-        behaviour={"operationPolls": 0, **behaviour},
+        behaviour={"operationSeconds": 0, **behaviour},
     ).model_dump(by_alias=True, mode="json")
     profiles: dict[str, dict[str, Any]] = {
         "bob": {"enterpriseVoiceEnabled": True},

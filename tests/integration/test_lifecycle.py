@@ -197,7 +197,7 @@ async def test_a_read_that_fails_halfway_through_paging_unassigns_nobody(
     # $top): the read fails on the second, after part of the group was seen.
     many = build_scenario(
         [(f"u{n:04d}", [f"+3185536{n:04d}"]) for n in range(30)],
-        behaviour={"operationPolls": 0, "maxPageSize": 10},
+        behaviour={"operationSeconds": 0, "maxPageSize": 10},
     ).model_copy(update={"tenant": local_app.scenario.tenant})
     local_app.simulator.load_scenario(many)
     local_app.scenario = many
@@ -228,7 +228,7 @@ async def test_replaying_a_tenant_of_hundreds_three_times_writes_only_once(
     # benchmarks.onboarding's (a figure, not a test).
     tenant = build_scenario(
         [(f"u{n:04d}", [f"+3185536{n:04d}"]) for n in range(150)],
-        behaviour={"operationPolls": 0},
+        behaviour={"operationSeconds": 0},
     ).model_copy(update={"tenant": local_app.scenario.tenant})
     local_app.simulator.load_scenario(tenant)
     local_app.scenario = tenant

@@ -23,7 +23,7 @@ ANN = "+31855363011"
 
 @pytest.fixture
 def scenario() -> Scenario:
-    return build_scenario([("ann", [ANN]), ("bob", [])], behaviour={"operationPolls": 0})
+    return build_scenario([("ann", [ANN]), ("bob", [])], behaviour={"operationSeconds": 0})
 
 
 @pytest.fixture

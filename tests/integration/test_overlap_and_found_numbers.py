@@ -32,7 +32,7 @@ class TestOverlap:
     def scenario(self) -> Scenario:
         return build_scenario(
             [(f"user{i:02d}", [f"+318553631{i:02d}"]) for i in range(USERS)],
-            behaviour={"operationPolls": 1},
+            behaviour={"operationSeconds": 0.3},
         )
 
     async def test_a_timer_run_during_the_drain_enqueues_no_user_twice(
@@ -63,7 +63,7 @@ class TestFoundNumbers:
         # Teams finishes each operation at once: the first try's assignment has landed by the
         # time its read-back and poll fail.
         return build_scenario([("ann", ["+31855363011"]), ("bob", ["+31855363012"])],
-                              behaviour={"operationPolls": 0})
+                              behaviour={"operationSeconds": 0})
 
     async def test_a_number_found_on_the_user_by_a_retry_is_not_planned_again_by_delta_runs(
         self, local_app: LocalApp, monkeypatch: pytest.MonkeyPatch

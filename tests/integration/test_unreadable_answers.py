@@ -47,7 +47,7 @@ def _scenario(**behaviour: Any) -> Any:
     data: dict[str, Any] = build_scenario(
         [("ann", [ANNS_NUMBER]), ("queue", [])],
         existing={ANNS_NUMBER: "ann", QUEUE_NUMBER: "queue"},
-        behaviour={"operationPolls": 0, **behaviour},
+        behaviour={"operationSeconds": 0, **behaviour},
     ).model_dump(by_alias=True, mode="json")
     data["groups"][0]["members"].remove(QUEUE)
     data["numberAssignments"].append(

@@ -136,7 +136,7 @@ def test_replace_directory_python_api(sim: SimulatorServer, client: httpx.Client
 def test_concurrent_assigns_of_one_number_give_it_to_exactly_one_user(
         sim: SimulatorServer) -> None:
     data = example()
-    data["behaviour"]["operationPolls"] = 0  # each POST completes its operation at once
+    data["behaviour"]["operationSeconds"] = 0  # each POST completes its operation at once
     extra = [{"id": f"bbbbbbbb-0000-4000-8000-{n:012d}", "userPrincipalName": f"c{n}@x.example"}
              for n in range(16)]
     data["users"] += extra

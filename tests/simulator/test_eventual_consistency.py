@@ -151,13 +151,13 @@ def test_a_policy_change_shows_in_effective_policies_only_after_as_many_reads(
 def test_the_behaviour_route_changes_only_the_fields_it_names(
     sim: SimulatorServer, client: httpx.Client, control: httpx.Client
 ) -> None:
-    set_behaviour(control, operationPolls=0)
+    set_behaviour(control, operationSeconds=0)
     set_behaviour(control, numberAssignmentsLagReads=1)
 
     assert client.post(f"{NUMBERS}/assignNumber", json={
         "telephoneNumber": FREE_DR, "assignmentTargetId": BOB, "numberType": "directRouting",
     }).status_code == 202
-    assert sim.number_assignments()[FREE_DR] == BOB  # operationPolls 0 still applies: done
+    assert sim.number_assignments()[FREE_DR] == BOB  # operationSeconds 0 still applies: done
     assert listed(client)[FREE_DR] is None
     assert listed(client)[FREE_DR] == BOB
 

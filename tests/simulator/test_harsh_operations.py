@@ -53,10 +53,10 @@ def target_of(sim: SimulatorServer, number: str) -> str | None:
 def test_the_behaviour_route_changes_the_named_knobs_and_keeps_the_rest(
     control: httpx.Client,
 ) -> None:
-    body = set_behaviour(control, skippedOperations="always", operation_polls=0)
+    body = set_behaviour(control, skippedOperations="always", operationSeconds=0)
 
     assert body["skippedOperations"] == "always"
-    assert body["operationPolls"] == 0
+    assert body["operationSeconds"] == 0
     assert body["assignErrors"] == "async"  # the scenario's, untouched
     refused = control.post("/_simulator/behaviour", json={"refusalTexts": "klingon"})
     assert refused.status_code == 400

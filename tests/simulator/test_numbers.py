@@ -107,7 +107,7 @@ def test_unknown_operation_is_404(client: httpx.Client) -> None:
 
 
 def test_value_body_shape(sim: SimulatorServer, client: httpx.Client) -> None:
-    sim.load_scenario(parse_scenario(scenario(operationBodyShape="value", operationPolls=0)))
+    sim.load_scenario(parse_scenario(scenario(operationBodyShape="value", operationSeconds=0)))
     body = poll(client, assign(client, FREE_DR, BOB).headers["Location"])
     assert set(body) == {"value"}
     assert body["value"]["status"] == "succeeded"

@@ -209,7 +209,7 @@ def test_behaviour_changes_through_the_control_route(
     assert response.status_code == 200
     assert client.get(MEMBERS, params=MEMBER_QUERY).status_code == 200
     assert client.get(MEMBERS, params=MEMBER_QUERY).status_code == 429
-    assert sim.set_behaviour().operation_polls == 2  # other knobs kept
+    assert sim.set_behaviour().operation_body_shape == "root"  # other knobs kept
 
     bad = control.post("/_simulator/behaviour", json={
         "rateLimit": {"scope": "directory", "requestsPerSecond": 5}})

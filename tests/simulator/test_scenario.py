@@ -23,7 +23,7 @@ def test_example_scenario_loads_with_defaults_for_omitted_behaviour() -> None:
     data = example()
     del data["behaviour"]
     scenario = parse_scenario(data)
-    assert scenario.behaviour.operation_polls == 2
+    assert scenario.behaviour.operation_seconds == 0
     assert scenario.behaviour.operation_body_shape == "root"
     assert scenario.behaviour.assign_errors == "async"
     assert scenario.behaviour.default_page_size == 100
