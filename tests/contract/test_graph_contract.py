@@ -518,10 +518,9 @@ async def test_assign_number_location_needs_the_raw_answer(graph: Graph) -> None
         operations = await poll(graph, location)
     assert location.startswith(f"{graph.base_url}/admin/teams/telephoneNumberManagement/"
                                "operations('")
-    assert [op.status for op in operations] == [LongRunningOperationStatus.NotStarted,
-                                                LongRunningOperationStatus.Running,
-                                                LongRunningOperationStatus.Succeeded]
-    assert answered(seen) == [(ASSIGN_NUMBER, 202)] + [(GET_OPERATION, 200)] * 3
+    # The contract's operations take no time (operationSeconds 0): done at the first read.
+    assert [op.status for op in operations] == [LongRunningOperationStatus.Succeeded]
+    assert answered(seen) == [(ASSIGN_NUMBER, 202), (GET_OPERATION, 200)]
     assert seen.wire[0].request_json() == {
         "assignmentCategory": "primary", "assignmentTargetId": BOB,
         "numberType": "directRouting", "telephoneNumber": APP_ASSIGN_DR}
@@ -558,9 +557,7 @@ async def test_get_operation_parses_in_the_root_shape(graph: Graph) -> None:
     assert answered(seen) == [(GET_OPERATION, 200)] * 3
     operations = [first, *rest]
     assert all(isinstance(op, TelephoneNumberLongRunningOperation) for op in operations)
-    assert [op.status for op in operations] == [LongRunningOperationStatus.NotStarted,
-                                                LongRunningOperationStatus.Running,
-                                                LongRunningOperationStatus.Failed]
+    assert [op.status for op in operations] == [LongRunningOperationStatus.Failed] * 3
     final = operations[-1]
     assert (final.id, final.odata_type) == (op_id, OPERATION_TYPE)
     assert final.created_date_time
@@ -585,12 +582,12 @@ async def test_get_operation_in_the_value_shape_is_read_raw(value_graph: Graph) 
     # root, so every typed field is None and the entity sits in additional_data['value'].
     assert isinstance(typed, TelephoneNumberLongRunningOperation)
     assert (typed.id, typed.status, typed.numbers) == (None, None, None)
-    assert typed.additional_data["value"]["status"] == "notStarted"
+    assert typed.additional_data["value"]["status"] == "succeeded"
     assert_parsed(typed, seen.wire[0], {TelephoneNumberLongRunningOperation: VALUE_WRAPPER},
                   VALUE_WRAPPER)
     # Hence the app reads operations raw and accepts both shapes.
     assert raw.status_code == 200
-    assert raw.json()["value"]["status"] == "running"
+    assert raw.json()["value"]["status"] == "succeeded"
     assert raw.json()["value"]["id"] == operation_id(location)
 
 

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from graph_simulator import SimulatorServer
-from tests.simulator.support import AUTH, EXAMPLE
+from tests.simulator.support import AUTH, EXAMPLE, WALL
 
 
 @pytest.fixture
 def sim() -> Iterator[SimulatorServer]:
-    with SimulatorServer(EXAMPLE) as server:
+    with SimulatorServer(EXAMPLE, wall_clock=WALL) as server:
         yield server
 
 

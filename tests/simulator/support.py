@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,6 +75,10 @@ class FakeClock:
         self.now += seconds
 
 
+#: The simulator fixture's wall clock: Teams operations finish by it; polls move it a second.
+WALL = FakeClock(time.time())
+
+
 def run_assign(client: httpx.Client, number: str, target: str,
                number_type: str = "directRouting") -> dict[str, Any]:
     """POST assignNumber and poll its operation to the end; returns the final operation."""
@@ -84,6 +89,7 @@ def run_assign(client: httpx.Client, number: str, target: str,
         body: dict[str, Any] = client.get(response.headers["Location"]).json()
         if body["status"] in {"succeeded", "failed"}:
             return body
+        WALL.advance(1)
     raise AssertionError("operation never finished")
 
 

@@ -8,7 +8,7 @@ from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactor
 from msgraph.generated.models.teams_administration.number_assignment import NumberAssignment
 
 from graph_simulator import SimulatorServer, parse_scenario
-from tests.simulator.support import EXAMPLE
+from tests.simulator.support import EXAMPLE, WALL
 
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
 BOB = "0f3a5c2e-0000-4000-8000-000000000002"
@@ -48,9 +48,11 @@ def operation_id(response: httpx.Response) -> str:
 
 
 def poll(client: httpx.Client, location: str) -> dict[str, Any]:
+    """One read of the operation; a second passes after it (``WALL``)."""
     response = client.get(location)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
+    WALL.advance(1)
     return body
 
 
@@ -78,6 +80,7 @@ def test_assign_answers_202_empty_body_and_location_in_key_form(client: httpx.Cl
 
 def test_operation_progresses_and_is_readable_in_both_forms(sim: SimulatorServer,
                                                             client: httpx.Client) -> None:
+    sim.set_behaviour(operationSeconds=1.5)
     op_id = operation_id(assign(client, FREE_DR, BOB, path=ASSIGN_FQ))
     base = "/admin/teams/telephoneNumberManagement/operations"
     first = poll(client, f"{base}('{op_id}')")
@@ -203,6 +206,7 @@ def test_invalid_assign_bodies_are_400_even_in_async_mode(sim: SimulatorServer,
 
 def test_unassign_frees_inventory_and_removes_other_direct_routing_numbers(
         sim: SimulatorServer, client: httpx.Client) -> None:
+    sim.set_behaviour(operationSeconds=1)
     response = client.post(UNASSIGN_FQ, json={"telephoneNumber": ANNS_DR,
                                               "numberType": "directRouting"})
     operation_id(response)

@@ -38,7 +38,7 @@ from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from graph_simulator import SimulatorServer, parse_scenario
-from tests.simulator.support import EXAMPLE
+from tests.simulator.support import EXAMPLE, WALL
 
 VOICE_GROUP = "6b0d2c61-0000-4000-8000-0000000000a1"
 ANN = "0f3a5c2e-0000-4000-8000-000000000001"
@@ -128,6 +128,7 @@ async def test_sdk_top_above_999_is_an_odata_error(graph: Any) -> None:
 
 async def test_fully_qualified_assign_and_operation_through_the_sdk(sim: SimulatorServer,
                                                                     graph: Any) -> None:
+    sim.set_behaviour(operationSeconds=1.5)
     numbers = graph.admin.teams.telephone_number_management.number_assignments
     inspect = HeadersInspectionHandlerOption(inspect_response_headers=True)
     result = await numbers.microsoft_graph_teams_administration_assign_number.post(
@@ -149,6 +150,7 @@ async def test_fully_qualified_assign_and_operation_through_the_sdk(sim: Simulat
         seen.append(operation.status)
         if operation.status == LongRunningOperationStatus.Succeeded:
             break
+        WALL.advance(1)  # a second passes between two reads
     assert seen == [LongRunningOperationStatus.NotStarted, LongRunningOperationStatus.Running,
                     LongRunningOperationStatus.Succeeded]
     op_id = location.rsplit("('", 1)[1].removesuffix("')")
@@ -162,6 +164,7 @@ async def test_value_shaped_operation_hides_status_from_the_sdk_model(sim: Simul
                                                                        graph: Any) -> None:
     data = json.loads(EXAMPLE.read_text())
     data["behaviour"]["operationBodyShape"] = "value"
+    data["behaviour"]["operationSeconds"] = 2
     sim.load_scenario(parse_scenario(data))
     numbers = graph.admin.teams.telephone_number_management.number_assignments
     inspect = HeadersInspectionHandlerOption(inspect_response_headers=True)
@@ -175,6 +178,7 @@ async def test_value_shaped_operation_hides_status_from_the_sdk_model(sim: Simul
     typed = await item.with_url(location).get()
     assert typed.status is None
     assert typed.additional_data["value"]["status"] == "notStarted"
+    WALL.advance(1)
     raw = await item.with_url(location).get(RequestConfiguration(
         options=[ResponseHandlerOption(NativeResponseHandler())]))
     assert raw.json()["value"]["status"] == "running"

@@ -230,7 +230,9 @@ def test_assignment_turns_enterprise_voice_on_and_shows_the_number(
     assert after["modifiedDateTime"] >= before["modifiedDateTime"]
 
 
-def test_pending_assignment_is_not_yet_in_the_configuration(client: httpx.Client) -> None:
+def test_pending_assignment_is_not_yet_in_the_configuration(sim: SimulatorServer,
+                                                            client: httpx.Client) -> None:
+    sim.set_behaviour(operationSeconds=30)
     response = client.post("/admin/teams/telephoneNumberManagement/numberAssignments/"
                            "assignNumber", json={"telephoneNumber": FREE_DR,
                                                  "assignmentTargetId": BOB,
