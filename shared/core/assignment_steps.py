@@ -78,6 +78,10 @@ from shared.core.steps import (
 from shared.core.teams_readiness import DEFAULT_PATIENCE, TeamsUser, verify_assignment
 from shared.core.tenant_rules import TenantRules
 
+#: While an assignment is younger than this, a configuration that does not show a number Teams
+#: says it has is looked at again from the queue; older, later runs read it back.
+LOOK_AGAIN_WITHIN_SECONDS = 300.0
+
 
 @dataclass(frozen=True, slots=True)
 class MessageLimits:
@@ -322,6 +326,7 @@ def _follow_assignment(
     user_id = message.user_id
     elapsed = yield from _elapsed(holder)
     location = message.operation_location
+    state: OperationState | PermanentError | None = None
     if location is not None:
         state = yield from ask(ReadOperation(location))
         if isinstance(state, OperationState):
@@ -350,11 +355,19 @@ def _follow_assignment(
                     f"Teams' operation failed: {failure.message}")))
                 return (yield from _not_taken(failure, message, number, limits))
             if state.status == "succeeded":
-                return (yield from _landed_unseen(message, number, seen, limits, (
+                return (yield from _landed_unseen(message, number, holder, seen, limits, detail=(
                     "Teams' operation succeeded; the user's configuration does not show the "
                     "number yet")))
     record = yield from ask(FindNumber(number))
     if record is None or record.target_id != user_id:
+        if isinstance(state, OperationState) and state.status == "skipped":
+            # Teams skipped it and the number is not there: what was skipped is not documented,
+            # so the host tries again, and a later run assigns anew (nothing is under way).
+            detail = f": {state.detail}" if state.detail else ""
+            raise TemporaryError(
+                f"the Teams operation of assignNumber for {number} ended 'skipped'{detail}, "
+                "and Teams does not show the change made; it is tried again"
+            )
         return None
     if record.activation_state not in (None, "activated"):
         after = next_look_after(elapsed, limits.operation_wait)
@@ -363,22 +376,34 @@ def _follow_assignment(
             f"({elapsed:.0f} s after the app asked); the app looks again in {after} s",
             location=location, retry_after_seconds=after,
         )
-    return (yield from _landed_unseen(message, number, seen, limits, (
+    return (yield from _landed_unseen(message, number, holder, seen, limits, detail=(
         "Teams' number record shows it on the user; their configuration does not yet")))
 
 
 def _landed_unseen(
     message: AssignmentMessage,
     number: str,
+    holder: Claim,
     seen: TeamsUser | None,
     limits: MessageLimits,
+    *,
     detail: str,
 ) -> Flow[UserResult]:
     """Teams says the number is on the user, and their configuration does not show it yet: the
-    number is the app's, and the read-back waits (``read_back_pending``)."""
+    number is the app's. The message waits and looks again while the assignment is young (the
+    configuration view lags by seconds, usually); after that the read-back waits for later runs
+    (``read_back_pending``)."""
     yield from ask(AssignmentSettled(number, message.user_id, True, detail))
     yield from ask(MarkAssigned(number, message.user_id))
     yield from ask(NoteFound(number, message.user_id))
+    elapsed = yield from _elapsed(holder)
+    if message.operation_location is not None and elapsed < LOOK_AGAIN_WITHIN_SECONDS:
+        after = next_look_after(elapsed, limits.operation_wait)
+        raise OperationPendingError(
+            f"Teams has {number} on the user; their configuration does not show it yet "
+            f"({elapsed:.0f} s after the app asked); the app looks again in {after} s",
+            location=message.operation_location, retry_after_seconds=after,
+        )
     yield from _release_previous(message, number, seen, limits.rules)
     return (yield from _read_back(message, number, _assigned(message, number), seen))
 

@@ -177,8 +177,9 @@ async def _configuration(graph: Graph) -> object:
 
 
 async def _operation(graph: Graph) -> object:
-    await graph.numbers.assign_number(FREE_NUMBER, ANN)
-    return None
+    return await graph.numbers.read_operation(
+        await graph.numbers.assign_number(FREE_NUMBER, ANN)
+    )
 
 
 async def _policy_id(graph: Graph) -> object:
