@@ -534,7 +534,7 @@ async def test_a_read_back_that_waited_is_kept_once_teams_shows_the_number() -> 
     assert _stored(world).reason is Reason.READ_BACK_PENDING
 
     world.teams_users.numbers_hidden.clear()  # the configuration caught up
-    world.now = NOW + timedelta(minutes=15)
+    world.now += timedelta(minutes=15)
     await world.sync(run_id="run-2")
     await world.drain()
 
