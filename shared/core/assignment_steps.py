@@ -78,10 +78,6 @@ from shared.core.steps import (
 from shared.core.teams_readiness import DEFAULT_PATIENCE, TeamsUser, verify_assignment
 from shared.core.tenant_rules import TenantRules
 
-#: While an assignment is younger than this, a configuration that does not show a number Teams
-#: says it has is looked at again from the queue; older, later runs read it back.
-LOOK_AGAIN_WITHIN_SECONDS = 300.0
-
 
 @dataclass(frozen=True, slots=True)
 class MessageLimits:
@@ -103,7 +99,11 @@ def needs_reread(
 ) -> bool:
     """Whether the user is read again before a write: on a redelivery or a deferral, or when
     the plan read them longer than ``recheck_after`` ago (a young plan is the directory as it
-    is)."""
+    is). A message back from waiting for Teams' operation is not read again: it comes to look
+    whether the write made before the wait landed, not to write (a directory change meanwhile is
+    the next run's to plan, as after any assignment)."""
+    if message.operation_location is not None and not redelivered:
+        return False
     fresh = (
         message.read_at is not None and message.deferrals == 0
         and timedelta(0) <= now - message.read_at <= recheck_after
@@ -390,14 +390,14 @@ def _landed_unseen(
     detail: str,
 ) -> Flow[UserResult]:
     """Teams says the number is on the user, and their configuration does not show it yet: the
-    number is the app's. The message waits and looks again while the assignment is young (the
-    configuration view lags by seconds, usually); after that the read-back waits for later runs
-    (``read_back_pending``)."""
+    number is the app's. The message waits and looks once more (the configuration view lags by
+    seconds, usually); after that the read-back waits for later runs (``read_back_pending``)."""
     yield from ask(AssignmentSettled(number, message.user_id, True, detail))
     yield from ask(MarkAssigned(number, message.user_id))
     yield from ask(NoteFound(number, message.user_id))
-    elapsed = yield from _elapsed(holder)
-    if message.operation_location is not None and elapsed < LOOK_AGAIN_WITHIN_SECONDS:
+    if message.operation_location is not None and not holder.assigned:
+        # Once: a later miss is the read-back's to wait for (the claim is marked by now).
+        elapsed = yield from _elapsed(holder)
         after = next_look_after(elapsed, limits.operation_wait)
         raise OperationPendingError(
             f"Teams has {number} on the user; their configuration does not show it yet "

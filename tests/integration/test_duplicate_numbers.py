@@ -87,6 +87,7 @@ async def test_a_later_readers_message_loses_even_when_it_is_processed_first(
     await assign_user(_forged_for_later_reader(first))
     for message in messages.values():
         await assign_user(message)
+    await local_app.drain()  # the assignments back from waiting for Teams' operations
 
     await _assert_first_reader_won(local_app)
 
@@ -103,6 +104,7 @@ async def test_a_later_readers_message_loses_when_both_run_concurrently(
         assign_user(_forged_for_later_reader(first)),
         *(assign_user(message) for message in messages.values()),
     )
+    await local_app.drain()  # the assignments back from waiting for Teams' operations
 
     await _assert_first_reader_won(local_app)
     assert local_app.simulator.request_counts().get("assignNumber") == 2

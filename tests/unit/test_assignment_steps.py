@@ -366,6 +366,12 @@ def test_a_young_plan_is_acted_on_without_reading_the_user_again() -> None:
     assert needs_reread(_assign(), NOW, timedelta(minutes=2), redelivered=False)
 
 
+def test_a_message_back_from_waiting_for_teams_only_looks_and_reads_nobody_again() -> None:
+    waited = _assign().model_copy(update={"deferrals": 1, "operation_location": "ops/1"})
+    assert not needs_reread(waited, NOW, timedelta(minutes=2), redelivered=False)
+    assert needs_reread(waited, NOW, timedelta(minutes=2), redelivered=True)  # a crash: re-check
+
+
 def test_a_running_teams_operation_waits_on_the_queue() -> None:
     pending = OperationPendingError("running", location="ops/1", retry_after_seconds=12)
     decided = after_temporary(pending, _assign(), final_attempt=False, defer_beyond_seconds=10)
