@@ -99,13 +99,17 @@ async def test_a_signed_in_manual_sync_and_its_assignments_are_on_record_once(
         params={"user": "ANN@contoso.example", "since": f"{start:%Y-%m-%d}"},
     ))
     assert get.status_code == 200
-    (ann,) = json.loads(get.get_body())["entries"]
-    assert (ann["kind"], ann["number"], ann["who"]) == ("number_assigned", ANN_NUMBER, "app")
+    # Teams accepted the assignment (pending), and the look after the wait found it (done).
+    entries = json.loads(get.get_body())["entries"]
+    assert sorted((e["kind"], e["number"], e["who"], e["outcome"]) for e in entries) == [
+        ("number_assigned", ANN_NUMBER, "app", "done"),
+        ("number_assigned", ANN_NUMBER, "app", "pending"),
+    ]
 
     cli_json = await asyncio.to_thread(CliRunner().invoke, cli, [
         "audit", local_app.scenario.tenant.id, "--user", "bob@contoso.example", "--json"])
     assert cli_json.exit_code == 0, cli_json.output
-    assert [e["after"] for e in json.loads(cli_json.output)["entries"]] == [BOB_NUMBER]
+    assert [e["after"] for e in json.loads(cli_json.output)["entries"]] == [BOB_NUMBER] * 2
     refused = await asyncio.to_thread(CliRunner().invoke, cli, [
         "audit", local_app.scenario.tenant.id, "--since", "last tuesday"])
     assert refused.exit_code == 2

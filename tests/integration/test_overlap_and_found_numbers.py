@@ -50,8 +50,10 @@ class TestOverlap:
             queued = (await queue.get_queue_properties()).approximate_message_count or 0
         stats = await drain
 
-        assert queued <= USERS
-        assert stats.invocations == USERS
+        # Each user once: the planned message, or its copy waiting for Teams (both, for a moment,
+        # while a batch is between sending the copy and settling the original).
+        assert queued <= USERS + _quick_retries().batch_size
+        assert stats.invocations == 2 * USERS  # the assignment, and the look after the wait
         assert local_app.simulator.request_counts()["assignNumber"] == USERS
         outcomes = {s.outcome for s in (await local_app.statuses()).values()}
         assert outcomes == {Outcome.ASSIGNED}

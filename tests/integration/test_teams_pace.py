@@ -89,7 +89,7 @@ async def test_two_instances_sharing_the_pace_stay_under_the_teams_limit(
         entry for entry in local_app.simulator.request_log()
         if entry["route"] in TEAMS_ADMIN_ROUTES
     ]
-    assert len(teams_requests) > 4 * USERS  # reads, the assignment and its polls, per user
+    assert len(teams_requests) >= 2 * USERS  # the assignment and the look after it, per user
     assert [entry for entry in teams_requests if entry["status"] == 429] == []
     # The runtime paced them across tenants as well: the app-wide row moved on during the run.
     async with TableServiceClient.from_connection_string(
