@@ -3,8 +3,8 @@ the app wrote its ownership marker, several times; the messages it held come bac
 lease runs out and another instance finishes the drain.
 
 The proxy holds back the answer that would let the app go on (the 202 of ``assignNumber``, or
-the operation poll that says ``succeeded``), the test kills the instance while it waits for it,
-then the answer is dropped. No random faults: the kills are the only trouble.
+the look after the wait that shows the number on the user), the test kills the instance while it
+waits for it, then the answer is dropped. No random faults: the kills are the only trouble.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def _accepted(answer: ForwardedAnswer) -> bool:
     return answer.status == 202
 
 
-def _succeeded(answer: ForwardedAnswer) -> bool:
+def _shows_a_number(answer: ForwardedAnswer) -> bool:
     body = answer.json()
-    return isinstance(body, dict) and body.get("status") == "succeeded"
+    return isinstance(body, dict) and bool(body.get("telephoneNumbers"))
 
 
 #: Where each kill strikes: Teams has accepted the assignment (the number is pending on the
@@ -48,9 +48,9 @@ def _succeeded(answer: ForwardedAnswer) -> bool:
 #: about it either way.
 KILLS = (
     ("assignNumber", _accepted),
-    ("getOperation", _succeeded),
+    ("getUserConfiguration", _shows_a_number),
     ("assignNumber", _accepted),
-    ("getOperation", _succeeded),
+    ("getUserConfiguration", _shows_a_number),
 )
 
 
@@ -60,6 +60,8 @@ def _number_of(answer: ForwardedAnswer) -> str:
         return str(json.loads(answer.request_body)["telephoneNumber"])
     body = answer.json()
     assert isinstance(body, dict)
+    if "telephoneNumbers" in body:
+        return str(body["telephoneNumbers"][0]["telephoneNumber"])
     resource = unquote(str(body["numbers"][0]["resourceLocation"]).rsplit("/", 1)[-1])
     # The simulator's numberAssignment ids are the number, base64url without padding.
     return base64.urlsafe_b64decode(resource + "=" * (-len(resource) % 4)).decode()
@@ -110,7 +112,7 @@ async def test_instances_killed_between_teams_and_the_marker_converge(
     for route, number, in_teams, marked, requests_before in struck:
         # Each kill struck after Teams had the number on the user, before the app marked it.
         assert (in_teams, marked) == (users[number], False), report
-        if route == "getOperation":
+        if route == "getUserConfiguration":
             # Teams had finished: the redelivery looked first and did not assign it again.
             assert _assignments_sent(drill, requests_before)[number] == 0, report
     assert violations == [], report
