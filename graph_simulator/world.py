@@ -2,7 +2,8 @@
 simulator keeps one world per tenant).
 
 Pure and synchronous: no HTTP, no asyncio, no clock of its own (injected), randomness only from a
-generator seeded by the tenant id (reproducible), no locking (the server holds one lock around every call).
+generator seeded by the tenant id (reproducible), no locking (the server holds one lock around
+every call).
 
 Theory of operation for number assignment, which is where the simulator must be as strict as
 Graph:
@@ -237,7 +238,8 @@ class World:
         """
         self._clock = clock
         self._now = now
-        self._durations = random.Random(zlib.crc32(scenario.tenant.id.encode()))
+        # Simulated operation times, not secrets: reproducible per tenant on purpose.
+        self._durations = random.Random(zlib.crc32(scenario.tenant.id.encode()))  # noqa: S311
         self._new_id = new_id
         self.tenant: Tenant = scenario.tenant
         self.behaviour: Behaviour = scenario.behaviour
