@@ -78,9 +78,10 @@ class OperationWait:
 
 def next_look_after(elapsed_seconds: float, wait: OperationWait) -> int:
     """Whole seconds before the next look at an operation still running ``elapsed_seconds``
-    after it was accepted: as long again as it has run (a slow operation is likely a long
-    one: durations have a long tail), at least the first wait, at most ``MAX_RECHECK_SECONDS``.
+    after it was accepted: half as long again as it has run (a slow operation is likely a long
+    one: durations have a long tail; half, so a look comes at most half its time late), at
+    least the first wait, at most ``MAX_RECHECK_SECONDS``.
     """
     elapsed = elapsed_seconds if math.isfinite(elapsed_seconds) and elapsed_seconds > 0 else 0.0
-    seconds = min(max(elapsed, wait.seconds, MIN_WAIT_SECONDS), MAX_RECHECK_SECONDS)
+    seconds = min(max(elapsed / 2, wait.seconds, MIN_WAIT_SECONDS), MAX_RECHECK_SECONDS)
     return math.ceil(seconds)

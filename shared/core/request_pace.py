@@ -162,10 +162,11 @@ class LocalSlots:
 #: The longest a change is held back: well inside the hour its in-flight marker lasts, so no run
 #: plans it again while it waits.
 MAX_RELEASE_DELAY_SECONDS = 45 * 60
-#: The fewest Teams requests one queued change costs: the write, and the one look after Teams'
-#: operation time that confirms it (a look too early costs two more: the operation and a
-#: second look).
-REQUESTS_PER_CHANGE = 2
+#: The Teams requests a change sends when it is let out: its write. The look that confirms it
+#: follows a wait later (Teams' operation time), while later changes are let out; counting it
+#: here too would leave the pace half used for the first wait of every run (only writes are due
+#: then), and the queue holds the changes the pace has not carried yet either way.
+REQUESTS_PER_CHANGE = 1
 
 
 def release_delays(count: int, requests_per_second: float) -> list[int]:

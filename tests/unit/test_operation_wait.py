@@ -88,9 +88,9 @@ def test_looks_that_say_nothing_about_the_wait_change_nothing() -> None:
     assert wait.observe(-1, True, NOW) is wait
 
 
-def test_a_slow_operation_is_looked_at_again_as_long_after_as_it_has_run() -> None:
+def test_a_slow_operation_is_looked_at_again_half_as_long_after_as_it_has_run() -> None:
     wait = OperationWait(seconds=20)
-    assert next_look_after(25, wait) == 25  # looked at 25 s: again at 50 s
-    assert next_look_after(5, wait) == 20  # never sooner than the first wait
+    assert next_look_after(60, wait) == 30  # looked at 60 s: again at 90 s
+    assert next_look_after(25, wait) == 20  # never sooner than the first wait
     assert next_look_after(4_000, wait) == MAX_RECHECK_SECONDS
     assert next_look_after(float("nan"), wait) == 20  # the moment asked is unknown
