@@ -10,8 +10,6 @@ simulator: the queue function sends the assignment once, waits on the queue, and
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
@@ -21,9 +19,9 @@ from shared.adapters.storage.operation_waits import OPERATION_WAIT_ROW
 from shared.adapters.storage.pace import PACE_TABLE
 from shared.core.messages import AssignmentMessage
 from shared.core.outcomes import Outcome, Reason
-from shared.host_settings import QueueHostSettings, read_queue_settings
 from tests.integration.conftest import LocalApp
 from tests.integration.scenario_builder import DOMAIN, build_scenario
+from tests.integration.test_harsh_operations import quick_host
 
 ANN_NUMBER = "+31855363011"
 BOB_NUMBER = "+31855363012"
@@ -42,16 +40,6 @@ def scenario() -> Scenario:
 async def early_first_look(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPH_OPERATION_WAIT_SECONDS", "1")
     await function_app.runtime.close()
-
-
-def quick_host() -> QueueHostSettings:
-    """The host's redeliveries without their 30 s wait."""
-    host = read_queue_settings()
-    return type(host)(
-        batch_size=host.batch_size, new_batch_threshold=host.new_batch_threshold,
-        max_dequeue_count=host.max_dequeue_count, visibility_timeout=timedelta(0),
-        max_polling_interval=timedelta(milliseconds=50),
-    )
 
 
 async def test_a_failed_operation_is_found_on_the_first_look_and_reported_with_its_detail(
