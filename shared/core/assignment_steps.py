@@ -271,10 +271,11 @@ def _look_first(
     seen = yield from ask(LookAtTeamsUser(user_id))
     if seen is not None and seen.has_number(number):
         if follow:
+            elapsed = yield from _elapsed(holder)
             if message.operation_location is not None:
-                yield from _note_look(holder, done=True)
+                yield from _note_look(elapsed, done=True)
             yield from ask(AssignmentSettled(number, user_id, True, (
-                f"seen on the user in Teams{(yield from _since_asked(holder))}")))
+                f"seen on the user in Teams{_after_asking(elapsed)}")))
         yield from ask(MarkAssigned(number, user_id))
         yield from ask(NoteFound(number, user_id))
         # An earlier try may have died between the assignment and taking back the old number:
@@ -330,7 +331,7 @@ def _follow_assignment(
     if location is not None:
         state = yield from ask(ReadOperation(location))
         if isinstance(state, OperationState):
-            yield from _note_look(holder, done=state.finished)
+            yield from _note_look(elapsed, done=state.finished)
             if not state.finished:
                 after = next_look_after(elapsed, limits.operation_wait)
                 raise OperationPendingError(
@@ -416,16 +417,15 @@ def _elapsed(holder: Claim) -> Flow[float]:
     return (now - holder.assigning_since).total_seconds()
 
 
-def _since_asked(holder: Claim) -> Flow[str]:
-    """`` N s after the app asked`` when that moment is known."""
-    elapsed = yield from _elapsed(holder)
+def _after_asking(elapsed: float) -> str:
+    """`` N s after the app asked`` when that moment is known (``elapsed`` not NaN)."""
     return "" if math.isnan(elapsed) else f" {elapsed:.0f} s after the app asked"
 
 
-def _note_look(holder: Claim, *, done: bool) -> Flow[None]:
-    """Teach the tenant's operation wait what this look found."""
-    elapsed = yield from _elapsed(holder)
-    if not math.isnan(elapsed):  # the moment Teams was asked is known
+def _note_look(elapsed: float, *, done: bool) -> Flow[None]:
+    """Teach the tenant's operation wait what a look ``elapsed`` seconds after the app asked
+    found (nothing when that moment is not known)."""
+    if not math.isnan(elapsed):
         yield from ask(NoteOperationLook(elapsed, done))
 
 

@@ -544,6 +544,8 @@ def test_an_empty_connection_string_counts_as_missing(environ: dict[str, str]) -
         ("GRAPH_MAX_RETRIES", "11"),
         ("GRAPH_MAX_RETRIES", "three"),
         ("GRAPH_OPERATION_TIMEOUT_SECONDS", "0"),
+        ("GRAPH_OPERATION_WAIT_SECONDS", "0.5"),
+        ("GRAPH_OPERATION_WAIT_SECONDS", "soon"),
         ("ENQUEUE_CONCURRENCY", "0"),
         ("TEAMS_REQUESTS_PER_SECOND", "0"),
         ("TEAMS_REQUESTS_PER_SECOND", "fast"),

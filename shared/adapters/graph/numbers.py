@@ -9,8 +9,9 @@ captured with ``HeadersInspectionHandlerOption``. The operation is read raw
 expects it at the root; both shapes are accepted.
 
 An operation can end ``skipped`` (Graph v1.0 lists it; the SDK's enum does not). What was skipped
-is not documented, so Teams is asked: a number that is where the change wanted it counts as done,
-anything else is a temporary failure that names the status (the change is tried again).
+is not documented, so Teams is asked: for an unassignment waited for here, a number on nobody
+counts as done, anything else is a temporary failure that names the status; an assignment's
+``skipped`` is the queue function's to decide (``shared.core.assignment_steps``).
 """
 
 from __future__ import annotations
