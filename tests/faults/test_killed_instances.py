@@ -110,8 +110,12 @@ async def test_instances_killed_between_teams_and_the_marker_converge(
 
     users = {number: user for user, number in drill.expected.numbers.items()}
     for route, number, in_teams, marked, requests_before in struck:
-        # Each kill struck after Teams had the number on the user, before the app marked it.
-        assert (in_teams, marked) == (users[number], False), report
+        # Each kill struck after Teams had the number on the user; at the accepted assignment,
+        # before the app marked it (a look may belong to a message an earlier killed instance
+        # had already marked: its redelivery).
+        assert in_teams == users[number], report
+        if route == "assignNumber":
+            assert not marked, report
         if route == "getUserConfiguration":
             # Teams had finished: the redelivery looked first and did not assign it again.
             assert _assignments_sent(drill, requests_before)[number] == 0, report
