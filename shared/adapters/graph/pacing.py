@@ -15,13 +15,14 @@ tenant, each given the worker's one app-wide pacer (``app_pacer``).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kiota_http.middleware.middleware import BaseMiddleware
 
-from shared.core.request_pace import LocalSlots, Pace
+from shared.core.request_pace import APP_SLOT_LATENESS_SECONDS, LocalSlots, Pace
 from shared.service.ports import PaceStore
 
 TEAMS_ADMIN_PATH = "/admin/teams/"
@@ -83,7 +84,12 @@ class TeamsRequestPacer:
                 self._waiting -= 1
             await self._sleep_until(slot)
             ready_at = self._clock()
-            app_slot = await self._app_pacer.take_slot()
+            # App slots for this request and the tenant's others due within the app slot's
+            # lateness: one reservation of the app's row for a few requests, not one each.
+            due_soon = math.floor(APP_SLOT_LATENESS_SECONDS / self._pace.interval)
+            app_slot = await self._app_pacer.take_slot(
+                demand=1 + min(self._waiting, due_soon), late_by=APP_SLOT_LATENESS_SECONDS,
+            )
             self._app_bound = app_slot - ready_at > self._pace.interval
             goes_at = max(app_slot, self._clock())
             not_before = self._pace.held_back(slot, goes_at)
@@ -91,16 +97,21 @@ class TeamsRequestPacer:
                 self._not_before = not_before
         await self._sleep_until(goes_at)
 
-    async def take_slot(self) -> float:
+    async def take_slot(self, *, demand: int = 1, late_by: float | None = None) -> float:
         """Reserve this request's slot of this pace alone (not of an ``app_pacer``) and return
-        its time: now, a little past, or later (wait for it)."""
+        its time: now, a little past, or later (wait for it).
+
+        ``demand``: how many requests (this one included) the caller will ask for soon, so a
+        reservation takes that many slots; ``late_by``: how long after its time a slot is
+        still used (one interval unless given; see ``LocalSlots.take``).
+        """
         self._waiting += 1
         try:
-            return await self._take_slot()
+            return await self._take_slot(late_by, soon=demand - 1)
         finally:
             self._waiting -= 1
 
-    async def _take_slot(self) -> float:
+    async def _take_slot(self, late_by: float | None = None, soon: int = 0) -> float:
         # One reservation at a time per instance: requests arriving meanwhile take its slots.
         async with self._lock:
             now = self._clock()
@@ -112,12 +123,14 @@ class TeamsRequestPacer:
                 self._owed -= 1
                 slot, self._slots = self._slots.take_however_late()
             else:
-                slot, self._slots = self._slots.take(now)
+                slot, self._slots = self._slots.take(now, late_by=late_by)
             if slot is None:
                 # Only as many slots as requests wait here: a slot this instance cannot use
                 # would be lost to the instances that could. While the app pace holds this
                 # tenant back, its requests go one per app slot: one tenant slot at a time.
-                demand = 1 if self._app_bound else self._waiting
+                # ``soon``: the caller's requests still to come, whose slots are kept for them
+                # (``late_by``) but not owed: they have not waited for this reservation.
+                demand = 1 if self._app_bound else self._waiting + soon
                 block = await self._store.reserve(self._pace.for_demand(demand), now)
                 # The request that reserved gets the block's first slot however long the
                 # reservation took (at a high rate that is longer than an interval), and so do
