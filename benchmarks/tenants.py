@@ -185,14 +185,18 @@ class StorageCounter:
         return counts
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """A process's CPU time so far, user and system (Linux ``/proc``; NaN where unreadable)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return float("nan")
-    # utime and stime are fields 14 and 15 of stat(5), counted after the command name here.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(*pids: int | None) -> float:
+    """The CPU time of processes so far, user and system, summed (Linux ``/proc``; NaN where
+    one is unreadable)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return float("nan")
+        # utime and stime are fields 14 and 15 of stat(5), counted after the command name here.
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _body_text(http: Any) -> str:
@@ -320,12 +324,13 @@ def steady_state(tenants: int, users: int, *, progress: bool = True) -> SteadyFi
                 simulator.clear_requests(EVERY_TENANT)
                 counter.clear()
                 ticked_at = datetime.now(UTC)
-                storage_cpu, app_cpu = cpu_seconds(stack.azurite.pid), time.process_time()
+                storage_cpu = cpu_seconds(*stack.azurite.pids.values())
+                app_cpu = time.process_time()
                 mark = time.monotonic()
                 drained = await run_timer(settings=settings, timeout_seconds=3600)
                 tick_seconds = time.monotonic() - mark
                 cpu = {"app (and simulator)": time.process_time() - app_cpu,
-                       "Azurite": cpu_seconds(stack.azurite.pid) - storage_cpu}
+                       "Azurite": cpu_seconds(*stack.azurite.pids.values()) - storage_cpu}
                 tables, queues = Counter(counter.tables), Counter(counter.queues)
                 table_per_tenant = counter.per_tenant()
                 graph = {key: simulator.request_counts(key) for key in sorted(keys)}
@@ -519,7 +524,7 @@ class Watched:
 
 
 def _watch(simulator: Any, keys: list[str], processes: list[InstanceProcess],
-           storage_pid: int | None, timeout: float) -> Watched:
+           storage_pids: tuple[int, ...], timeout: float) -> Watched:
     """Wait for the instances, sampling the simulator: when Teams requests grew, in all and per
     tenant; and the CPU time each process spent meanwhile."""
     every, each = Window(), {key: Window() for key in keys}
@@ -527,7 +532,7 @@ def _watch(simulator: Any, keys: list[str], processes: list[InstanceProcess],
     seen = dict.fromkeys(keys, 0)
     shown = started = time.monotonic()
     pids = {process.pid: cpu_seconds(process.pid) for process in processes}
-    cpu_start = {"instances": sum(pids.values()), "Azurite": cpu_seconds(storage_pid),
+    cpu_start = {"instances": sum(pids.values()), "Azurite": cpu_seconds(*storage_pids),
                  "simulator (and this process)": time.process_time()}
     while any(process.running for process in processes):
         time.sleep(SAMPLE_SECONDS)
@@ -552,7 +557,7 @@ def _watch(simulator: Any, keys: list[str], processes: list[InstanceProcess],
             break
     if every.first is None:
         raise RuntimeError("the instances sent no Teams request")
-    cpu_end = {"instances": sum(pids.values()), "Azurite": cpu_seconds(storage_pid),
+    cpu_end = {"instances": sum(pids.values()), "Azurite": cpu_seconds(*storage_pids),
                "simulator (and this process)": time.process_time()}
     return Watched(every, each, samples,
                    {name: cpu_end[name] - cpu_start[name] for name in cpu_start})
@@ -585,7 +590,8 @@ def onboarding(tenants: int, users: int, *, instances: int, tenant_limit: float,
         drain_started = time.monotonic()
         processes = [InstanceProcess(instance).start() for _ in range(instances)]
         try:
-            watched = _watch(simulator, keys, processes, stack.azurite.pid, timeout)
+            storage_pids = tuple(stack.azurite.pids.values())
+            watched = _watch(simulator, keys, processes, storage_pids, timeout)
             drains = [process.wait(60) for process in processes]
             drain_seconds = time.monotonic() - drain_started
         finally:

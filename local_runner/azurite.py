@@ -1,7 +1,16 @@
-"""Start and stop Azurite (the Azure Storage emulator, pinned in package.json) for local runs."""
+"""Start and stop Azurite (the Azure Storage emulator, pinned in package.json) for local runs.
+
+Each service runs in its own process (Azurite's ``azurite-blob``, ``azurite-queue`` and
+``azurite-table``), not all three in one: the queue service sweeps deleted messages every minute
+(a mark-and-sweep its command line cannot configure), and in one process that sweep stalls every
+table call behind it for seconds at a time under load: the pace reservations with them, so no
+Teams request goes out while it runs. Azure Storage has no such pause; apart, a sweep costs the
+queue service's own calls only, as Azure's own background work would.
+"""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
@@ -9,7 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 REPO = Path(__file__).resolve().parent.parent
-AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite"
+AZURITE_BINS = REPO / "node_modules" / ".bin"
+_SERVICES = ("blob", "queue", "table")
 
 # Azurite's published development account; not a secret.
 DEV_ACCOUNT = "devstoreaccount1"
@@ -36,7 +46,8 @@ def _listening(port: int) -> bool:
 
 
 class Azurite:
-    """An Azurite process on free loopback ports; a context manager that stops what it started.
+    """Azurite's three services, a process each, on free loopback ports; a context manager that
+    stops what it started.
 
     ``location`` keeps the data on disk between runs (the demo); without it, data lives in memory
     and is gone when the process stops (tests).
@@ -49,7 +60,7 @@ class Azurite:
         self.blob_port, self.queue_port, self.table_port = ports or (
             free_port(), free_port(), free_port()
         )
-        self._process: subprocess.Popen[bytes] | None = None
+        self._processes: list[subprocess.Popen[bytes]] = []
 
     @property
     def connection_string(self) -> str:
@@ -63,34 +74,44 @@ class Azurite:
         )
 
     @property
-    def pid(self) -> int | None:
-        """The Azurite process's id while it runs (benchmarks read its CPU time)."""
-        return None if self._process is None else self._process.pid
+    def pids(self) -> dict[str, int]:
+        """The process id of each service (``blob``, ``queue``, ``table``) while they run
+        (benchmarks read their CPU time)."""
+        return {service: process.pid
+                for service, process in zip(_SERVICES, self._processes, strict=False)}
 
     def start(self, timeout_seconds: float = 30.0) -> Azurite:
-        """Start Azurite and wait until all three services accept connections."""
-        if not AZURITE_BIN.exists():
-            raise AzuriteError(f"{AZURITE_BIN} is missing; run 'npm ci' first")
+        """Start the three services and wait until each accepts connections."""
         persistence = ["--inMemoryPersistence"]
         if self.location is not None:
+            # One folder for all three: each service keeps its own files in it.
             self.location.mkdir(parents=True, exist_ok=True)
             persistence = ["--location", str(self.location)]
-        command = [
-            str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
-            *persistence,
-            "--blobHost", "127.0.0.1", "--blobPort", str(self.blob_port),
-            "--queueHost", "127.0.0.1", "--queuePort", str(self.queue_port),
-            "--tableHost", "127.0.0.1", "--tablePort", str(self.table_port),
-        ]
-        self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        services = dict(zip(_SERVICES, (self.blob_port, self.queue_port, self.table_port),
+                            strict=True))
+        for service in services:
+            if not (AZURITE_BINS / f"azurite-{service}").exists():
+                raise AzuriteError(f"{AZURITE_BINS / f'azurite-{service}'} is missing; "
+                                   "run 'npm ci' first")
+        for service, port in services.items():
+            command = [
+                str(AZURITE_BINS / f"azurite-{service}"), "--silent", "--disableTelemetry",
+                "--skipApiVersionCheck", *persistence,
+                f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port),
+            ]
+            self._processes.append(subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            ))
         deadline = time.monotonic() + timeout_seconds
-        ports = (self.blob_port, self.queue_port, self.table_port)
+        ports = tuple(services.values())
         while not all(_listening(port) for port in ports):
-            if self._process.poll() is not None:
-                stderr = self._process.stderr.read().decode() if self._process.stderr else ""
-                raise AzuriteError(f"Azurite exited with {self._process.returncode}: {stderr}")
+            for service, process in zip(services, self._processes, strict=True):
+                if process.poll() is not None:
+                    stderr = process.stderr.read().decode() if process.stderr else ""
+                    self.stop()
+                    raise AzuriteError(
+                        f"Azurite's {service} service exited with {process.returncode}: {stderr}"
+                    )
             if time.monotonic() > deadline:
                 self.stop()
                 raise AzuriteError(f"Azurite did not listen on {ports} within {timeout_seconds}s")
@@ -98,18 +119,21 @@ class Azurite:
         return self
 
     def stop(self) -> None:
-        """Stop Azurite and wait for the process to go."""
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=10)
-        if self._process.stderr:
-            self._process.stderr.close()
-        self._process = None
+        """Stop Azurite's services and wait for their processes to go."""
+        processes, self._processes = self._processes, []
+        for process in processes:
+            if process.poll() is None:
+                # SIGINT: the one signal on which every service saves its data and closes (the
+                # table service ignores SIGTERM's shutdown and would lose what it held on disk).
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+            if process.stderr:
+                process.stderr.close()
 
     def __enter__(self) -> Azurite:
         return self.start()
