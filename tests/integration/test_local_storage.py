@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from local_runner.azurite import Azurite
+from local_runner.azurite import Azurite, AzuriteError
 
 
 @pytest.fixture
@@ -56,3 +59,19 @@ def test_every_service_stops_with_the_emulator() -> None:
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # gone, and reaped
+
+
+def test_the_queue_service_sweeps_as_often_as_it_is_told(tmp_path: Path) -> None:
+    with Azurite(queue_sweep_every=timedelta(minutes=7), debug_log=tmp_path):
+        log = tmp_path / "queue.log"
+        deadline = time.monotonic() + 30
+        # The service sweeps once as it starts, then sleeps the interval: it logs both.
+        while "Sleep for" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the queue service never logged its sweep"
+            time.sleep(0.05)  # polling a log file with a deadline; nothing to wait on instead
+    assert "Sleep for 420000" in log.read_text()  # 7 minutes, not Azurite's one
+
+
+def test_a_sweep_interval_under_a_second_is_refused() -> None:
+    with pytest.raises(AzuriteError, match="queue_sweep_every must be at least 1 s"):
+        Azurite(queue_sweep_every=timedelta(milliseconds=10))
