@@ -185,7 +185,7 @@ class StorageCounter:
         return counts
 
 
-def cpu_seconds(*pids: int | None) -> float:
+def cpu_seconds(*pids: int) -> float:
     """The CPU time of processes so far, user and system, summed (Linux ``/proc``; NaN where
     one is unreadable)."""
     total = 0.0

@@ -78,7 +78,7 @@ class Azurite:
         self.blob_port, self.queue_port, self.table_port = ports or (
             free_port(), free_port(), free_port()
         )
-        self._processes: list[subprocess.Popen[bytes]] = []
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def connection_string(self) -> str:
@@ -95,8 +95,7 @@ class Azurite:
     def pids(self) -> dict[str, int]:
         """The process id of each service (``blob``, ``queue``, ``table``) while they run
         (benchmarks read their CPU time)."""
-        return {service: process.pid
-                for service, process in zip(_SERVICES, self._processes, strict=False)}
+        return {service: process.pid for service, process in self._processes.items()}
 
     def start(self, timeout_seconds: float = 30.0) -> Azurite:
         """Start the three services and wait until each accepts connections."""
@@ -127,13 +126,13 @@ class Azurite:
                 "--disableTelemetry", "--skipApiVersionCheck", *persistence, *debug,
                 f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port),
             ]
-            self._processes.append(subprocess.Popen(
+            self._processes[service] = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
-            ))
+            )
         deadline = time.monotonic() + timeout_seconds
         ports = tuple(services.values())
         while not all(_listening(port) for port in ports):
-            for service, process in zip(services, self._processes, strict=True):
+            for service, process in self._processes.items():
                 if process.poll() is not None:
                     stderr = process.stderr.read().decode() if process.stderr else ""
                     self.stop()
@@ -148,7 +147,7 @@ class Azurite:
 
     def stop(self) -> None:
         """Stop Azurite's services and wait for their processes to go."""
-        processes, self._processes = self._processes, []
+        processes, self._processes = list(self._processes.values()), {}
         for process in processes:
             if process.poll() is None:
                 # SIGINT: the one signal on which every service saves its data and closes (the
