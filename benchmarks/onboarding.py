@@ -41,6 +41,7 @@ from shared.core.outcomes import Outcome
 BASE = 31_855_000_000  # +31 85 5xx xxxx: valid Dutch numbers
 DOMAIN = "contoso.example"
 SAMPLE_SECONDS = 0.1
+PROFILE_SECONDS = 10.0
 PROGRESS_SECONDS = 60.0
 
 
@@ -102,40 +103,48 @@ def _teams_requests(simulator: SimulatorServer) -> int:
 
 @dataclass
 class Window:
-    """When Teams requests were answered, as sampled: the first and last, and the last
-    ``assignNumber`` with how many Teams requests had been answered by then."""
+    """When the drain's Teams requests were answered (the simulator's log): the first and last,
+    the last ``assignNumber``, and how many Teams requests had been answered by then."""
 
     first: float
     last: float
     last_assign: float
     requests_by_last_assign: int
+    answered_at: list[float]
+
+    @classmethod
+    def of(cls, log: list[dict[str, Any]]) -> Window:
+        """The window of a request log's Teams requests."""
+        teams = [entry for entry in log if entry["route"] in TEAMS_ADMIN_ROUTES]
+        if not teams:
+            raise RuntimeError("the workers sent no Teams request")
+        answered_at = sorted(entry["at"] for entry in teams)
+        last_assign = max((entry["at"] for entry in teams if entry["route"] == "assignNumber"),
+                          default=answered_at[-1])
+        by_last_assign = sum(1 for moment in answered_at if moment <= last_assign)
+        return cls(answered_at[0], answered_at[-1], last_assign, by_last_assign, answered_at)
+
+    def rates(self, step: float) -> list[float]:
+        """Teams requests per second in each ``step`` seconds from the first request."""
+        buckets = [0] * (int((self.last - self.first) // step) + 1)
+        for moment in self.answered_at:
+            buckets[int((moment - self.first) // step)] += 1
+        return [count / step for count in buckets]
 
 
-def _watch(simulator: SimulatorServer, futures: list[Future[DrainStats]]) -> Window:
-    """Wait for the workers, sampling the simulator's request counts."""
-    first = last = None
-    last_assign, by_last_assign = 0.0, 0
-    seen, assigns = _teams_requests(simulator), 0
-    shown = time.monotonic()
+def _watch(simulator: SimulatorServer, futures: list[Future[DrainStats]]) -> None:
+    """Wait for the workers, saying now and then how far the drain has come."""
+    started = shown = time.monotonic()
     while True:
         done, pending = wait(futures, timeout=SAMPLE_SECONDS, return_when=FIRST_EXCEPTION)
-        now, count = time.monotonic(), _teams_requests(simulator)
-        assigned = simulator.request_counts().get("assignNumber", 0)
-        if count != seen:
-            first = first if first is not None else now - SAMPLE_SECONDS
-            last, seen = now, count
-        if assigned != assigns:
-            last_assign, by_last_assign, assigns = now, count, assigned
-        if first is not None and now - shown >= PROGRESS_SECONDS:
+        now = time.monotonic()
+        if now - shown >= PROGRESS_SECONDS:
             # A long run says where it is, so a stall shows before the end.
-            print(f"  … {now - first:.0f} s: {count:,} Teams requests, "
-                  f"{count / max(now - first, 1e-9):.1f}/s", flush=True)
+            count = _teams_requests(simulator)
+            print(f"  … {now - started:.0f} s: {count:,} Teams requests", flush=True)
             shown = now
         if not pending or any(future.exception() for future in done):
-            break
-    if first is None or last is None:
-        raise RuntimeError("the workers sent no Teams request")
-    return Window(first, last, last_assign, by_last_assign)
+            return
 
 
 async def _outcomes() -> Counter[str]:
@@ -174,8 +183,9 @@ def main() -> None:
         with ProcessPoolExecutor(max_workers=args.instances, mp_context=spawn) as pool:
             futures = [pool.submit(drain_as_instance, settings, args.timeout)
                        for _ in range(args.instances)]
-            window = _watch(simulator, futures)
+            _watch(simulator, futures)
             drained = [future.result() for future in futures]
+        window = Window.of(simulator.request_log())
 
         async def report() -> Counter[str]:
             async with app_environment(settings):
@@ -213,15 +223,17 @@ def _print(args: Any, *, settings: dict[str, str], simulator: SimulatorServer,
     print(f"  Teams requests per user {teams_total / users:.2f} (target <= 2.5): " + ", ".join(
         f"{route} {count / users:.2f}" for route, count in by_route.most_common()))
     print(f"  onboarding window {seconds:.1f} s, {args.users / seconds:.2f} users/s")
+    print(f"  Teams requests/s by {PROFILE_SECONDS:g} s: "
+          + " ".join(f"{rate:.1f}" for rate in window.rates(PROFILE_SECONDS)))
     print(f"  achieved {rate:.2f} Teams requests/s = {rate / args.rate_limit:.3f} of the limit "
           "over the window")
     busy = window.last_assign - window.first
     if busy > 0:
         busy_rate = window.requests_by_last_assign / busy
         print(f"  while assignments were still to send ({busy:.1f} s): {busy_rate:.2f} "
-              f"requests/s = {busy_rate / args.rate_limit:.3f} of the limit (target >= 0.9); "
-              f"then {window.last - window.last_assign:.1f} s waiting for Teams' slowest "
-              "operations")
+              f"requests/s = {busy_rate / args.rate_limit:.3f} of the limit (target >= 0.9), "
+              f"{args.users / busy:.2f} users/s; then {window.last - window.last_assign:.1f} s "
+              "waiting for Teams' slowest operations")
     print(f"  failures {failures} (target 0)")
 
 

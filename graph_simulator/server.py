@@ -456,7 +456,8 @@ class Simulator:
     def request_log(self, tenant: str | None = None) -> list[dict[str, Any]]:
         """One entry per Graph request served for the tenant (`EVERY_TENANT`: all), oldest
         first; its `tenant` is the tenant whose world served it (null: the token was refused
-        before a tenant could be trusted)."""
+        before a tenant could be trusted); `at` is when it was answered, on the simulator's
+        `clock` (before any latency the scenario adds)."""
         with self._lock:
             selected = self._selected(tenant)
             return [dict(entry) for entry in self._log
@@ -590,6 +591,7 @@ class Simulator:
                 "consistencyLevel": request.headers.get("ConsistencyLevel"),
                 "authorization": "Authorization" in request.headers,
                 "tenant": tenant_id,
+                "at": self._clock(),
             })
         return reply
 
