@@ -41,14 +41,14 @@ def table_service(
     settings: StorageSettings, request_hook: RequestHook | None = None
 ) -> TableServiceClient:
     """A Table service client for the app's state tables."""
-    hooks = transport_options(request_hook)
+    options = transport_options(request_hook)
     if settings.connection_string:
-        return TableServiceClient.from_connection_string(settings.connection_string, **hooks)
+        return TableServiceClient.from_connection_string(settings.connection_string, **options)
     assert settings.table_service_uri
     return TableServiceClient(
         settings.table_service_uri,
         credential=DefaultAzureCredential(managed_identity_client_id=settings.client_id),
-        **hooks,
+        **options,
     )
 
 
@@ -57,20 +57,20 @@ def queue_client(
 ) -> QueueClient:
     """A client for one queue, Base64-encoded as the Functions queue trigger expects."""
     encode, decode = TextBase64EncodePolicy(), TextBase64DecodePolicy()
-    hooks = transport_options(request_hook)
+    options = transport_options(request_hook)
     if settings.connection_string:
         return QueueClient.from_connection_string(
             settings.connection_string,
             queue_name,
             message_encode_policy=encode,
             message_decode_policy=decode,
-            **hooks,
+            **options,
         )
     assert settings.queue_service_uri
     service = QueueServiceClient(
         settings.queue_service_uri,
         credential=DefaultAzureCredential(managed_identity_client_id=settings.client_id),
-        **hooks,
+        **options,
     )
     return service.get_queue_client(
         queue_name, message_encode_policy=encode, message_decode_policy=decode
