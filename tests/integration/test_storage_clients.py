@@ -1,12 +1,15 @@
 """The app's storage clients against Azurite: proxy settings from the environment are honoured
 when there are any, and not looked up on every call when there are none (a thread hand-off and a
-``~/.netrc`` read each, a third of a worker's CPU at onboarding rates)."""
+``~/.netrc`` read each, a third of a worker's CPU at onboarding rates); and the round trips the
+queue function makes for each user, which load the storage account its paces are kept in."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp.client
@@ -15,7 +18,9 @@ from azure.core.exceptions import HttpResponseError
 
 from local_runner.azurite import Azurite
 from shared.adapters.storage.accounts import queue_client, table_service
+from shared.adapters.storage.claims_and_statuses import TableClaimStore, ensure_tables
 from shared.config import StorageSettings
+from shared.core.directory import Claim
 
 
 @pytest.fixture
@@ -112,3 +117,26 @@ async def test_a_proxy_set_in_the_environment_carries_the_storage_calls(
         proxy.request_lines)
     assert any(line.startswith("PUT http://127.0.0.1:") and "/proxyprobe" in line
                for line in proxy.request_lines), proxy.request_lines
+
+
+async def test_the_queue_functions_claim_of_a_number_the_timer_claimed_is_one_read(
+    azurite: Azurite,
+) -> None:
+    # The timer claims a run's numbers in batches before their messages go out, so the queue
+    # function nearly always finds its claim stored: one read, not a refused insert before it.
+    methods: list[str] = []
+    settings = StorageSettings(connection_string=azurite.connection_string)
+    tenant = str(uuid.uuid4())
+    claim = Claim("+31855363011", "ann", "ann@contoso.example", "run-1", 0)
+    async with table_service(settings, lambda request: methods.append(
+            request.http_request.method)) as tables:
+        await ensure_tables(tables)
+        claims = TableClaimStore(tables, tenant)
+        await claims.claim_all([claim])
+        methods.clear()
+        stored = await claims.claim(replace(claim, run_id="run-2"))
+        assert (stored.run_id, methods) == ("run-1", ["GET"])
+        # A number nobody claimed yet: the read finds nothing, the insert stores this claim.
+        methods.clear()
+        new = await claims.claim(replace(claim, number="+31855363012"))
+        assert (new.holder_user_id, methods) == ("ann", ["GET", "POST"])

@@ -22,10 +22,18 @@ from typing import Any
 
 from kiota_http.middleware.middleware import BaseMiddleware
 
-from shared.core.request_pace import APP_SLOT_LATENESS_SECONDS, LocalSlots, Pace
+from shared.core.request_pace import (
+    APP_SLOT_LATENESS_SECONDS,
+    APP_SLOT_LEAD_SECONDS,
+    LocalSlots,
+    Pace,
+)
 from shared.service.ports import PaceStore
 
 TEAMS_ADMIN_PATH = "/admin/teams/"
+#: How many tenant slots one request may go through when round trips to the app's row keep
+#: outlasting them; then it goes late, and the tenant's next slot is held back after it.
+_MOST_TENANT_SLOTS_PER_REQUEST = 3
 
 
 class TeamsRequestPacer:
@@ -82,36 +90,60 @@ class TeamsRequestPacer:
                 slot = max(await self._take_slot(), self._not_before)
             finally:
                 self._waiting -= 1
-            await self._sleep_until(slot)
-            ready_at = self._clock()
-            # App slots for this request and the tenant's others due within the app slot's
-            # lateness: one reservation of the app's row for a few requests, not one each.
-            due_soon = math.floor(APP_SLOT_LATENESS_SECONDS / self._pace.interval)
-            app_slot = await self._app_pacer.take_slot(
-                demand=1 + min(self._waiting, due_soon), late_by=APP_SLOT_LATENESS_SECONDS,
-            )
-            self._app_bound = app_slot - ready_at > self._pace.interval
-            goes_at = max(app_slot, self._clock())
+            app_slot: float | None = None
+            for _ in range(_MOST_TENANT_SLOTS_PER_REQUEST):
+                # The app slot is taken a little ahead (``APP_SLOT_LEAD_SECONDS``), so that a
+                # round trip to the app's row ends by the tenant's slot, not after it lapsed.
+                await self._sleep_until(slot - APP_SLOT_LEAD_SECONDS)
+                ready_at = max(slot, self._clock())
+                if app_slot is None or ready_at - app_slot > APP_SLOT_LATENESS_SECONDS:
+                    # App slots for this request and the tenant's others due within the app
+                    # slot's lateness (after the lead): one reservation of the app's row for a
+                    # few requests, not one each.
+                    due_soon = math.floor(
+                        (APP_SLOT_LATENESS_SECONDS - APP_SLOT_LEAD_SECONDS) / self._pace.interval)
+                    app_slot = await self._app_pacer.take_slot(
+                        demand=1 + min(self._waiting, due_soon),
+                        late_by=APP_SLOT_LATENESS_SECONDS, at=ready_at,
+                    )
+                self._app_bound = app_slot - ready_at > self._pace.interval
+                goes_at = max(app_slot, ready_at, self._clock())
+                if self._app_bound or goes_at - slot <= self._pace.interval:
+                    break
+                # The app's row answered after the tenant's slot had lapsed (a slow round trip,
+                # not the app's pace). Sent that late, the request would bunch with the next
+                # instance's at its slots; it takes the tenant's next slot instead, and keeps
+                # its app slot while that is not too late either.
+                slot = await self._take_slot(at=goes_at, lapsed=True)
             not_before = self._pace.held_back(slot, goes_at)
             if not_before is not None:
                 self._not_before = not_before
         await self._sleep_until(goes_at)
 
-    async def take_slot(self, *, demand: int = 1, late_by: float | None = None) -> float:
+    async def take_slot(
+        self, *, demand: int = 1, late_by: float | None = None, at: float | None = None,
+    ) -> float:
         """Reserve this request's slot of this pace alone (not of an ``app_pacer``) and return
         its time: now, a little past, or later (wait for it).
 
         ``demand``: how many requests (this one included) the caller will ask for soon, so a
         reservation takes that many slots; ``late_by``: how long after its time a slot is
-        still used (one interval unless given; see ``LocalSlots.take``).
+        still used (one interval unless given; see ``LocalSlots.take``); ``at``: when the
+        request will go, if later than now (a slot more than ``late_by`` before it is not
+        used; a new reservation still starts from now, never booking slots ahead).
         """
         self._waiting += 1
         try:
-            return await self._take_slot(late_by, soon=demand - 1)
+            return await self._take_slot(late_by, soon=demand - 1, at=at)
         finally:
             self._waiting -= 1
 
-    async def _take_slot(self, late_by: float | None = None, soon: int = 0) -> float:
+    async def _take_slot(
+        self, late_by: float | None = None, soon: int = 0, at: float | None = None,
+        *, lapsed: bool = False,
+    ) -> float:
+        # ``lapsed``: for a request whose slot lapsed; it takes none owed, however late, but
+        # the next one usable ``at`` the time it can go.
         # One reservation at a time per instance: requests arriving meanwhile take its slots.
         async with self._lock:
             now = self._clock()
@@ -119,11 +151,12 @@ class TeamsRequestPacer:
                 # Held back: this pace's slots before that time are gone (any owed too, or
                 # they would all go at that time together); the next block starts no earlier.
                 now, self._owed = self._not_before, 0
-            if self._owed:
+            goes_at = now if at is None else max(now, at)
+            if self._owed and not lapsed:
                 self._owed -= 1
                 slot, self._slots = self._slots.take_however_late()
             else:
-                slot, self._slots = self._slots.take(now, late_by=late_by)
+                slot, self._slots = self._slots.take(goes_at, late_by=late_by)
             if slot is None:
                 # Only as many slots as requests wait here: a slot this instance cannot use
                 # would be lost to the instances that could. While the app pace holds this

@@ -66,6 +66,12 @@ class TableClaimStore:
 
     async def claim(self, claim: Claim) -> Claim:
         """Insert-if-absent; the stored claim (this one or an earlier one) is returned."""
+        # Read first: the timer claims a run's numbers in batches (``claim_all``) before their
+        # messages are sent, so the queue function nearly always finds its claim stored. An
+        # insert first would cost that common case a refused insert and then the read anyway.
+        stored = await self._entity(claim.number)
+        if stored is not None:
+            return _claim(stored)
         try:
             await self._table.create_entity(_claim_entity(self._tenant_id, claim))
         except ResourceExistsError:
