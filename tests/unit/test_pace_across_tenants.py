@@ -259,16 +259,13 @@ def test_a_slow_round_trip_to_the_apps_row_costs_a_tenant_none_of_its_slots(
     # A busy storage account answers the app's row in tens of milliseconds, longer than a
     # tenant slot lasts (34 ms at 29 per second). Reserved only once the tenant's slot had come,
     # the app slot arrived after it had lapsed: the tenant was held back for the round trip and
-    # the rest of its block went unused (an onboarding ran at 0.86 of Teams' limit, not 0.97).
+    # the rest of its block went unused (traced in an onboarding: ~15 % of requests held back).
     # The app slot is reserved ahead of the tenant's slot, within an app slot's lateness.
-    app_blocks: list[SlotBlock] = []
     sent = simulate({"a": Tenant(29)}, 250, seconds=10, instances=instances,
-                    app_blocks=app_blocks, app_round_trip=0.06)["a"]
+                    app_round_trip=0.06)["a"]
 
     assert most_in_any_second(sent) <= Pace.at(29).max_in_any_second
     assert rate(sent, START + 1, START + 9) >= 0.95 * 29
-    assert most_in_any_second(sent) <= Pace.at(250).most_in_any_second(
-        late_by=APP_SLOT_LATENESS_SECONDS)
 
 
 @pytest.mark.parametrize("round_trip", [0.03, 0.1, 0.2])

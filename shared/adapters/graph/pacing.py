@@ -79,11 +79,12 @@ class TeamsRequestPacer:
             await self._sleep_until(await self.take_slot())
             return
         # The tenant's slot first, then the app's: an app slot is taken only when the request
-        # can use it. Taken before, it would lapse while the request still waits for its
-        # tenant's slot (the pace an onboarding runs into), a slot any other tenant could have
-        # used. Taken after, only the tenant's own slot can lapse while the app pace holds the
-        # request back; the tenant then goes on from when the request went (``held_back``),
-        # which is why one request at a time: the next one must know that time.
+        # can use it (a lead's worth before its tenant slot, see below). Taken earlier, it would
+        # lapse while the request still waits for its tenant's slot (the pace an onboarding
+        # runs into), a slot any other tenant could have used. Taken after, only the tenant's
+        # own slot can lapse while the app pace holds the request back; the tenant then goes on
+        # from when the request went (``held_back``), which is why one request at a time: the
+        # next one must know that time.
         self._waiting += 1
         async with self._turn:
             try:
