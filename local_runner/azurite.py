@@ -8,6 +8,12 @@ Teams request goes out while it runs. Azure Storage has no such pause. Apart, a 
 queue service's calls only, and ``queue_sweep_every`` (15 minutes by default, set through a
 preloaded module: ``azurite_queue_sweep.cjs``) keeps it out of most runs: a benchmark measures the
 app, not the emulator's housekeeping.
+
+Every service also preloads ``azurite_lookups.cjs``: Azurite finds a table row by walking every
+row of its partition (a tenant), and the queue service rebuilds its message indices on every
+call; that module makes those lookups use the index their most selective key has, answering the
+same. Without it a call's cost grows with the tenant's rows, which Azure Storage's does not, and
+a large onboarding measures the emulator's scans instead of the app.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from types import TracebackType
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_BINS = REPO / "node_modules" / ".bin"
 QUEUE_SWEEP_PRELOAD = Path(__file__).resolve().parent / "azurite_queue_sweep.cjs"
+LOOKUPS_PRELOAD = Path(__file__).resolve().parent / "azurite_lookups.cjs"
 _SERVICES = ("blob", "queue", "table")
 #: How often the queue service sweeps deleted messages' extents (Azurite's own: every minute).
 QUEUE_SWEEP_EVERY = timedelta(minutes=15)
@@ -118,7 +125,8 @@ class Azurite:
         if self.debug_log is not None:
             self.debug_log.mkdir(parents=True, exist_ok=True)
         for service, port in services.items():
-            preload = ["--require", str(QUEUE_SWEEP_PRELOAD)] if service == "queue" else []
+            preload = ["--require", str(LOOKUPS_PRELOAD)] + (
+                ["--require", str(QUEUE_SWEEP_PRELOAD)] if service == "queue" else [])
             debug = ([] if self.debug_log is None
                      else ["--debug", str(self.debug_log / f"{service}.log")])
             command = [

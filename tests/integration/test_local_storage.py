@@ -4,12 +4,19 @@ Azurite's queue service pauses for seconds each minute under load (it sweeps del
 Azure Storage's tables do not pause with it. So the project runs each service in its own
 process, and a queue service that stops answering leaves table calls (the pace reservations
 every Teams request waits on) answering as before.
+
+Azurite also finds a table row by walking its whole partition (a tenant's rows) and rebuilds the
+queue's indices on every message call; ``local_runner/azurite_lookups.cjs``, preloaded into each
+service, has those lookups use the index of their most selective key, with the same answers.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,7 +27,9 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.data.tables.aio import TableServiceClient
 from azure.storage.queue.aio import QueueServiceClient
 
-from local_runner.azurite import Azurite, AzuriteError
+from local_runner.azurite import LOOKUPS_PRELOAD, REPO, Azurite, AzuriteError
+
+PROBE = Path(__file__).with_name("azurite_lookups_probe.cjs")
 
 
 @pytest.fixture
@@ -75,3 +84,65 @@ def test_the_queue_service_sweeps_as_often_as_it_is_told(tmp_path: Path) -> None
 def test_a_sweep_interval_under_a_second_is_refused() -> None:
     with pytest.raises(AzuriteError, match="queue_sweep_every must be at least 1 s"):
         Azurite(queue_sweep_every=timedelta(milliseconds=10))
+
+
+def _probe(*preload: str) -> dict[str, object]:
+    """What LokiJS lookups built as Azurite builds them answer, and the work they did."""
+    node = shutil.which("node")
+    assert node is not None, "Azurite runs on Node.js: node must be on PATH"
+    done = subprocess.run([node, *preload, str(PROBE)], cwd=REPO, capture_output=True,
+                          text=True, timeout=60, check=True)
+    answer: dict[str, object] = json.loads(done.stdout)
+    return answer
+
+
+def test_a_point_read_in_a_large_partition_compares_one_row_not_all() -> None:
+    as_azurite_ships = _probe()
+    preloaded = _probe("--require", str(LOOKUPS_PRELOAD))
+    assert as_azurite_ships["comparisons"] == 2003  # every row of the tenant's partition
+    assert preloaded["comparisons"] == 1
+    assert preloaded["found"] == ["tenant-a", "+31855001500"]
+
+
+def test_the_preloaded_lookups_answer_as_azurite_does() -> None:
+    as_azurite_ships = _probe()
+    preloaded = _probe("--require", str(LOOKUPS_PRELOAD))
+    # Keys the index compares as numbers ("+31855000001", "31855000001"; "1", "1.0"), one RowKey
+    # in two partitions, a row that is not there: the same document, or none, either way.
+    assert preloaded["lookups"] == as_azurite_ships["lookups"] == {
+        "plus": ["tenant-a", "+31855000001", None],
+        "noPlus": ["tenant-a", "31855000001", "no plus"],
+        "one": ["tenant-a", "1", "one"],
+        "onePointZero": ["tenant-a", "1.0", "one point zero"],
+        "otherTenant": ["tenant-b", "+31855000001", "other tenant"],
+        "missing": None,
+        "otherPartitionOnly": None,
+    }
+    for answers in (as_azurite_ships, preloaded):
+        assert answers["messagesLeft"] == 1999
+        assert answers["removedGone"] is True
+        assert answers["message"] == "m8"
+
+
+def test_clearing_no_expired_message_rebuilds_no_index() -> None:
+    assert _probe()["rebuildsForNothing"] == 1  # what each queue call paid before
+    assert _probe("--require", str(LOOKUPS_PRELOAD))["rebuildsForNothing"] == 0
+
+
+async def test_rows_whose_keys_read_as_the_same_number_stay_apart(storage: Azurite) -> None:
+    async with TableServiceClient.from_connection_string(storage.connection_string) as tables:
+        table = await tables.create_table_if_not_exists("keyprobe")
+        for partition, row in (("tenant-a", "+31855000001"), ("tenant-a", "31855000001"),
+                               ("tenant-a", "1"), ("tenant-a", "1.0"),
+                               ("tenant-b", "+31855000001")):
+            await table.create_entity({"PartitionKey": partition, "RowKey": row,
+                                       "Seen": f"{partition}/{row}"})
+        for partition, row in (("tenant-a", "31855000001"), ("tenant-a", "1.0"),
+                               ("tenant-b", "+31855000001"), ("tenant-a", "+31855000001")):
+            assert (await table.get_entity(partition, row))["Seen"] == f"{partition}/{row}"
+            await table.update_entity({"PartitionKey": partition, "RowKey": row,
+                                       "Seen": f"changed {partition}/{row}"})
+        assert sorted([entity["Seen"] async for entity in table.list_entities()]) == [
+            "changed tenant-a/+31855000001", "changed tenant-a/1.0", "changed tenant-a/31855000001",
+            "changed tenant-b/+31855000001", "tenant-a/1",
+        ]
