@@ -8,11 +8,15 @@
 //    lookup starts from the index of its most selective key (RowKey, messageId) instead. An AND
 //    of equalities gives the same documents in any order, and LokiJS checks each candidate an
 //    index hands it with a strict equality, so the answer is the same document.
-// 2. The queue service clears expired messages before every message operation, and removing an
-//    empty list rebuilds every index of the messages collection. Removing nothing now does
-//    nothing, as it would have had nothing to remove.
+// 2. Removing a list of documents re-sorts every index of the collection, however short the
+//    list. The queue service clears expired messages before every message operation, removing
+//    the empty list it finds; its sweep deletes each unreferenced extent with a list of one, so a
+//    sweep after 10,000 messages re-sorts the extents' index 10,000 times and the service stops
+//    answering for minutes. Removing nothing now does nothing, and a list of one document is
+//    removed as that document, which updates each index in place.
 //
-// Neither changes what any call answers; tests/node/azurite_lookups.test.cjs holds both to it.
+// Neither changes what any call answers: tests/integration/test_local_storage.py (through
+// azurite_lookups_probe.cjs) holds both to it.
 "use strict";
 const path = require("path");
 
@@ -58,12 +62,18 @@ Loki.Collection.prototype.findOne = function findOneFromSelectiveIndex(query) {
   return findOne.call(this, leadingWithSelectiveKey(this, query));
 };
 
-const remove = Loki.Collection.prototype.remove;
-Loki.Collection.prototype.remove = function removeUnlessNothing(doc) {
-  if (Array.isArray(doc) && doc.length === 0) {
+// Every removal of a list (remove([...]), findAndRemove, a resultset's remove) comes here.
+const removeBatchByPositions = Loki.Collection.prototype.removeBatchByPositions;
+Loki.Collection.prototype.removeBatchByPositions = function removeInPlace(positions) {
+  if (positions.length === 0) {
     return undefined;
   }
-  return remove.call(this, doc);
+  const only = positions.length === 1 ? this.data[positions[0]] : undefined;
+  if (only !== null && typeof only === "object") {
+    this.remove(only);
+    return undefined;
+  }
+  return removeBatchByPositions.call(this, positions);
 };
 
 module.exports = { leadingWithSelectiveKey };

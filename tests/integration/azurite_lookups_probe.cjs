@@ -52,7 +52,10 @@ Loki.Collection.prototype.ensureAllIndexes = function countedRebuild(force) {
 };
 messages.remove([]);
 const rebuildsForNothing = rebuilds;
-messages.remove(messages.find({ messageId: "m7" }));
+// As the queue service's sweep deletes an extent: findAndRemove, a list of one.
+messages.findAndRemove({ messageId: "m7" });
+const rebuildsForOne = rebuilds - rebuildsForNothing;
+messages.remove(messages.find({ messageId: { $in: ["m9", "m10"] } }));
 const message = messages.findOne({ accountName: "dev", queueName: "q", messageId: "m8" });
 
 process.stdout.write(JSON.stringify({
@@ -68,7 +71,11 @@ process.stdout.write(JSON.stringify({
     otherPartitionOnly: lookUp("tenant-c", "1"),
   },
   rebuildsForNothing,
+  rebuildsForOne,
   messagesLeft: messages.count(),
   removedGone: messages.findOne({ accountName: "dev", queueName: "q", messageId: "m7" }) === null,
   message: message === null ? null : message.messageId,
+  pairGone: messages.find({ messageId: { $in: ["m9", "m10"] } }).length === 0,
+  byIndex: [0, 6, 8, 11, 1999].map(
+    (index) => (messages.findOne({ messageId: `m${index}` }) || {}).visibleTime ?? null),
 }));
