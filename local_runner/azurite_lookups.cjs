@@ -75,5 +75,3 @@ Loki.Collection.prototype.removeBatchByPositions = function removeInPlace(positi
   }
   return removeBatchByPositions.call(this, positions);
 };
-
-module.exports = { leadingWithSelectiveKey };

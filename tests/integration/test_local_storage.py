@@ -5,9 +5,11 @@ Azure Storage's tables do not pause with it. So the project runs each service in
 process, and a queue service that stops answering leaves table calls (the pace reservations
 every Teams request waits on) answering as before.
 
-Azurite also finds a table row by walking its whole partition (a tenant's rows) and rebuilds the
-queue's indices on every message call; ``local_runner/azurite_lookups.cjs``, preloaded into each
-service, has those lookups use the index of their most selective key, with the same answers.
+Azurite also finds a table row by walking its whole partition (a tenant's rows), and re-sorts a
+collection's indices whenever it removes a list, even an empty one or one of a single document
+(every queue call; each extent its sweep deletes); ``local_runner/azurite_lookups.cjs``, preloaded
+into each service, uses the most selective key's index and removes one document in place, with
+the same answers.
 """
 
 from __future__ import annotations
@@ -96,17 +98,25 @@ def _probe(*preload: str) -> dict[str, object]:
     return answer
 
 
-def test_a_point_read_in_a_large_partition_compares_one_row_not_all() -> None:
-    as_azurite_ships = _probe()
-    preloaded = _probe("--require", str(LOOKUPS_PRELOAD))
+@pytest.fixture(scope="module")
+def probes() -> tuple[dict[str, object], dict[str, object]]:
+    """The probe's answers as Azurite ships, then with the preload: run once for the module."""
+    return _probe(), _probe("--require", str(LOOKUPS_PRELOAD))
+
+
+def test_a_point_read_in_a_large_partition_compares_one_row_not_all(
+    probes: tuple[dict[str, object], dict[str, object]],
+) -> None:
+    as_azurite_ships, preloaded = probes
     assert as_azurite_ships["comparisons"] == 2003  # every row of the tenant's partition
     assert preloaded["comparisons"] == 1
     assert preloaded["found"] == ["tenant-a", "+31855001500"]
 
 
-def test_the_preloaded_lookups_answer_as_azurite_does() -> None:
-    as_azurite_ships = _probe()
-    preloaded = _probe("--require", str(LOOKUPS_PRELOAD))
+def test_the_preloaded_lookups_answer_as_azurite_does(
+    probes: tuple[dict[str, object], dict[str, object]],
+) -> None:
+    as_azurite_ships, preloaded = probes
     # Keys the index compares as numbers ("+31855000001", "31855000001"; "1", "1.0"), one RowKey
     # in two partitions, a row that is not there: the same document, or none, either way.
     assert preloaded["lookups"] == as_azurite_ships["lookups"] == {
@@ -128,9 +138,10 @@ def test_the_preloaded_lookups_answer_as_azurite_does() -> None:
         assert answers["byIndex"] == [0, 6, 8, 11, 1999]
 
 
-def test_removing_nothing_or_one_document_rebuilds_no_index() -> None:
-    as_azurite_ships = _probe()
-    preloaded = _probe("--require", str(LOOKUPS_PRELOAD))
+def test_removing_nothing_or_one_document_rebuilds_no_index(
+    probes: tuple[dict[str, object], dict[str, object]],
+) -> None:
+    as_azurite_ships, preloaded = probes
     # Each queue call clears the expired messages it finds (none): a rebuild each, before.
     assert as_azurite_ships["rebuildsForNothing"] == 1
     assert preloaded["rebuildsForNothing"] == 0
